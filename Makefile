@@ -1,0 +1,54 @@
+# convkernels — one entry point for a fresh machine.
+#
+#   make bench                  the main job: benchmark report (no GPU: says so, runs what it can)
+#   make test                   build the extension and run the test suite
+#   make check-kernels          nvcc + ptxas report for every kernel; fails on any spill
+#   make gpu-report OUT=dir     the whole GPU pass (build, CUDA tests, sanitizer, benchmarks)
+#
+# Python: the one that already has torch if there is one (the GPU machine has no network),
+# else .venv, created on first use with the pinned torch from the package registry.
+
+TORCH_VERSION ?= 2.15.0
+VENV ?= .venv
+PYTHON ?= $(shell if [ -x $(VENV)/bin/python ]; then echo $(VENV)/bin/python; \
+	elif python3 -c 'import torch' >/dev/null 2>&1; then echo python3; \
+	else echo $(VENV)/bin/python; fi)
+PYTEST_ARGS ?=
+BUILD_STAMP := build/.extension-stamp
+SOURCES := setup.py $(shell find csrc -name '*.cu' -o -name '*.cuh' -o -name '*.cpp' -o -name '*.h' 2>/dev/null)
+
+.PHONY: all test bench install check-kernels venv clean help
+all: test
+
+help:
+	@sed -n '2,12p' Makefile
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --upgrade pip
+	$(VENV)/bin/python -m pip install "torch==$(TORCH_VERSION)" torchvision timm triton \
+		numpy ninja pytest pytest-benchmark hypothesis expecttest matplotlib
+
+# Only a Python we create is a make target; an existing one (with torch) is used as it is.
+ifeq ($(PYTHON),$(VENV)/bin/python)
+PYDEP := $(VENV)/bin/python
+endif
+venv: $(PYDEP)
+
+# Editable install: builds convkernels._C when torch has CUDA and nvcc is found.
+$(BUILD_STAMP): $(SOURCES) | $(PYDEP)
+	$(PYTHON) -m pip install --no-build-isolation --no-deps -e .
+	@mkdir -p build && touch $@
+
+install: $(BUILD_STAMP)
+
+check-kernels: | $(PYDEP)
+	$(PYTHON) tools/check_kernels.py
+
+test: install
+	$(PYTHON) -m pytest tests/ bench/test_shapes.py $(PYTEST_ARGS)
+
+clean:
+	rm -rf build *.egg-info convkernels/_C*.so bench/out
+
+-include bench/Makefile.inc

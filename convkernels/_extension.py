@@ -1,0 +1,81 @@
+"""Loading of the compiled extension ``convkernels._C``.
+
+The extension is optional: without a CUDA-enabled torch (or without nvcc at install time)
+the package installs pure-Python and the ``triton`` and ``torch`` backends still work.
+An extension that exists but fails to load is a build/torch mismatch; we keep the reason
+so that an explicit ``backend="cuda"`` request can say exactly what to do.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import json
+
+import torch
+
+REBUILD_COMMAND = "pip install --no-build-isolation --force-reinstall --no-deps ."
+
+
+def _rebuild_hint(reason: str) -> str:
+    return f"{reason}. Rebuild the extension for this environment: `{REBUILD_COMMAND}`"
+
+
+@functools.lru_cache(maxsize=None)
+def load() -> tuple[bool, str]:
+    """Import convkernels._C once. Returns (loaded, reason-if-not)."""
+    if importlib.util.find_spec("convkernels._C") is None:
+        return False, ("the CUDA extension convkernels._C is not built (it is built by "
+                       "`pip install --no-build-isolation .` when torch has CUDA and nvcc is "
+                       "found)")
+    try:
+        importlib.import_module("convkernels._C")  # registers torch.ops.convkernels.cuda_*
+    except ImportError as e:  # undefined symbols: built against another torch
+        return False, _rebuild_hint(f"convkernels._C failed to load ({e}); it was probably "
+                                    f"built against a different torch than {torch.__version__}")
+    built = build_info().get("torch", "")
+    if built and built.split("+")[0] != torch.__version__.split("+")[0]:
+        return False, _rebuild_hint(f"convkernels._C was built against torch {built} but torch "
+                                    f"{torch.__version__} is installed")
+    return True, ""
+
+
+@functools.lru_cache(maxsize=None)
+def build_info() -> dict:
+    """What the extension was compiled with (empty dict when it is not loaded)."""
+    op = getattr(torch.ops.convkernels, "cuda_build_info", None) if _namespace_exists() else None
+    if op is None:
+        return {}
+    try:
+        return json.loads(op())
+    except Exception:  # a malformed string is a build bug, not a user error
+        return {"raw": str(op())}
+
+
+def _namespace_exists() -> bool:
+    try:
+        torch.ops.convkernels.cuda_build_info  # noqa: B018
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def compiled_archs() -> list[str]:
+    """Archs as 'sm_80'-style strings."""
+    return list(build_info().get("archs", []))
+
+
+def arch_problem(device: torch.device) -> str:
+    """Empty if the extension has code for this device's arch, else the reason and fix."""
+    if not torch.cuda.is_available():
+        return "no CUDA device is available"
+    major, minor = torch.cuda.get_device_capability(device)
+    archs = compiled_archs()
+    if not archs or f"sm_{major}{minor}" in archs:
+        return ""
+    # PTX for an older arch JIT-compiles forward; SASS does not.
+    if any(a.startswith("compute_") and int(a[8:]) <= major * 10 + minor for a in archs):
+        return ""
+    return (f"convkernels._C was built for {', '.join(archs)} but this GPU is sm_{major}{minor}. "
+            f"Rebuild: `TORCH_CUDA_ARCH_LIST={major}.{minor} {REBUILD_COMMAND}`")

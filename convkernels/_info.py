@@ -1,0 +1,77 @@
+"""``convkernels.info()``: what is built here and which backend each op would use."""
+
+from __future__ import annotations
+
+import torch
+
+from . import _extension, backends
+
+
+def _triton_status() -> tuple[str, str]:
+    try:
+        import triton
+        version = triton.__version__
+    except Exception as e:  # noqa: BLE001  (any import failure means "not usable")
+        return "", f"not importable ({e.__class__.__name__})"
+    from . import triton as ck_triton
+    ok, why = ck_triton.is_available()
+    return version, "usable" if ok else why
+
+
+def _choices(device: torch.device) -> dict[str, dict[str, str]]:
+    table = {}
+    for op in backends.registered_ops():
+        call = backends.Call(op, device, torch.float16 if device.type == "cuda" else torch.float32)
+        row = {b: (backends.backend_problem(b, call) or "ok")
+               for b in backends.implementations(op)}
+        try:
+            row["auto"] = backends.select(call, "auto").backend
+        except backends.BackendUnavailableError as e:
+            row["auto"] = f"none ({e})"
+        table[op] = row
+    return table
+
+
+def info(verbose: bool = True) -> dict:
+    """Describe the build and the backend choices; print it unless ``verbose=False``."""
+    loaded, why = _extension.load()
+    triton_version, triton_state = _triton_status()
+    result = {
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "extension": _extension.build_info() if loaded else {"loaded": False, "reason": why},
+        "triton": {"version": triton_version, "state": triton_state},
+        "default_backend": backends.get_backend(),
+        "gpu_verified": sorted(f"{op}/{b}" for op, b in backends.GPU_VERIFIED),
+        "cpu_tensors": _choices(torch.device("cpu")),
+    }
+    if torch.cuda.is_available():
+        result["cuda_tensors"] = _choices(torch.device("cuda"))
+    if verbose:
+        print(format_info(result))
+    return result
+
+
+def format_info(d: dict) -> str:
+    ext = d["extension"]
+    lines = [
+        f"convkernels on torch {d['torch']} (CUDA {d['torch_cuda'] or 'none'}), "
+        f"GPU: {d['cuda_device'] or 'none'}",
+        "CUDA extension: " + (f"built for {', '.join(ext.get('archs', [])) or '?'} against torch "
+                              f"{ext.get('torch', '?')}" if ext.get("loaded", True)
+                              else f"not loaded: {ext['reason']}"),
+        f"Triton: {d['triton']['version'] or 'absent'} ({d['triton']['state']})",
+        f"Default backend: {d['default_backend']}; verified on a GPU: "
+        f"{', '.join(d['gpu_verified']) or 'nothing yet'}",
+    ]
+    for key, title in (("cuda_tensors", "CUDA tensors"), ("cpu_tensors", "CPU tensors")):
+        if key not in d:
+            continue
+        lines.append(f"\nBackends for {title} (auto → chosen; otherwise why a backend can't run):")
+        for op, row in d[key].items():
+            lines.append(f"  {op:<20} auto → {row['auto']}")
+            for b in backends.BACKENDS:
+                if b in row:
+                    lines.append(f"  {'':<20} {b:<7} {row[b]}")
+    return "\n".join(lines)

@@ -1,0 +1,217 @@
+"""Backend registry and selection.
+
+Each public op has up to three implementations:
+
+* ``"cuda"``   — our hand-written CUDA kernels (``convkernels._C``),
+* ``"triton"`` — the Triton variants (``convkernels.triton``),
+* ``"torch"``  — eager PyTorch (cuDNN on a GPU); also the reference.
+
+Selection for one call, first match wins:
+
+1. the call's ``backend=`` argument;
+2. ``with convkernels.use_backend(name):`` (context-local);
+3. ``convkernels.set_backend(name)`` (process-wide);
+4. the ``CONVKERNELS_BACKEND`` environment variable;
+5. ``"auto"``.
+
+A named backend that cannot run the call raises :class:`BackendUnavailableError` saying
+why; there is never a silent fallback from an explicit request. ``"auto"`` picks, for a CUDA
+tensor, ``cuda`` then ``triton`` then ``torch`` — skipping any kernel that has not yet passed
+its tests on a real GPU (see ``GPU_VERIFIED``) unless ``CONVKERNELS_ALLOW_UNVERIFIED=1`` — and
+for a CPU tensor ``torch``, or ``triton`` when ``TRITON_INTERPRET=1`` (how CI runs Triton).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional
+
+import torch
+
+from . import _extension
+
+BACKENDS = ("cuda", "triton", "torch")
+_CHOICES = BACKENDS + ("auto",)
+
+#: (op, backend) pairs whose kernels have passed the CUDA test suite on a real GPU, with the
+#: committed report under bench/results/ that shows it. Only these are eligible for "auto".
+#: Nothing has run on a GPU yet: both kernel families are still unverified.
+GPU_VERIFIED: frozenset[tuple[str, str]] = frozenset()
+
+
+class BackendUnavailableError(RuntimeError):
+    """An explicitly requested backend cannot run this call."""
+
+
+@dataclass
+class Call:
+    """What a backend needs to know to decide whether it supports one call."""
+
+    op: str
+    device: torch.device
+    dtype: torch.dtype
+    groups: int = 1
+    needs_grad: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+Supports = Callable[[Call], str]  # returns "" when supported, else the reason
+
+
+@dataclass
+class Implementation:
+    op: str
+    backend: str
+    fn: Callable
+    supports: Supports
+
+
+_REGISTRY: dict[str, dict[str, Implementation]] = {}
+_context_backend: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
+    "convkernels_backend", default=None)
+_global_backend: Optional[str] = None
+
+
+def register(op: str, backend: str, supports: Optional[Supports] = None):
+    """Decorator: register ``fn`` as the ``backend`` implementation of ``op``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+
+    def deco(fn):
+        _REGISTRY.setdefault(op, {})[backend] = Implementation(
+            op, backend, fn, supports or (lambda call: ""))
+        return fn
+    return deco
+
+
+def _validate_name(name: Optional[str], where: str) -> Optional[str]:
+    if name is None:
+        return None
+    if name not in _CHOICES:
+        raise ValueError(f"{where}: unknown backend {name!r}; expected one of {_CHOICES}")
+    return name
+
+
+def set_backend(name: Optional[str]) -> None:
+    """Set the process-wide default backend ("cuda", "triton", "torch", "auto" or None)."""
+    global _global_backend
+    _global_backend = _validate_name(name, "convkernels.set_backend")
+
+
+def get_backend() -> str:
+    """The backend a call without ``backend=`` would request right now."""
+    return (_context_backend.get() or _global_backend
+            or _validate_name(os.environ.get("CONVKERNELS_BACKEND") or None,
+                              "CONVKERNELS_BACKEND") or "auto")
+
+
+@contextlib.contextmanager
+def use_backend(name: Optional[str]) -> Iterator[None]:
+    """Context manager: calls inside use ``name`` unless they pass ``backend=`` themselves."""
+    token = _context_backend.set(_validate_name(name, "convkernels.use_backend"))
+    try:
+        yield
+    finally:
+        _context_backend.reset(token)
+
+
+# ---- availability of each backend on this machine and device ------------------------------
+
+_KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def backend_problem(backend: str, call: Call) -> str:
+    """Empty string when ``backend`` can run ``call`` here, else the reason."""
+    impl = _REGISTRY.get(call.op, {}).get(backend)
+    if impl is None:
+        return f"convkernels.{call.op} has no {backend!r} implementation"
+    if backend == "cuda":
+        loaded, why = _extension.load()
+        if not loaded:
+            return why
+        if call.device.type != "cuda":
+            return f"the cuda backend needs CUDA tensors, got tensors on {call.device}"
+        arch = _extension.arch_problem(call.device)
+        if arch:
+            return arch
+        if call.dtype not in _KERNEL_DTYPES:
+            return f"the cuda kernels support float32, float16 and bfloat16, not {call.dtype}"
+    elif backend == "triton":
+        from . import triton as _triton
+        ok, why = _triton.is_available()
+        if not ok:
+            return why
+        if call.device.type == "cpu" and not _interpreting():
+            return ("the triton backend runs CPU tensors only under the Triton interpreter "
+                    "(set TRITON_INTERPRET=1 before importing triton)")
+        if call.device.type not in ("cuda", "cpu"):
+            return f"the triton backend does not run on {call.device.type} tensors"
+        if call.dtype not in _KERNEL_DTYPES:
+            return f"the triton kernels support float32, float16 and bfloat16, not {call.dtype}"
+    return impl.supports(call)
+
+
+def _auto_order(call: Call) -> tuple[list[str], dict[str, str]]:
+    skipped: dict[str, str] = {}
+    if call.device.type == "cuda":
+        order = []
+        allow_unverified = os.environ.get("CONVKERNELS_ALLOW_UNVERIFIED") == "1"
+        for b in ("cuda", "triton"):
+            if (call.op, b) in GPU_VERIFIED or allow_unverified:
+                order.append(b)
+            else:
+                skipped[b] = ("not yet verified on a GPU (set CONVKERNELS_ALLOW_UNVERIFIED=1 to "
+                              "let auto use it anyway)")
+        return order + ["torch"], skipped
+    if call.device.type == "cpu" and _interpreting():
+        return ["triton", "torch"], skipped
+    return ["torch"], skipped
+
+
+@dataclass
+class Selection:
+    implementation: Implementation
+    requested: str
+    skipped: dict[str, str]
+
+    @property
+    def backend(self) -> str:
+        return self.implementation.backend
+
+
+def select(call: Call, requested: Optional[str] = None) -> Selection:
+    """Choose the implementation for one call (see the module docstring for the rules)."""
+    requested = _validate_name(requested, f"convkernels.{call.op}") or get_backend()
+    impls = _REGISTRY.get(call.op)
+    if not impls:
+        raise KeyError(f"no implementations registered for op {call.op!r}")
+    if requested != "auto":
+        why = backend_problem(requested, call)
+        if why:
+            raise BackendUnavailableError(
+                f"convkernels.{call.op}: backend {requested!r} cannot run this call: {why}")
+        return Selection(impls[requested], requested, {})
+    order, skipped = _auto_order(call)
+    for b in order:
+        why = backend_problem(b, call)
+        if not why:
+            return Selection(impls[b], "auto", skipped)
+        skipped[b] = why
+    raise BackendUnavailableError(
+        f"convkernels.{call.op}: no backend can run this call: "
+        + "; ".join(f"{b}: {w}" for b, w in skipped.items()))
+
+
+def registered_ops() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def implementations(op: str) -> dict[str, Implementation]:
+    return dict(_REGISTRY.get(op, {}))

@@ -1,0 +1,7 @@
+"""Modules mirroring ``torch.nn``: same constructor arguments, defaults, parameter names and
+``__repr__``, so a ``state_dict`` moves between a torch module and its convkernels twin."""
+
+from .conv import Conv2d
+from .conv_bn_relu import ConvBNReLU2d
+
+__all__ = ["Conv2d", "ConvBNReLU2d"]

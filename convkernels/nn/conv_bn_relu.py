@@ -1,0 +1,117 @@
+"""``ConvBNReLU2d``: Conv2d -> BatchNorm2d -> ReLU as one module on one fused operator."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .. import ops
+from .conv import padded_input
+
+
+class ConvBNReLU2d(torch.nn.Module):
+    """``relu(bn(conv(x)) [+ residual])`` on :func:`convkernels.ops.fused_conv_bn_relu`.
+
+    Holds a ``torch.nn.Conv2d`` as ``.conv`` and a ``torch.nn.BatchNorm2d`` as ``.bn``, so
+    their parameters and buffers keep the names (``conv.weight``, ``bn.running_mean``, ...)
+    and ``m.conv`` / ``m.bn`` load into, and from, the torch modules they replace. Train and
+    eval behave like the torch modules: batch statistics and running-stat updates in train
+    (``momentum=None`` is the cumulative average), running statistics in eval.
+
+    In eval, the BN fold (per-channel scale and shift applied on the conv accumulator) is
+    cached and recomputed when any parameter or buffer it depends on changes (tracked by
+    tensor version counters). We fold into the epilogue rather than into the weights so the
+    weights are never re-rounded and a weight update needs no refold.
+
+    Constructor: Conv2d's arguments, then BatchNorm2d's (``eps``, ``momentum``, ``affine``,
+    ``track_running_stats``), then ``relu=True`` and ``backend=None``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 eps: float = 1e-5, momentum: Optional[float] = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, relu: bool = True,
+                 backend: Optional[str] = None, device=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        self.conv = torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                                    dilation, groups, bias, padding_mode, **factory)
+        self.bn = torch.nn.BatchNorm2d(out_channels, eps, momentum, affine,
+                                       track_running_stats, **factory)
+        self.relu = relu
+        self.backend = backend
+        self._fold_key = None
+        self._fold = None
+
+    @classmethod
+    def from_modules(cls, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
+                     relu: Optional[torch.nn.Module] = None, *,
+                     backend: Optional[str] = None) -> "ConvBNReLU2d":
+        """Wrap existing modules (shared, not copied). ``relu``: a ReLU module, or None."""
+        if not isinstance(conv, torch.nn.Conv2d) or not isinstance(bn, torch.nn.BatchNorm2d):
+            raise TypeError("ConvBNReLU2d.from_modules expects (nn.Conv2d, nn.BatchNorm2d), "
+                            f"got ({type(conv).__name__}, {type(bn).__name__})")
+        if bn.num_features != conv.out_channels:
+            raise ValueError(f"ConvBNReLU2d.from_modules: BatchNorm2d has {bn.num_features} "
+                             f"features but the conv has {conv.out_channels} output channels")
+        if relu is not None and not (isinstance(relu, torch.nn.ReLU) or relu is True):
+            raise TypeError(f"ConvBNReLU2d.from_modules: relu must be nn.ReLU or None, got "
+                            f"{type(relu).__name__}")
+        new = cls.__new__(cls)
+        torch.nn.Module.__init__(new)
+        new.conv, new.bn = conv, bn
+        new.relu = relu is not None
+        new.backend = backend
+        new._fold_key = new._fold = None
+        new.train(conv.training)
+        return new
+
+    def _momentum(self) -> float:
+        """torch's _BatchNorm.forward logic for the averaging factor (and the step count)."""
+        bn = self.bn
+        factor = 0.0 if bn.momentum is None else bn.momentum
+        if self.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+        return factor
+
+    def _cached_fold(self, x: Tensor):
+        """Folded (scale, shift) for eval, reused while nothing it depends on changed."""
+        conv, bn = self.conv, self.bn
+        deps = (conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(
+                t is not None and t.requires_grad for t in deps)):
+            return None  # differentiable or traced: fold inline, don't cache
+        key = (x.device, bn.eps) + tuple(
+            (t.data_ptr(), t._version) if t is not None else None for t in deps)
+        if key != self._fold_key:
+            self._fold = ops.fold_batch_norm(conv.bias, bn.running_mean, bn.running_var,
+                                             bn.weight, bn.bias, bn.eps)
+            self._fold_key = key
+        return self._fold
+
+    def forward(self, input: Tensor, residual: Optional[Tensor] = None) -> Tensor:
+        conv, bn = self.conv, self.bn
+        x, padding = padded_input(conv, input)
+        training = self.training or bn.running_mean is None
+        if not training:
+            fold = self._cached_fold(x)
+            if fold is not None:
+                return ops.conv2d_affine(x, conv.weight, fold[0], fold[1], conv.stride,
+                                         padding, conv.dilation, conv.groups, relu=self.relu,
+                                         residual=residual, backend=self.backend)
+        momentum = self._momentum()
+        track = not self.training or bn.track_running_stats
+        return ops.fused_conv_bn_relu(
+            x, conv.weight, conv.bias, bn.running_mean if track else None,
+            bn.running_var if track else None, bn.weight, bn.bias, conv.stride, padding,
+            conv.dilation, conv.groups, eps=bn.eps, momentum=momentum, training=training,
+            relu=self.relu, residual=residual, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        s = f"relu={self.relu}"
+        if self.backend is not None:
+            s += f", backend={self.backend!r}"
+        return s

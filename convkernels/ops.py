@@ -1,0 +1,253 @@
+"""Public functional API. Signatures mirror ``torch.nn.functional``; results match it.
+
+Every op takes ``backend=None`` ("cuda" | "triton" | "torch" | "auto"); see
+:mod:`convkernels.backends` for how a backend is chosen. Arguments are validated once, in
+:mod:`convkernels._checks`, before any backend runs.
+
+Backward passes: the forward kernels are ours; gradients are computed by the formulas in
+:mod:`convkernels._autograd` on top of aten ops (cuDNN's ``convolution_backward`` on a GPU).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import _checks, _library, reference
+from .backends import Call, register, select
+
+__all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
+
+ALGOS = ("auto", "direct")
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _kernel_supports(call: Call) -> str:
+    if call.groups != 1:
+        return ("grouped convolution (groups > 1) has no convkernels kernel yet; use "
+                "backend='torch' or 'auto'")
+    return ""
+
+
+def _as_f32(v: Optional[Tensor]) -> Optional[Tensor]:
+    return None if v is None else v.to(torch.float32)
+
+
+def _pad_same_extra(input: Tensor, extra: tuple[int, int]) -> Tensor:
+    # 'same' with an even effective kernel: torch pads the extra row/column at the end.
+    return F.pad(input, (0, extra[1], 0, extra[0])) if extra != (0, 0) else input
+
+
+def _conv_fused(backend: str, input, weight, scale, shift, residual, g, relu) -> Tensor:
+    """Run the conv2d_fused primitive on a kernel backend."""
+    return _library.op(backend, "conv2d_fused")(
+        input, weight, scale, shift, residual, list(g.stride), list(g.padding),
+        list(g.dilation), g.groups, relu)
+
+
+# ---- conv2d ---------------------------------------------------------------------------------
+
+def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=1, padding=0,
+           dilation=1, groups: int = 1, *, algo: str = "auto",
+           backend: Optional[str] = None) -> Tensor:
+    """2-D convolution, equal to :func:`torch.nn.functional.conv2d`.
+
+    ``algo="direct"`` asks for our implicit-GEMM kernel (no im2col buffer; bias applied in
+    the epilogue); ``"auto"`` lets the backend choose (cuDNN picks for the torch backend).
+    Inputs may be NCHW or channels_last (the output follows the input), float32, float16 or
+    bfloat16 (float64 on the torch backend).
+
+    Example::
+
+        >>> x, w = torch.randn(2, 3, 8, 8), torch.randn(4, 3, 3, 3)
+        >>> y = convkernels.ops.conv2d(x, w, padding=1)
+        >>> y.shape
+        torch.Size([2, 4, 8, 8])
+    """
+    g, extra = _checks.check_conv2d("conv2d", input, weight, bias, stride, padding, dilation,
+                                    groups)
+    if algo not in ALGOS:
+        raise ValueError(f"convkernels.conv2d: algo must be one of {ALGOS}, got {algo!r}")
+    input = _pad_same_extra(input, extra)
+    call = Call("conv2d", input.device, input.dtype, g.groups,
+                _needs_grad(input, weight, bias), {"algo": algo})
+    return select(call, backend).implementation.fn(input, weight, bias, g)
+
+
+def _conv2d_torch_supports(call: Call) -> str:
+    if call.extra.get("algo") == "direct":
+        return ("algo='direct' selects a convkernels kernel; the torch backend lets cuDNN "
+                "choose its own algorithm (use algo='auto')")
+    return ""
+
+
+@register("conv2d", "torch", _conv2d_torch_supports)
+def _conv2d_torch(input, weight, bias, g):
+    return F.conv2d(input, weight, bias, g.stride, g.padding, g.dilation, g.groups)
+
+
+@register("conv2d", "cuda", _kernel_supports)
+def _conv2d_cuda(input, weight, bias, g):
+    return _conv_fused("cuda", input, weight, None, _as_f32(bias), None, g, False)
+
+
+@register("conv2d", "triton", _kernel_supports)
+def _conv2d_triton(input, weight, bias, g):
+    return _conv_fused("triton", input, weight, None, _as_f32(bias), None, g, False)
+
+
+# ---- conv2d_affine: the folded-BN convolution -------------------------------------------------
+
+def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
+                  shift: Optional[Tensor], stride=1, padding=0, dilation=1, groups: int = 1, *,
+                  relu: bool = False, residual: Optional[Tensor] = None,
+                  backend: Optional[str] = None) -> Tensor:
+    """``act(conv2d(input, weight) * scale[k] + shift[k] + residual)`` in one pass.
+
+    The epilogue runs on the float32 accumulator, so the output is rounded once. This is
+    the inference form of conv + BatchNorm (+ residual) + ReLU once BN is folded with
+    :func:`fold_batch_norm`; :class:`convkernels.nn.ConvBNReLU2d` caches that fold.
+    """
+    g, extra = _checks.check_conv2d("conv2d_affine", input, weight, None, stride, padding,
+                                    dilation, groups)
+    _checks.check_vector("conv2d_affine", "scale", scale, g.K)
+    _checks.check_vector("conv2d_affine", "shift", shift, g.K)
+    _checks.check_same_device("conv2d_affine", "input", input, scale=scale, shift=shift)
+    _checks.check_residual("conv2d_affine", residual, input, g.output_shape)
+    input = _pad_same_extra(input, extra)
+    call = Call("conv2d_affine", input.device, input.dtype, g.groups,
+                _needs_grad(input, weight, scale, shift, residual))
+    return select(call, backend).implementation.fn(input, weight, scale, shift, residual, g,
+                                                   relu)
+
+
+@register("conv2d_affine", "torch")
+def _affine_torch(input, weight, scale, shift, residual, g, relu):
+    return reference.conv2d_fused(input, weight, scale, shift, residual, g.stride, g.padding,
+                                  g.dilation, g.groups, relu)
+
+
+@register("conv2d_affine", "cuda", _kernel_supports)
+def _affine_cuda(input, weight, scale, shift, residual, g, relu):
+    return _conv_fused("cuda", input, weight, _as_f32(scale), _as_f32(shift), residual, g, relu)
+
+
+@register("conv2d_affine", "triton", _kernel_supports)
+def _affine_triton(input, weight, scale, shift, residual, g, relu):
+    return _conv_fused("triton", input, weight, _as_f32(scale), _as_f32(shift), residual, g,
+                       relu)
+
+
+# ---- fused conv + BatchNorm + ReLU -----------------------------------------------------------
+
+def fold_batch_norm(bias: Optional[Tensor], running_mean: Tensor, running_var: Tensor,
+                    bn_weight: Optional[Tensor], bn_bias: Optional[Tensor], eps: float = 1e-5,
+                    dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """Fold inference BatchNorm (and a conv bias) into a per-channel scale and shift.
+
+    ``bn(conv(x) + bias) = conv(x) * scale + shift`` with ``scale = gamma / sqrt(var + eps)``
+    and ``shift = beta + (bias - mean) * scale`` (Ioffe & Szegedy's inference formula).
+    Computed in ``dtype`` (float32 by default) and differentiable.
+    """
+    invstd = torch.rsqrt(running_var.to(dtype) + eps)
+    scale = invstd * bn_weight.to(dtype) if bn_weight is not None else invstd
+    centered = -running_mean.to(dtype)
+    if bias is not None:
+        centered = centered + bias.to(dtype)
+    shift = centered * scale
+    if bn_bias is not None:
+        shift = shift + bn_bias.to(dtype)
+    return scale, shift
+
+
+def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
+                       running_mean: Optional[Tensor], running_var: Optional[Tensor],
+                       bn_weight: Optional[Tensor], bn_bias: Optional[Tensor], stride=1,
+                       padding=0, dilation=1, groups: int = 1, *, eps: float = 1e-5,
+                       momentum: float = 0.1, training: bool = False, relu: bool = True,
+                       residual: Optional[Tensor] = None,
+                       backend: Optional[str] = None) -> Tensor:
+    """``relu(batch_norm(conv2d(input)) + residual)`` as one operator.
+
+    Equal to ``F.relu(F.batch_norm(F.conv2d(x, weight, bias, ...), running_mean, running_var,
+    bn_weight, bn_bias, training, momentum, eps) + residual)``.
+
+    * ``training=False``: BN is folded into the convolution's epilogue (scale/shift, residual
+      add and ReLU on the accumulator): one read of the input, one write of the output.
+    * ``training=True``: batch statistics per output channel; ``running_mean`` /
+      ``running_var`` (when given) are updated in place exactly as ``F.batch_norm`` does
+      (``momentum``, unbiased running variance); normalize + residual + ReLU run fused.
+      Gradients flow to input, weight, bias and the BN affine parameters.
+
+    ``relu=False`` gives conv + BN (+ residual). Example::
+
+        >>> conv, bn = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8).eval()
+        >>> y = convkernels.ops.fused_conv_bn_relu(
+        ...     x, conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.weight,
+        ...     bn.bias, stride=1, padding=1)
+    """
+    op = "fused_conv_bn_relu"
+    g, extra = _checks.check_conv2d(op, input, weight, bias, stride, padding, dilation, groups)
+    _checks.check_batch_norm(op, input, g.K, running_mean, running_var, bn_weight, bn_bias,
+                             training, eps, momentum)
+    _checks.check_residual(op, residual, input, g.output_shape)
+    if training and g.N * g.P * g.Q <= 1:
+        raise ValueError(f"convkernels.{op}: expected more than 1 value per channel when "
+                         f"training, got output of shape {list(g.output_shape)}")
+    input = _pad_same_extra(input, extra)
+    call = Call(op, input.device, input.dtype, g.groups,
+                _needs_grad(input, weight, bias, bn_weight, bn_bias, residual))
+    impl = select(call, backend).implementation
+    return impl.fn(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g,
+                   float(eps), float(momentum), bool(training), bool(relu), residual)
+
+
+@register("fused_conv_bn_relu", "torch")
+def _fused_torch(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g, eps,
+                 momentum, training, relu, residual):
+    return reference.conv_bn_relu(input, weight, bias, running_mean, running_var, bn_weight,
+                                  bn_bias, g.stride, g.padding, g.dilation, g.groups, eps,
+                                  momentum, training, relu, residual)
+
+
+def _update_running_stats(running_mean, running_var, mean, var, count, momentum):
+    """In-place exponential moving average, as F.batch_norm (unbiased running variance)."""
+    with torch.no_grad():
+        unbiased = var * (count / max(count - 1, 1))
+        running_mean.copy_(running_mean * (1 - momentum) + mean.to(running_mean.dtype) * momentum)
+        running_var.copy_(running_var * (1 - momentum) + unbiased.to(running_var.dtype) * momentum)
+
+
+def _fused_kernels(backend: str, input, weight, bias, running_mean, running_var, bn_weight,
+                   bn_bias, g, eps, momentum, training, relu, residual):
+    if not training:
+        scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias, eps)
+        return _conv_fused(backend, input, weight, scale, shift, residual, g, relu)
+    y = _conv_fused(backend, input, weight, None, _as_f32(bias), None, g, False)
+    mean, var = _library.op(backend, "channel_moments")(y)
+    if running_mean is not None:
+        _update_running_stats(running_mean, running_var, mean.detach(), var.detach(),
+                              g.N * g.P * g.Q, momentum)
+    scale = torch.rsqrt(var + eps)
+    if bn_weight is not None:
+        scale = scale * bn_weight.to(torch.float32)
+    shift = -mean * scale
+    if bn_bias is not None:
+        shift = shift + bn_bias.to(torch.float32)
+    return _library.op(backend, "scale_shift_relu")(y, scale, shift, residual, relu)
+
+
+@register("fused_conv_bn_relu", "cuda", _kernel_supports)
+def _fused_cuda(*args):
+    return _fused_kernels("cuda", *args)
+
+
+@register("fused_conv_bn_relu", "triton", _kernel_supports)
+def _fused_triton(*args):
+    return _fused_kernels("triton", *args)

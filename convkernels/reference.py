@@ -1,0 +1,75 @@
+"""Pure-PyTorch implementations: the ``torch`` backend and the ground truth in tests.
+
+These follow the contract of docs/architecture.md exactly, including where the arithmetic
+happens: epilogue math in float32 (or the input's dtype when that is wider), one rounding
+to the output dtype, output in the input's memory format.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ._layout import output_memory_format
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _per_channel(v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return v.to(dtype).view(1, -1, 1, 1)
+
+
+def conv2d_fused(input: torch.Tensor, weight: torch.Tensor, scale: Optional[torch.Tensor],
+                 shift: Optional[torch.Tensor], residual: Optional[torch.Tensor],
+                 stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+                 groups: int, relu: bool) -> torch.Tensor:
+    """act(conv(input, weight) * scale + shift + residual)."""
+    y = F.conv2d(input, weight, None, stride, padding, dilation, groups)
+    acc = _acc_dtype(input.dtype)
+    if scale is None and shift is None and residual is None and not relu:
+        out = y
+    else:
+        z = y.to(acc)
+        if scale is not None:
+            z = z * _per_channel(scale, acc)
+        if shift is not None:
+            z = z + _per_channel(shift, acc)
+        if residual is not None:
+            z = z + residual.to(acc)
+        if relu:
+            z = torch.relu(z)
+        out = z.to(input.dtype)
+    return out.contiguous(memory_format=output_memory_format(input))
+
+
+def channel_moments(input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance over N, H, W, in float32 (float64 stays)."""
+    x = input.to(_acc_dtype(input.dtype))
+    var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+    return mean, var
+
+
+def scale_shift_relu(input: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
+                     residual: Optional[torch.Tensor], relu: bool) -> torch.Tensor:
+    acc = _acc_dtype(input.dtype)
+    z = input.to(acc) * _per_channel(scale, acc) + _per_channel(shift, acc)
+    if residual is not None:
+        z = z + residual.to(acc)
+    if relu:
+        z = torch.relu(z)
+    return z.to(input.dtype).contiguous(memory_format=output_memory_format(input))
+
+
+def conv_bn_relu(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, stride,
+                 padding, dilation, groups, eps, momentum, training, relu, residual):
+    """The eager three-op composition a user would write (cuDNN conv on a GPU)."""
+    y = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias, training,
+                     0.0 if momentum is None else momentum, eps)
+    if residual is not None:
+        y = y + residual
+    return torch.relu(y) if relu else y

@@ -1,0 +1,33 @@
+"""Test configuration.
+
+Without a GPU, Triton kernels run on the CPU through the interpreter; the variable must be
+set before triton is first imported, which is why it is set here, at collection start.
+"""
+
+import os
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+HAS_CUDA = torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAS_CUDA:
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU (no CUDA device on this machine)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backend_state():
+    """Tests must not leak a process-wide backend choice into each other."""
+    import convkernels
+    convkernels.set_backend(None)
+    yield
+    convkernels.set_backend(None)

@@ -1,0 +1,118 @@
+"""Backend selection rules (DESIGN.md, Backends) and convkernels.info()."""
+
+import os
+
+import pytest
+import torch
+
+import convkernels
+from convkernels import backends, ops
+from convkernels.backends import BackendUnavailableError, Call
+
+CPU = torch.device("cpu")
+
+
+def _call(op="conv2d", device=CPU, dtype=torch.float32, groups=1):
+    return Call(op, torch.device(device), dtype, groups)
+
+
+def test_explicit_backend_wins_over_everything(monkeypatch):
+    monkeypatch.setenv("CONVKERNELS_BACKEND", "triton")
+    convkernels.set_backend("cuda")
+    with convkernels.use_backend("triton"):
+        assert backends.select(_call(), "torch").backend == "torch"
+
+
+def test_precedence_context_then_global_then_env(monkeypatch):
+    monkeypatch.setenv("CONVKERNELS_BACKEND", "torch")
+    assert backends.get_backend() == "torch"
+    convkernels.set_backend("triton")
+    assert backends.get_backend() == "triton"
+    with convkernels.use_backend("cuda"):
+        assert backends.get_backend() == "cuda"
+        with convkernels.use_backend("auto"):
+            assert backends.get_backend() == "auto"
+        assert backends.get_backend() == "cuda"
+    assert backends.get_backend() == "triton"
+
+
+def test_unknown_backend_names_are_rejected(monkeypatch):
+    with pytest.raises(ValueError, match="unknown backend 'cudnn'"):
+        convkernels.set_backend("cudnn")
+    with pytest.raises(ValueError, match="unknown backend"):
+        with convkernels.use_backend("gpu"):
+            pass
+    x, w = torch.randn(1, 3, 5, 5), torch.randn(2, 3, 3, 3)
+    with pytest.raises(ValueError, match="convkernels.conv2d: unknown backend 'CUDA'"):
+        ops.conv2d(x, w, backend="CUDA")
+    monkeypatch.setenv("CONVKERNELS_BACKEND", "fast")
+    with pytest.raises(ValueError, match="CONVKERNELS_BACKEND: unknown backend 'fast'"):
+        ops.conv2d(x, w)
+
+
+def test_explicit_cuda_on_cpu_tensors_names_the_problem():
+    x, w = torch.randn(1, 3, 5, 5), torch.randn(2, 3, 3, 3)
+    with pytest.raises(BackendUnavailableError, match="backend 'cuda' cannot run this call"):
+        ops.conv2d(x, w, backend="cuda")
+
+
+def test_explicit_triton_without_interpreter_on_cpu(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(BackendUnavailableError, match="TRITON_INTERPRET"):
+        backends.select(_call(), "triton")
+
+
+def test_auto_on_cpu(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert backends.select(_call(), "auto").backend == "torch"
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    from convkernels import triton as ck_triton
+    expected = "triton" if ck_triton.is_available()[0] else "torch"
+    assert backends.select(_call(), "auto").backend == expected
+    # float64 has no kernel: auto falls through to torch, an explicit request raises
+    assert backends.select(_call(dtype=torch.float64), "auto").backend == "torch"
+
+
+def test_auto_on_cuda_skips_unverified_kernels(monkeypatch):
+    """Kernels that never passed on a GPU stay out of auto (GPU.md)."""
+    monkeypatch.delenv("CONVKERNELS_ALLOW_UNVERIFIED", raising=False)
+    sel = backends.select(_call(device="cuda", dtype=torch.float16), "auto")
+    assert sel.backend == "torch"
+    assert "not yet verified on a GPU" in sel.skipped["cuda"]
+    assert "not yet verified on a GPU" in sel.skipped["triton"]
+
+
+def test_grouped_conv_routes_to_torch_and_refuses_kernels(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert backends.select(_call(groups=2), "auto").backend == "torch"
+    x, w = torch.randn(1, 4, 5, 5), torch.randn(4, 2, 3, 3)
+    with pytest.raises(BackendUnavailableError, match="grouped convolution"):
+        ops.conv2d(x, w, groups=2, backend="triton")
+    torch.testing.assert_close(ops.conv2d(x, w, groups=2),
+                               torch.nn.functional.conv2d(x, w, groups=2))
+
+
+def test_env_var_is_read_per_call(monkeypatch):
+    x, w = torch.randn(1, 3, 5, 5), torch.randn(2, 3, 3, 3)
+    monkeypatch.setenv("CONVKERNELS_BACKEND", "cuda")
+    with pytest.raises(BackendUnavailableError):
+        ops.conv2d(x, w)
+    monkeypatch.setenv("CONVKERNELS_BACKEND", "torch")
+    ops.conv2d(x, w)
+
+
+def test_info_reports_build_and_choices(capsys):
+    d = convkernels.info()
+    out = capsys.readouterr().out
+    assert d["torch"] == torch.__version__
+    assert set(d["cpu_tensors"]) >= {"conv2d", "conv2d_affine", "fused_conv_bn_relu"}
+    assert "CUDA extension:" in out and "auto →" in out
+    for row in d["cpu_tensors"].values():
+        assert row["torch"] == "ok"
+    if not convkernels._extension.load()[0]:
+        assert "not loaded" in out
+
+
+def test_every_op_has_all_three_backends():
+    for op in ("conv2d", "conv2d_affine", "fused_conv_bn_relu"):
+        assert set(backends.implementations(op)) == set(backends.BACKENDS)

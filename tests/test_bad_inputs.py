@@ -1,0 +1,160 @@
+"""TESTING.md's bad-input checklist: a clear error naming the op and the argument, raised
+before any kernel launch, identical whichever backend was asked for."""
+
+import sys
+
+import pytest
+import torch
+
+import convkernels
+from convkernels import _extension, ops
+
+BACKENDS = [None, "torch", "triton", "cuda"]
+
+
+def _conv_args(**over):
+    args = dict(input=torch.randn(2, 4, 8, 8), weight=torch.randn(6, 4, 3, 3),
+                bias=torch.randn(6), stride=1, padding=1, dilation=1, groups=1)
+    args.update(over)
+    return args
+
+
+def _bn(K=6, **over):
+    d = dict(running_mean=torch.zeros(K), running_var=torch.ones(K), bn_weight=torch.ones(K),
+             bn_bias=torch.zeros(K))
+    d.update(over)
+    return d
+
+
+def call_conv2d(backend, **over):
+    return ops.conv2d(**_conv_args(**over), backend=backend)
+
+
+def call_fused(backend, bn=None, residual=None, training=False, **over):
+    a = _conv_args(**over)
+    return ops.fused_conv_bn_relu(a.pop("input"), a.pop("weight"), a.pop("bias"),
+                                  **(bn or _bn()), **a, residual=residual, training=training,
+                                  backend=backend)
+
+
+CALLS = {"conv2d": call_conv2d, "fused_conv_bn_relu": call_fused}
+
+# (id, overrides, exception, message regex) — shared by both ops
+CONV_CASES = [
+    ("device-mismatch", dict(weight=torch.randn(6, 4, 3, 3, device="meta")), RuntimeError,
+     "expected all tensors on one device, but input is on cpu and weight is on meta"),
+    ("int-input", dict(input=torch.ones(2, 4, 8, 8, dtype=torch.int32)), TypeError,
+     "input must be a floating-point tensor"),
+    ("mixed-dtypes", dict(input=torch.randn(2, 4, 8, 8).half()), TypeError,
+     r"input dtype \(torch.float16\) and weight dtype \(torch.float32\) must be the same"),
+    ("bias-dtype", dict(bias=torch.randn(6).double()), TypeError, "bias dtype"),
+    ("input-3d", dict(input=torch.randn(4, 8, 8)), ValueError,
+     r"expected 4-D input .* got 3-D input of shape \[4, 8, 8\]"),
+    ("weight-2d", dict(weight=torch.randn(6, 4)), ValueError, "expected weight to be 4-D"),
+    ("channels", dict(weight=torch.randn(6, 3, 3, 3)), ValueError,
+     r"expected input\[2, 4, 8, 8\] to have 3 channels, but got 4 channels"),
+    ("groups-divide-c", dict(groups=3, weight=torch.randn(6, 1, 3, 3)), ValueError,
+     r"input channels \(4\) must be divisible by groups \(3\)"),
+    ("groups-divide-k", dict(groups=2, weight=torch.randn(5, 2, 3, 3), bias=None), ValueError,
+     r"out_channels \(5\) .* must be divisible by groups \(2\)"),
+    ("groups-zero", dict(groups=0), ValueError, "groups must be a positive int"),
+    ("bias-length", dict(bias=torch.randn(5)), ValueError, r"bias must have shape \[6\]"),
+    ("stride-zero", dict(stride=0), ValueError, r"stride must be positive, got \(0, 0\)"),
+    ("stride-negative", dict(stride=(1, -2)), ValueError, "stride must be positive"),
+    ("dilation-zero", dict(dilation=0), ValueError, "dilation must be positive"),
+    ("padding-negative", dict(padding=-1), ValueError, "padding must be non-negative"),
+    ("padding-string", dict(padding="full"), ValueError, "padding must be an int, a pair"),
+    ("same-strided", dict(padding="same", stride=2), ValueError, "'same' is not supported"),
+    ("stride-float", dict(stride=1.5), TypeError, "stride must be an int or a pair of ints"),
+    ("stride-triple", dict(stride=(1, 1, 1)), TypeError, "stride must be an int or a pair"),
+    ("output-too-small", dict(input=torch.randn(2, 4, 2, 2), padding=0), ValueError,
+     "output size is too small"),
+    ("empty-spatial", dict(input=torch.randn(2, 4, 0, 8)), ValueError,
+     "input spatial size must be non-zero"),
+    ("empty-kernel", dict(weight=torch.randn(6, 4, 0, 3)), ValueError,
+     "kernel size must be positive"),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", CALLS)
+@pytest.mark.parametrize("case_id,over,exc,msg", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_conv_argument_errors(op, backend, case_id, over, exc, msg):
+    with pytest.raises(exc, match=f"convkernels.{op}: .*{msg}"):
+        CALLS[op](backend, **over)
+
+
+BN_CASES = [
+    ("mean-length", dict(bn=_bn(running_mean=torch.zeros(5))), ValueError,
+     r"running_mean must have shape \[6\]"),
+    ("var-2d", dict(bn=_bn(running_var=torch.ones(6, 1))), ValueError, "running_var must have"),
+    ("gamma-length", dict(bn=_bn(bn_weight=torch.ones(7))), ValueError, "bn_weight must have"),
+    ("beta-int", dict(bn=_bn(bn_bias=torch.zeros(6, dtype=torch.long))), TypeError,
+     "bn_bias must be a floating-point tensor"),
+    ("stats-device", dict(bn=_bn(running_var=torch.ones(6, device="meta"))), RuntimeError,
+     "running_var is on meta"),
+    ("one-stat", dict(bn=_bn(running_var=None)), ValueError, "must both be given"),
+    ("eval-without-stats", dict(bn=_bn(running_mean=None, running_var=None)), ValueError,
+     "required when training=False"),
+    ("residual-shape", dict(residual=torch.randn(2, 6, 7, 7)), ValueError,
+     r"residual must have the output's shape \[2, 6, 8, 8\], got \[2, 6, 7, 7\]"),
+    ("residual-dtype", dict(residual=torch.randn(2, 6, 8, 8).half()), TypeError,
+     "residual dtype"),
+    ("one-value-per-channel", dict(input=torch.randn(1, 4, 3, 3), padding=0, training=True),
+     ValueError, "more than 1 value per channel"),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case_id,over,exc,msg", BN_CASES, ids=[c[0] for c in BN_CASES])
+def test_batch_norm_argument_errors(backend, case_id, over, exc, msg):
+    with pytest.raises(exc, match=f"convkernels.fused_conv_bn_relu: .*{msg}"):
+        call_fused(backend, **over)
+
+
+@pytest.mark.parametrize("op", CALLS)
+def test_cpu_tensors_to_cuda_backend(op):
+    with pytest.raises(convkernels.BackendUnavailableError, match="backend 'cuda' cannot run"):
+        CALLS[op]("cuda")
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("op", CALLS)
+def test_float64_has_no_kernel(op, monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    from convkernels import triton as ck_triton
+    if not ck_triton.is_available()[0]:
+        pytest.skip(f"triton unusable here: {ck_triton.is_available()[1]}")
+    a = dict(input=torch.randn(2, 4, 8, 8).double(), weight=torch.randn(6, 4, 3, 3).double(),
+             bias=torch.randn(6).double())
+    bn = {k: v.double() for k, v in _bn().items()}
+    with pytest.raises(convkernels.BackendUnavailableError, match="not torch.float64"):
+        CALLS[op]("triton", **a) if op == "conv2d" else call_fused("triton", bn=bn, **a)
+    # auto falls back to the torch backend, which supports float64
+    out = CALLS[op](None, **a) if op == "conv2d" else call_fused(None, bn=bn, **a)
+    assert out.dtype == torch.float64
+
+
+def test_extension_built_for_another_torch_names_the_rebuild_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "convkernels._C", None)  # import -> ImportError
+    loaded, why = _extension.load.__wrapped__()
+    assert not loaded
+    assert "pip install --no-build-isolation" in why
+    assert "different torch" in why or "not built" in why
+
+
+def test_extension_torch_version_mismatch_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "convkernels._C", object())
+    monkeypatch.setattr(_extension, "build_info", lambda: {"torch": "1.0.0"})
+    loaded, why = _extension.load.__wrapped__()
+    assert not loaded and "built against torch 1.0.0" in why and "--force-reinstall" in why
+
+
+def test_wrong_arch_names_the_rebuild_command(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (8, 6))
+    monkeypatch.setattr(_extension, "compiled_archs", lambda: ["sm_80", "sm_90"])
+    why = _extension.arch_problem(torch.device("cuda"))
+    assert "sm_86" in why and "TORCH_CUDA_ARCH_LIST=8.6" in why
+    monkeypatch.setattr(_extension, "compiled_archs", lambda: ["sm_86"])
+    assert _extension.arch_problem(torch.device("cuda")) == ""

@@ -1,0 +1,141 @@
+"""ops.conv2d (direct implicit-GEMM) against torch.nn.functional.conv2d, every backend."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convkernels import ops
+from harness import (REAL_LAYERS, SMALL_CASES, HAS_CUDA, ConvCase, assert_within_rule,
+                     backend_params, layouts)
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+
+
+def _check_conv(case: ConvCase, backend, device, dtype, with_bias=True, layout="nchw"):
+    x, w, b = case.tensors(dtype, device)
+    x = dict(layouts(x))[layout]
+    b = b if with_bias else None
+    ours = ops.conv2d(x, w, b, **case.kwargs(), backend=backend)
+    same = F.conv2d(x, w, b, **case.kwargs())
+    ref = F.conv2d(x.double(), w.double(), None if b is None else b.double(), **case.kwargs())
+    assert_within_rule(ours, same, ref, what=f"{case.name}/{backend}/{dtype}/{layout}")
+    return ours, x
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("case", SMALL_CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_small_shapes(backend, device, case, dtype):
+    _check_conv(case, backend, device, dtype)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("layout", ["nchw", "channels_last", "sliced", "permuted", "misaligned"])
+@pytest.mark.parametrize("case", [SMALL_CASES[1], SMALL_CASES[2], SMALL_CASES[7]],
+                         ids=lambda c: c.name)
+def test_layouts_and_output_format(backend, device, layout, case):
+    out, x = _check_conv(case, backend, device, torch.float32, layout=layout)
+    expect_cl = (x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+    assert out.is_contiguous(memory_format=torch.channels_last if expect_cl
+                             else torch.contiguous_format)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_without_bias(backend, device):
+    _check_conv(SMALL_CASES[1], backend, device, torch.float32, with_bias=False)
+
+
+@pytest.mark.parametrize("case", REAL_LAYERS, ids=lambda c: c.name)
+def test_real_layers_torch_backend_cpu(case):
+    _check_conv(case, "torch", "cpu", torch.float32)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+@pytest.mark.parametrize("case", REAL_LAYERS, ids=lambda c: c.name)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_real_layers_gpu(backend, case, dtype, layout):
+    _check_conv(case, backend, "cuda", dtype, layout=layout)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_string_padding(backend, device, padding, k):
+    x, w, b = ConvCase("s", 1, 3, 7, 6, 4, k, k).tensors(device=device)
+    ours = ops.conv2d(x, w, b, padding=padding, backend=backend)
+    ref = F.conv2d(x.double(), w.double(), b.double(), padding=padding)
+    assert_within_rule(ours, F.conv2d(x, w, b, padding=padding), ref, what=f"{padding} k={k}")
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_empty_batch(backend, device):
+    x, w, b = SMALL_CASES[1].tensors(device=device)
+    out = ops.conv2d(x[:0], w, b, padding=1, backend=backend)
+    assert out.shape == (0, 5, 7, 7)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_nan_and_inf_propagate(backend, device):
+    x, w, b = SMALL_CASES[1].tensors(device=device)
+    x[0, 0, 3, 3] = float("nan")
+    x[1, 1, 0, 0] = float("inf")
+    ours = ops.conv2d(x, w, b, padding=1, backend=backend)
+    ref = F.conv2d(x, w, b, padding=1)
+    assert torch.equal(torch.isnan(ours), torch.isnan(ref))
+    assert torch.equal(torch.isinf(ours), torch.isinf(ref))
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_gradients_match_reference(backend, device):
+    case = ConvCase("g", 2, 3, 6, 5, 4, 3, 3, stride=2, padding=1)
+    x, w, b = case.tensors(device=device)
+    leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+    ref_leaves = [t.double().clone().requires_grad_() for t in (x, w, b)]
+    same_leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+    gy = torch.randn(2, 4, 3, 3, dtype=torch.float64)
+    ops.conv2d(*leaves, **case.kwargs(), backend=backend).backward(gy.to(device, x.dtype))
+    F.conv2d(*ref_leaves, **case.kwargs()).backward(gy.to(device))
+    F.conv2d(*same_leaves, **case.kwargs()).backward(gy.to(device, x.dtype))
+    for name, a, s, r in zip("xwb", leaves, same_leaves, ref_leaves):
+        assert_within_rule(a.grad, s.grad, r.grad, what=f"grad {name}")
+
+
+@pytest.mark.parametrize("algo", ["winograd_2x2", "fft", ""])
+def test_unknown_algo_is_a_clear_error(algo):
+    x, w, b = SMALL_CASES[0].tensors()
+    with pytest.raises(ValueError, match="convkernels.conv2d: algo must be one of"):
+        ops.conv2d(x, w, b, algo=algo)
+
+
+def test_algo_direct_refuses_the_torch_backend():
+    x, w, b = SMALL_CASES[0].tensors()
+    with pytest.raises(RuntimeError, match="lets cuDNN choose"):
+        ops.conv2d(x, w, b, algo="direct", backend="torch")
+
+
+@pytest.mark.triton
+@pytest.mark.skipif(HAS_CUDA, reason="property test sized for the Triton interpreter")
+@settings(deadline=None, max_examples=25, derandomize=True)
+@given(N=st.integers(1, 2), C=st.integers(1, 9), H=st.integers(1, 8), W=st.integers(1, 8),
+       K=st.integers(1, 9), R=st.sampled_from([1, 2, 3, 5]), stride=st.integers(1, 3),
+       dilation=st.integers(1, 2), pad_frac=st.floats(0, 1), relu=st.booleans())
+def test_property_triton_matches_reference(N, C, H, W, K, R, stride, dilation, pad_frac, relu):
+    padding = int(pad_frac * (R - 1))
+    eff = dilation * (R - 1) + 1
+    if H + 2 * padding < eff or W + 2 * padding < eff:
+        return  # an invalid geometry is test_bad_inputs' business
+    case = ConvCase("h", N, C, H, W, K, R, R, stride, padding, dilation)
+    x, w, b = case.tensors()
+    scale = torch.rand(K) + 0.5
+    res = torch.randn(N, K, *F.conv2d(x, w, **case.kwargs()).shape[2:])
+    ours = ops.conv2d_affine(x, w, scale, b, **case.kwargs(), relu=relu, residual=res,
+                             backend="triton")
+    ref = F.conv2d(x.double(), w.double(), **case.kwargs()) * scale.double().view(1, -1, 1, 1) \
+        + b.double().view(1, -1, 1, 1) + res.double()
+    ref = ref.relu() if relu else ref
+    same = F.conv2d(x, w, **case.kwargs()) * scale.view(1, -1, 1, 1) + b.view(1, -1, 1, 1) + res
+    assert_within_rule(ours, same.relu() if relu else same, ref, what=str(case))
