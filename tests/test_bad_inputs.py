@@ -1,7 +1,10 @@
 """TESTING.md's bad-input checklist: a clear error naming the op and the argument, raised
 before any kernel launch, identical whichever backend was asked for."""
 
+import importlib
+import importlib.machinery
 import sys
+import types
 
 import pytest
 import torch
@@ -136,15 +139,21 @@ def test_float64_has_no_kernel(op, monkeypatch):
 
 
 def test_extension_built_for_another_torch_names_the_rebuild_command(monkeypatch):
-    monkeypatch.setitem(sys.modules, "convkernels._C", None)  # import -> ImportError
+    fake = types.ModuleType("convkernels._C")
+    fake.__spec__ = importlib.machinery.ModuleSpec("convkernels._C", None)
+    monkeypatch.setitem(sys.modules, "convkernels._C", fake)
+    monkeypatch.setattr(importlib, "import_module", lambda name: (_ for _ in ()).throw(
+        ImportError("undefined symbol: _ZN3c104impl8GPUTrace")))
     loaded, why = _extension.load.__wrapped__()
     assert not loaded
     assert "pip install --no-build-isolation" in why
-    assert "different torch" in why or "not built" in why
+    assert "different torch" in why and "undefined symbol" in why
 
 
 def test_extension_torch_version_mismatch_message(monkeypatch):
-    monkeypatch.setitem(sys.modules, "convkernels._C", object())
+    fake = types.ModuleType("convkernels._C")
+    fake.__spec__ = importlib.machinery.ModuleSpec("convkernels._C", None)
+    monkeypatch.setitem(sys.modules, "convkernels._C", fake)
     monkeypatch.setattr(_extension, "build_info", lambda: {"torch": "1.0.0"})
     loaded, why = _extension.load.__wrapped__()
     assert not loaded and "built against torch 1.0.0" in why and "--force-reinstall" in why
