@@ -46,7 +46,7 @@ check-kernels: | $(PYDEP)
 	$(PYTHON) tools/check_kernels.py
 
 test: install
-	$(PYTHON) -m pytest tests/ bench/test_shapes.py $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests/ bench/test_shapes.py bench/test_report.py bench/test_runner_cpu.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf build *.egg-info convkernels/_C*.so bench/out

@@ -1,0 +1,246 @@
+"""Command line: ``python -m convkernels {info,bench,tour,layers,report,latest,summary}``.
+
+``bench`` is the main job. With a CUDA GPU it runs the benchmark (the same cases and code as
+``pytest bench/``) and writes report.json/.md/.csv. Without one it says so in its first
+line and does what it can: a correctness tour of every op on every backend this machine has,
+the layer table of ResNet-50 and VGG-16, and the newest committed GPU report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# A source checkout has bench/ beside the package; an installed package writes under the cwd.
+BENCH_DIR = REPO_ROOT / "bench" if (REPO_ROOT / "bench").is_dir() else Path.cwd() / "bench"
+RESULTS_DIR = BENCH_DIR / "results"
+
+
+def _gpu() -> tuple[bool, str]:
+    try:
+        import torch
+    except Exception as e:
+        return False, f"torch is not importable ({e})"
+    if not torch.cuda.is_available():
+        why = ("this torch has no CUDA support" if torch.version.cuda is None
+               else "torch sees no CUDA device")
+        return False, f"{why} (torch {torch.__version__})"
+    return True, torch.cuda.get_device_name(0)
+
+
+# ---- info --------------------------------------------------------------------------------
+
+def cmd_info(args) -> int:
+    try:
+        import convkernels
+        try:
+            info = convkernels.info(verbose=False)
+        except TypeError:   # an info() without the verbose flag
+            info = convkernels.info()
+    except Exception as e:
+        print(f"convkernels.info() is not available: {type(e).__name__}: {e}")
+        ok, what = _gpu()
+        print(f"GPU: {what if ok else 'none: ' + what}")
+        return 0
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+
+    try:   # the package's own formatting when it has one
+        from convkernels._info import format_info
+        print(format_info(info))
+        return 0
+    except Exception:
+        pass
+
+    def show(d, indent=0):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                print(" " * indent + f"{k}:")
+                show(v, indent + 2)
+            else:
+                print(" " * indent + f"{k}: {v}")
+    show(info if isinstance(info, dict) else {"info": info})
+    return 0
+
+
+# ---- bench -------------------------------------------------------------------------------
+
+def _cases(args):
+    from convkernels.bench import suite
+    cases = suite.build_cases(ops=args.ops, networks=args.network, batches=args.batch,
+                              dtypes=args.dtype, layouts=args.layout, tf32_set=not args.no_tf32,
+                              train=not args.no_train, quick=args.quick)
+    return suite.select(cases, args.only)
+
+
+def _bench_gpu(args, gpu_name: str) -> int:
+    from convkernels.bench import device, session
+    cases = _cases(args)
+    path = Path(args.out) / "report.json"
+    env = device.capture()
+    if args.resume:
+        done = session.finished_cases(path, env)
+        cases = [c for c in cases if session.case_key(c) not in done]
+    print(f"GPU: {gpu_name}. {len(cases)} cases; writing {path} (.md, .csv)", flush=True)
+    budget = "default" if args.budget is None else (args.budget or None)   # 0 = unlimited
+    ctx = session.make_context(quick=args.quick, log=lambda s: print(s, flush=True),
+                               budget_s=budget)
+    ctx.env = env
+    selection = "cli: " + " ".join(sys.argv[1:])
+    rep, _ = session.run_cases(cases, ctx, path, selection)
+    from convkernels.bench.render import render_headline
+    print(render_headline(rep, title="This run's report"))
+    errors = [r for r in rep["rows"] if r["status"] == "error"]
+    if errors:
+        print(f"{len(errors)} error rows (wrong results or crashes): see the report")
+    return 1 if errors else 0
+
+
+def _run_tour_subprocess(args) -> None:
+    """Triton decides at import time whether to interpret, so the tour runs in a child with
+    TRITON_INTERPRET=1 unless the user already set it for this process."""
+    cmd = [sys.executable, "-m", "convkernels", "tour", "--dtype", *args.dtype]
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    rc = subprocess.run(cmd, env=env).returncode
+    if rc != 0:
+        print(f"(the correctness tour exited with status {rc})")
+
+
+def _bench_no_gpu(args, why: str) -> int:
+    print(f"No CUDA GPU here ({why}): nothing can be timed; running the correctness tour, the "
+          "layer table and the latest committed GPU report instead.", flush=True)
+    print("\n## 1. Correctness tour (small shapes vs a float64 reference)\n", flush=True)
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        from convkernels.bench.cputour import correctness_tour
+        correctness_tour(dtypes=tuple(args.dtype))
+    else:
+        _run_tour_subprocess(args)
+    print("\n## 2. Layer table\n", flush=True)
+    from convkernels.bench.cputour import layer_table
+    layer_table(batch=args.batch[0], dtype=args.dtype[0])
+    print("\n## 3. Latest committed GPU report\n")
+    from convkernels.bench.render import render_latest
+    print(render_latest(args.results))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    ok, what = _gpu()
+    return _bench_gpu(args, what) if ok else _bench_no_gpu(args, what)
+
+
+def cmd_tour(args) -> int:
+    from convkernels.bench.cputour import correctness_tour
+    ok, _ = _gpu()
+    res = correctness_tour(device="cuda" if ok and args.device == "cuda" else "cpu",
+                           dtypes=tuple(args.dtype))
+    return 1 if any(r["status"] in ("FAIL", "error") for r in res) and args.strict else 0
+
+
+def cmd_layers(args) -> int:
+    from convkernels.bench.cputour import layer_table
+    layer_table(batch=args.batch, dtype=args.dtype)
+    return 0
+
+
+# ---- reports -----------------------------------------------------------------------------
+
+def cmd_report(args) -> int:
+    from convkernels.bench import report
+    from convkernels.bench.render import render_markdown, results_name
+    rep = report.load(args.path)
+    out = Path(args.out) if args.out else Path(args.path).parent
+    stem = Path(args.path).stem
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(render_markdown(rep))
+    (out / f"{stem}.csv").write_text(report.to_csv(rep))
+    print(f"wrote {out / (stem + '.md')} and {out / (stem + '.csv')}")
+    print(f"to commit it as evidence: cp {args.path} bench/results/{results_name(rep['meta'])}")
+    return 0
+
+
+def cmd_latest(args) -> int:
+    from convkernels.bench.render import render_latest
+    print(render_latest(args.results))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from convkernels.bench.gpusummary import write_summary
+    path = write_summary(Path(args.dir), args.steps)
+    print(f"wrote {path}")
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m convkernels", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("info", help="build info, versions, which backend each op would use")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_info)
+
+    s = sub.add_parser("bench", help="benchmark vs cuDNN and torch.compile (GPU); without a GPU: "
+                       "correctness tour, layer table, latest committed report")
+    s.add_argument("--ops", nargs="+", default=["conv2d", "fused_conv_bn_relu"],
+                   choices=["conv2d", "fused_conv_bn_relu"])
+    s.add_argument("--dtype", nargs="+", default=["fp16", "fp32"], choices=["fp16", "fp32"])
+    s.add_argument("--layout", nargs="+", default=["channels_last", "nchw"],
+                   choices=["channels_last", "nchw"])
+    s.add_argument("--batch", nargs="+", type=int, default=[64, 32])
+    s.add_argument("--network", nargs="+", default=["resnet50", "vgg16"],
+                   choices=["resnet50", "vgg16"])
+    s.add_argument("--only", nargs="+", metavar="SUBSTR",
+                   help="keep cases whose id contains every SUBSTR (ids as in pytest bench/)")
+    s.add_argument("--no-tf32", action="store_true", help="skip the TF32-on fp32 set")
+    s.add_argument("--no-train", action="store_true", help="skip the training subset")
+    s.add_argument("--quick", action="store_true",
+                   help="ResNet-50, batch 64, fp16, channels_last only; shorter timing")
+    s.add_argument("--budget", type=float, default=None,
+                   help="suite time budget in s (default 420, env CONVKERNELS_BENCH_BUDGET_S; "
+                        "0 = unlimited)")
+    s.add_argument("--resume", action="store_true",
+                   help="skip cases OUT/report.json already holds (same commit, GPU, software)")
+    s.add_argument("--out", default=str(BENCH_DIR / "out"))
+    s.add_argument("--results", default=str(RESULTS_DIR), help=argparse.SUPPRESS)
+    s.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("tour", help="correctness tour: every op on every backend vs float64")
+    s.add_argument("--dtype", nargs="+", default=["fp32", "fp16"], choices=["fp16", "fp32"])
+    s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    s.add_argument("--strict", action="store_true", help="exit 1 if any backend fails")
+    s.set_defaults(fn=cmd_tour)
+
+    s = sub.add_parser("layers", help="ResNet-50 / VGG-16 conv layers: FLOPs and auto's choice")
+    s.add_argument("--batch", type=int, default=64)
+    s.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
+    s.set_defaults(fn=cmd_layers)
+
+    s = sub.add_parser("report", help="render a JSON report to Markdown + CSV")
+    s.add_argument("path")
+    s.add_argument("--out", help="output folder (default: beside the report)")
+    s.set_defaults(fn=cmd_report)
+
+    s = sub.add_parser("latest", help="headline table of the newest committed GPU report")
+    s.add_argument("--results", default=str(RESULTS_DIR))
+    s.set_defaults(fn=cmd_latest)
+
+    s = sub.add_parser("summary", help="write DIR/SUMMARY.md for `make gpu-report`")
+    s.add_argument("dir")
+    s.add_argument("--steps", default="", help="name=exitcode:seconds,... in run order "
+                   "(default: read from the trailer lines the Makefile steps add to their logs)")
+    s.set_defaults(fn=cmd_summary)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args) or 0)
