@@ -43,7 +43,7 @@ $(BUILD_STAMP): $(SOURCES) | $(PYDEP)
 install: $(BUILD_STAMP)
 
 check-kernels: | $(PYDEP)
-	$(PYTHON) tools/check_kernels.py
+	$(PYTHON) tools/check_kernels.py --host-tests
 
 test: install
 	$(PYTHON) -m pytest tests/ bench/test_shapes.py bench/test_report.py bench/test_runner_cpu.py $(PYTEST_ARGS)

@@ -12,6 +12,7 @@ import functools
 import importlib
 import importlib.util
 import json
+import re
 
 import torch
 
@@ -72,10 +73,18 @@ def arch_problem(device: torch.device) -> str:
         return "no CUDA device is available"
     major, minor = torch.cuda.get_device_capability(device)
     archs = compiled_archs()
-    if not archs or f"sm_{major}{minor}" in archs:
+    here = major * 10 + minor
+    if not archs or any(_arch_number(a, "sm_") == here for a in archs):
         return ""
-    # PTX for an older arch JIT-compiles forward; SASS does not.
-    if any(a.startswith("compute_") and int(a[8:]) <= major * 10 + minor for a in archs):
+    # PTX for an older arch JIT-compiles forward; SASS does not. Arch-specific PTX
+    # ("compute_90a") does not JIT to other archs.
+    if any(not a.endswith("a") and 0 < _arch_number(a, "compute_") <= here for a in archs):
         return ""
     return (f"convkernels._C was built for {', '.join(archs)} but this GPU is sm_{major}{minor}. "
             f"Rebuild: `TORCH_CUDA_ARCH_LIST={major}.{minor} {REBUILD_COMMAND}`")
+
+
+def _arch_number(arch: str, prefix: str) -> int:
+    """'sm_90a' -> 90 for prefix 'sm_'; 0 when the prefix differs."""
+    m = re.fullmatch(re.escape(prefix) + r"(\d+)a?", arch)
+    return int(m.group(1)) if m else 0

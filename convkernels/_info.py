@@ -46,8 +46,8 @@ def info(verbose: bool = True) -> dict:
         "gpu_verified": sorted(f"{op}/{b}" for op, b in backends.GPU_VERIFIED),
         "cpu_tensors": _choices(torch.device("cpu")),
     }
-    if torch.cuda.is_available():
-        result["cuda_tensors"] = _choices(torch.device("cuda"))
+    # Also without a GPU: says what auto would run on one, and why the rest would not run.
+    result["cuda_tensors"] = _choices(torch.device("cuda"))
     if verbose:
         print(format_info(result))
     return result

@@ -167,3 +167,7 @@ def test_wrong_arch_names_the_rebuild_command(monkeypatch):
     assert "sm_86" in why and "TORCH_CUDA_ARCH_LIST=8.6" in why
     monkeypatch.setattr(_extension, "compiled_archs", lambda: ["sm_86"])
     assert _extension.arch_problem(torch.device("cuda")) == ""
+    monkeypatch.setattr(_extension, "compiled_archs", lambda: ["sm_80", "compute_80"])
+    assert _extension.arch_problem(torch.device("cuda")) == ""  # PTX JIT-compiles forward
+    monkeypatch.setattr(_extension, "compiled_archs", lambda: ["sm_90a", "compute_90a"])
+    assert "TORCH_CUDA_ARCH_LIST=8.6" in _extension.arch_problem(torch.device("cuda"))

@@ -1,0 +1,60 @@
+// Conversions between the storage types and the fp32 used for all arithmetic. Only intrinsics
+// are used (no operator overloads), so the code also compiles with torch's
+// __CUDA_NO_HALF_OPERATORS__ / __CUDA_NO_HALF_CONVERSIONS__ / __CUDA_NO_BFLOAT16_CONVERSIONS__.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace convkernels {
+
+template <typename T>
+struct DTypeTraits;
+
+template <>
+struct DTypeTraits<float> {
+  static __device__ __forceinline__ float to_float(float x) { return x; }
+  static __device__ __forceinline__ float from_float(float x) { return x; }
+};
+
+template <>
+struct DTypeTraits<__half> {
+  static __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+  static __device__ __forceinline__ __half from_float(float x) { return __float2half_rn(x); }
+  // Two floats -> one 32-bit word holding two halves (low half = first), round-to-nearest.
+  static __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+  static __device__ __forceinline__ float2 unpack2(uint32_t bits) {
+    return __half22float2(*reinterpret_cast<const __half2*>(&bits));
+  }
+};
+
+template <>
+struct DTypeTraits<__nv_bfloat16> {
+  static __device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+  static __device__ __forceinline__ __nv_bfloat16 from_float(float x) { return __float2bfloat16_rn(x); }
+  static __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+  static __device__ __forceinline__ float2 unpack2(uint32_t bits) {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&bits));
+  }
+};
+
+template <typename T>
+__device__ __forceinline__ float load_as_float(const T* ptr) {
+  return DTypeTraits<T>::to_float(*ptr);
+}
+
+template <typename T>
+__device__ __forceinline__ void store_from_float(T* ptr, float value) {
+  *ptr = DTypeTraits<T>::from_float(value);
+}
+
+}  // namespace convkernels

@@ -1,0 +1,132 @@
+// Torch glue for cuda_conv2d_fused: validation, layout preparation, kernel choice, launch.
+//
+// Kernel choice (first match wins):
+//  1. tensor cores (launch_conv2d_implicit_gemm_tc): fp16/bf16, groups == 1, C % 8 == 0,
+//     non-empty input, GPU sm_80+. The input is used as dense NHWC (copied with
+//     .contiguous(channels_last) when it is not already) and the weight as dense KRSC
+//     (weight.permute(0, 2, 3, 1).contiguous(), free for a channels_last weight). Both base
+//     pointers must be 16-byte aligned: a tensor that is already dense but starts at a
+//     misaligned storage offset is not copied, it goes to (2). Output and residual are used
+//     as they are (any strides): the kernel writes NCHW or NHWC directly, so an NCHW input
+//     gets an NCHW output without a transpose pass.
+//  2. SIMT implicit GEMM (launch_conv2d_implicit_gemm_generic): everything else, reading
+//     every tensor through its strides (no copies). fp32 always takes this path in v1; a
+//     TF32 tensor-core path is a TODO for a later issue.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <optional>
+
+#include "common/index_math.h"
+#include "conv_direct/conv_direct.h"
+#include "ops/checks.h"
+
+namespace convkernels {
+namespace ops {
+namespace {
+
+constexpr const char* kOp = "convkernels.cuda_conv2d_fused";
+
+bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+
+// Would tensor t still be misaligned after .contiguous(format)? Only if no copy happens.
+bool misaligned_after_contiguous(const at::Tensor& t, at::MemoryFormat format) {
+  return t.is_contiguous(format) && !aligned16(t);
+}
+
+void check_pair(const char* name, at::IntArrayRef values) {
+  TORCH_CHECK(values.size() == 2, kOp, ": ", name, " must have 2 elements, got ", values);
+}
+
+at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& scale,
+                             const std::optional<at::Tensor>& shift, const std::optional<at::Tensor>& residual,
+                             at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                             bool relu) {
+  check_cuda_tensor(kOp, "input", input);
+  check_cuda_tensor(kOp, "weight", weight);
+  check_same_device(kOp, "weight", weight, input);
+  check_dim(kOp, "input", input, 4);
+  check_dim(kOp, "weight", weight, 4);
+  check_floating_dtype(kOp, "input", input);
+  check_same_dtype(kOp, "weight", weight, input);
+  check_pair("stride", stride);
+  check_pair("padding", padding);
+  check_pair("dilation", dilation);
+  TORCH_CHECK(stride[0] > 0 && stride[1] > 0, kOp, ": stride must be positive, got ", stride);
+  TORCH_CHECK(dilation[0] > 0 && dilation[1] > 0, kOp, ": dilation must be positive, got ", dilation);
+  TORCH_CHECK(padding[0] >= 0 && padding[1] >= 0, kOp, ": padding must be non-negative, got ", padding);
+  TORCH_CHECK(groups > 0, kOp, ": groups must be positive, got ", groups);
+
+  const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
+  const int64_t K = weight.size(0), R = weight.size(2), S = weight.size(3);
+  TORCH_CHECK(weight.size(1) * groups == C, kOp, ": Given groups=", groups, ", weight of size ", weight.sizes(),
+              ", expected input", input.sizes(), " to have ", weight.size(1) * groups, " channels, but got ", C,
+              " channels instead");
+  TORCH_CHECK(groups == 1, kOp, ": groups=", groups,
+              " is not supported by the cuda backend: grouped convolution kernels are not built yet (groups=1 only)");
+  TORCH_CHECK(R > 0 && S > 0, kOp, ": kernel size must be positive, got weight of size ", weight.sizes());
+  const int64_t P = conv_output_size(H, R, stride[0], padding[0], dilation[0]);
+  const int64_t Q = conv_output_size(W, S, stride[1], padding[1], dilation[1]);
+  TORCH_CHECK(P > 0 && Q > 0, kOp, ": output size is too small: input ", input.sizes(), " with kernel (", R, " x ", S,
+              "), stride ", stride, ", padding ", padding, ", dilation ", dilation, " gives output (", P, " x ", Q, ")");
+
+  at::Tensor scale_vec, shift_vec;
+  if (scale.has_value() && scale->defined()) scale_vec = checked_channel_vector(kOp, "scale", *scale, K, input);
+  if (shift.has_value() && shift->defined()) shift_vec = checked_channel_vector(kOp, "shift", *shift, K, input);
+  const bool has_residual = residual.has_value() && residual->defined();
+  if (has_residual) check_residual(kOp, *residual, input, {N, K, P, Q});
+
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  at::Tensor output = at::empty({N, K, P, Q}, input.options().memory_format(output_memory_format(input)));
+  if (output.numel() == 0) return output;
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+
+  Conv2dParams p;
+  p.scale = scale_vec.defined() ? scale_vec.data_ptr<float>() : nullptr;
+  p.shift = shift_vec.defined() ? shift_vec.data_ptr<float>() : nullptr;
+  p.residual = has_residual ? residual->data_ptr() : nullptr;
+  p.output = output.data_ptr();
+  p.N = N, p.C = C, p.H = H, p.W = W, p.K = K, p.R = R, p.S = S, p.P = P, p.Q = Q;
+  p.stride_h = stride[0], p.stride_w = stride[1];
+  p.pad_h = padding[0], p.pad_w = padding[1];
+  p.dil_h = dilation[0], p.dil_w = dilation[1];
+  if (has_residual) copy_strides(p.residual_strides, *residual);
+  copy_strides(p.output_strides, output);
+  p.relu = relu;
+  check_index_limits(kOp, conv2d_index_limit_violation(p));
+  const DType dtype = kernel_dtype(input.scalar_type());
+
+  const bool tc_candidate = dtype != DType::kFloat32 && C % 8 == 0 && input.numel() > 0 &&
+                            device_compute_major(input.get_device()) >= 8 &&
+                            !misaligned_after_contiguous(input, at::MemoryFormat::ChannelsLast) &&
+                            !misaligned_after_contiguous(weight.permute({0, 2, 3, 1}), at::MemoryFormat::Contiguous);
+  if (tc_candidate) {
+    const at::Tensor input_nhwc = input.contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor weight_krsc = weight.permute({0, 2, 3, 1}).contiguous();  // [K, R, S, C]
+    Conv2dParams tc = p;
+    tc.input = input_nhwc.data_ptr();
+    tc.weight = weight_krsc.data_ptr();
+    copy_strides(tc.input_strides, input_nhwc);
+    copy_strides(tc.weight_strides, weight_krsc.permute({0, 3, 1, 2}));  // logical [K, C, R, S] strides
+    if (conv2d_tc_supported(tc, dtype)) {
+      check_launch(kOp, launch_conv2d_implicit_gemm_tc(tc, dtype, stream));
+      return output;  // input_nhwc / weight_krsc are freed stream-ordered by the caching allocator
+    }
+  }
+
+  p.input = input.data_ptr();
+  p.weight = weight.data_ptr();
+  copy_strides(p.input_strides, input);
+  copy_strides(p.weight_strides, weight);
+  check_launch(kOp, launch_conv2d_implicit_gemm_generic(p, dtype, stream));
+  return output;
+}
+
+}  // namespace
+}  // namespace ops
+}  // namespace convkernels
+
+TORCH_LIBRARY_IMPL(convkernels, CUDA, m) { m.impl("cuda_conv2d_fused", &convkernels::ops::cuda_conv2d_fused); }

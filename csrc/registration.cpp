@@ -1,0 +1,80 @@
+// Every schema of the convkernels library, in one place (docs/architecture.md is the contract),
+// plus cuda_build_info and the minimal Python module init of convkernels._C. Importing the
+// module only has to load this shared library: the static registrations below (and the
+// TORCH_LIBRARY_IMPL blocks in csrc/ops/*.cpp) run at load time. No pybind11 is involved.
+#include <Python.h>
+#include <cuda_runtime_api.h>
+#include <torch/library.h>
+
+#include <sstream>
+#include <string>
+
+#include "ops/build_config.h"
+
+namespace convkernels {
+namespace {
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (static_cast<unsigned char>(ch) >= 0x20) out += ch;
+  }
+  return out + "\"";
+}
+
+std::string host_compiler() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("gcc ") + __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+
+// {"torch": "2.15.0+cu132", "cuda_runtime": 13000, "archs": ["sm_80", "sm_90"], "compiler": ...}
+std::string cuda_build_info() {
+  std::ostringstream archs;
+  std::istringstream list(CONVKERNELS_ARCHS_STRING);  // comma-separated, e.g. "sm_80,sm_90,compute_90"
+  std::string arch;
+  bool first = true;
+  while (std::getline(list, arch, ',')) {
+    if (arch.empty()) continue;
+    archs << (first ? "" : ", ") << json_string(arch);
+    first = false;
+  }
+  std::ostringstream json;
+  json << "{\"torch\": " << json_string(CONVKERNELS_TORCH_VERSION_STRING) << ", \"cuda_runtime\": " << CUDART_VERSION
+       << ", \"archs\": [" << archs.str() << "], \"compiler\": "
+       << json_string(std::string("nvcc ") + CONVKERNELS_NVCC_VERSION_STRING + ", " + host_compiler()) << "}";
+  return json.str();
+}
+
+}  // namespace
+}  // namespace convkernels
+
+TORCH_LIBRARY(convkernels, m) {
+  m.def(
+      "cuda_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, Tensor? residual, "
+      "int[2] stride, int[2] padding, int[2] dilation, int groups, bool relu) -> Tensor");
+  m.def("cuda_channel_moments(Tensor input) -> (Tensor, Tensor)");
+  m.def("cuda_scale_shift_relu(Tensor input, Tensor scale, Tensor shift, Tensor? residual, bool relu) -> Tensor");
+  m.def("cuda_build_info() -> str");
+  // No tensor arguments: CompositeExplicitAutograd makes it callable without any device.
+  m.impl("cuda_build_info", c10::DispatchKey::CompositeExplicitAutograd, TORCH_FN(convkernels::cuda_build_info));
+}
+
+extern "C" {
+// `import convkernels._C` just needs a module object; the ops live in torch.ops.convkernels.
+PyMODINIT_FUNC PyInit__C(void) {
+  static struct PyModuleDef module_def = {
+      PyModuleDef_HEAD_INIT,
+      "_C",  // name
+      "convkernels CUDA kernels; the operators are registered as torch.ops.convkernels.cuda_*",
+      -1,       // per-interpreter state size
+      nullptr,  // methods
+  };
+  return PyModule_Create(&module_def);
+}
+}

@@ -1,0 +1,270 @@
+"""Build script: the `convkernels` package, plus the `convkernels._C` CUDA extension when the
+installed torch has CUDA and nvcc is found (otherwise a pure-Python install: the triton and
+torch backends still work).
+
+    pip install --no-build-isolation -e .      # or: pip install --no-build-isolation .
+
+Environment:
+    TORCH_CUDA_ARCH_LIST   archs to compile, e.g. "9.0", "8.0;9.0", "8.6+PTX" (default "8.0;9.0")
+    MAX_JOBS               parallel compile jobs (ninja)
+    CUDA_HOME              CUDA toolkit root; found from nvcc when unset
+    CONVKERNELS_BUILD_CUDA set to 0 to skip the extension on purpose
+
+Metadata (name, version, dependencies) lives in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_ARCH_LIST = "8.0;9.0"
+# Names torch users know from torch.utils.cpp_extension, limited to what these kernels target.
+NAMED_ARCHES = {"Ampere": "8.0;8.6", "Ada": "8.9", "Hopper": "9.0"}
+
+
+def log(message: str) -> None:
+    print(f"convkernels setup: {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA toolkit discovery (before torch.utils.cpp_extension is imported: it reads CUDA_HOME once
+# at import time and would otherwise guess the folder above an `nvcc` wrapper script).
+
+
+def _nvcc_top(nvcc: str) -> Path | None:
+    """Toolkit root as nvcc itself reports it (works through wrapper scripts and symlinks)."""
+    try:
+        proc = subprocess.run(
+            [nvcc, "--dryrun", "-c", "-x", "cu", os.devnull, "-o", os.devnull],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in (proc.stdout + proc.stderr).splitlines():
+        m = re.match(r"#\$ TOP=(.+)$", line.strip())
+        if m:
+            return Path(m.group(1).strip()).resolve()
+    return None
+
+
+def _is_toolkit(root: Path | None) -> bool:
+    return (
+        root is not None
+        and (root / "bin" / "nvcc").exists()
+        and (root / "include" / "cuda_runtime.h").exists()
+    )
+
+
+def find_cuda_home() -> tuple[Path | None, str]:
+    """(toolkit root, reason when not found)."""
+    for env in ("CUDA_HOME", "CUDA_PATH"):
+        value = os.environ.get(env)
+        if value:
+            root = Path(value)
+            if _is_toolkit(root):
+                return root, ""
+            log(f"ignoring {env}={value}: no bin/nvcc and include/cuda_runtime.h there")
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        default = Path("/usr/local/cuda")
+        if _is_toolkit(default):
+            return default, ""
+        return None, "nvcc was not found (put it on PATH or set CUDA_HOME)"
+    for candidate in (_nvcc_top(nvcc), Path(nvcc).resolve().parent.parent):
+        if _is_toolkit(candidate):
+            return candidate, ""
+    return None, f"could not locate the CUDA toolkit that {nvcc} belongs to (set CUDA_HOME)"
+
+
+def nvcc_version(cuda_home: Path) -> str:
+    try:
+        out = subprocess.run(
+            [str(cuda_home / "bin" / "nvcc"), "--version"], capture_output=True, text=True
+        ).stdout
+    except OSError:
+        return "unknown"
+    m = re.search(r"V(\d+\.\d+\.\d+)", out) or re.search(r"release (\d+\.\d+)", out)
+    return m.group(1) if m else "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Arch list -> -gencode flags
+
+
+def arch_flags(torch_module) -> tuple[list[str], list[str]]:
+    """(-gencode flags, names such as sm_80 / compute_90) from TORCH_CUDA_ARCH_LIST."""
+    spec = os.environ.get("TORCH_CUDA_ARCH_LIST", "").strip() or DEFAULT_ARCH_LIST
+    for name, value in NAMED_ARCHES.items():
+        spec = spec.replace(name, value)
+    entries = [e for e in re.split(r"[;,\s]+", spec) if e]
+    if entries == ["native"]:
+        if not torch_module.cuda.is_available():
+            raise SystemExit(
+                "TORCH_CUDA_ARCH_LIST=native needs a visible GPU; give the arch, e.g. 9.0"
+            )
+        major, minor = torch_module.cuda.get_device_capability()
+        entries = [f"{major}.{minor}"]
+    flags: list[str] = []
+    names: list[str] = []
+    for entry in entries:
+        m = re.fullmatch(r"(\d+)\.(\d+)([af]?)(\+PTX)?", entry)
+        if m is None:
+            raise SystemExit(
+                f"TORCH_CUDA_ARCH_LIST: cannot parse {entry!r} "
+                "(expected e.g. 8.0, 9.0, 9.0a, 8.6+PTX)"
+            )
+        num = f"{m.group(1)}{m.group(2)}{m.group(3)}"
+        if int(m.group(1)) < 8:
+            log(
+                f"note: arch {entry} is below sm_80; the tensor-core conv is compiled out "
+                "there (SIMT kernels only)"
+            )
+        flags.append(f"-gencode=arch=compute_{num},code=sm_{num}")
+        names.append(f"sm_{num}")
+        if m.group(4):
+            flags.append(f"-gencode=arch=compute_{num},code=compute_{num}")
+            names.append(f"compute_{num}")
+    return flags, names
+
+
+def macro_token(value: str) -> str:
+    """Keep build-info macro values to characters that need no shell or nvcc quoting."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", value)
+
+
+def nvidia_wheel_include_dirs() -> list[str]:
+    """Headers shipped in the nvidia-* wheels torch depends on (cuBLAS, cuDNN, ...), for toolkits
+    that lack them. Used with -idirafter so the toolkit's own CUDA runtime headers always win."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nvidia")
+    dirs: list[str] = []
+    for base in list(spec.submodule_search_locations or []) if spec else []:
+        for include in sorted(Path(base).glob("*/include")):
+            dirs.append(str(include))
+    return dirs
+
+
+# ---------------------------------------------------------------------------------------------
+# Packages
+
+
+def package_layout() -> tuple[list[str], dict[str, str]]:
+    packages = find_packages(where=str(ROOT), include=["convkernels", "convkernels.*"])
+    package_dir: dict[str, str] = {}
+    if (ROOT / "models").is_dir():  # reference networks, importable as convkernels.models
+        package_dir["convkernels.models"] = "models"
+        packages.append("convkernels.models")
+        packages += [f"convkernels.models.{p}" for p in find_packages(where=str(ROOT / "models"))]
+    return packages, package_dir
+
+
+def relative_sources() -> list[str]:
+    """Extension sources, relative to setup.py (setuptools rejects absolute source paths)."""
+    csrc = ROOT / "csrc"
+    files = [
+        csrc / "registration.cpp",
+        *sorted((csrc / "ops").glob("*.cpp")),
+        *sorted((csrc / "kernels").rglob("*.cu")),
+    ]
+    return [f.relative_to(ROOT).as_posix() for f in files]
+
+
+def cuda_extension_or_reason():
+    """(ext_modules, cmdclass, "") for the CUDA build, or ([], {}, reason) if it cannot be built."""
+    if os.environ.get("CONVKERNELS_BUILD_CUDA", "1") == "0":
+        return [], {}, "CONVKERNELS_BUILD_CUDA=0"
+    try:
+        import torch
+    except ImportError:
+        return (
+            [],
+            {},
+            "torch is not importable (install torch first; build with --no-build-isolation)",
+        )
+    if torch.version.cuda is None:
+        return [], {}, f"the installed torch {torch.__version__} has no CUDA support"
+    cuda_home, why = find_cuda_home()
+    if cuda_home is None:
+        return [], {}, why
+    os.environ["CUDA_HOME"] = str(cuda_home)
+
+    import torch.utils.cpp_extension as cpp_extension
+
+    if cpp_extension.CUDA_HOME != str(cuda_home):  # imported earlier by someone else
+        cpp_extension.CUDA_HOME = str(cuda_home)
+    gencode, arch_names = arch_flags(torch)
+    nvcc_ver = nvcc_version(cuda_home)
+    info_macros = [
+        f"-DCONVKERNELS_ARCHS={','.join(arch_names)}",
+        f"-DCONVKERNELS_TORCH_VERSION={macro_token(torch.__version__)}",
+        f"-DCONVKERNELS_NVCC_VERSION={macro_token(nvcc_ver)}",
+    ]
+    idirafter = [flag for d in nvidia_wheel_include_dirs() for flag in ("-idirafter", d)]
+    extension = cpp_extension.CUDAExtension(
+        name="convkernels._C",
+        sources=relative_sources(),
+        include_dirs=[str(ROOT / "csrc"), str(ROOT / "csrc" / "kernels")],
+        extra_compile_args={
+            # torch >= 2.10 headers need C++20; the .cu files include no torch header: C++17.
+            # -g0 overrides the -g in Python's CFLAGS: debug info for torch's templates doubles the
+            # glue's compile time and the .so size.
+            "cxx": ["-O3", "-g0", "-std=c++20", *info_macros, *idirafter],
+            "nvcc": ["-O3", "-std=c++17", "-lineinfo", *gencode],
+        },
+    )
+    log(
+        f"building convkernels._C with CUDA {nvcc_ver} at {cuda_home} for {', '.join(arch_names)} "
+        f"against torch {torch.__version__} (MAX_JOBS={os.environ.get('MAX_JOBS', 'auto')})"
+    )
+    ensure_ninja_on_path()  # parallel builds (MAX_JOBS); torch falls back to serial without it
+    cmdclass = {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}
+    return [extension], cmdclass, ""
+
+
+def ensure_ninja_on_path() -> None:
+    """pip does not activate the venv, so its ninja (pip package) may not be on PATH."""
+    if shutil.which("ninja"):
+        return
+    candidates = [Path(sys.executable).parent]
+    try:
+        import ninja
+
+        candidates.append(Path(ninja.BIN_DIR))
+    except (ImportError, AttributeError):
+        pass
+    for directory in candidates:
+        if (directory / "ninja").exists():
+            os.environ["PATH"] = f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"
+            return
+
+
+def main() -> None:
+    packages, package_dir = package_layout()
+    ext_modules, cmdclass, reason = cuda_extension_or_reason()
+    if not ext_modules:
+        log(
+            f"skipping the CUDA extension convkernels._C: {reason}. Installing pure Python "
+            "(the triton and torch backends work; backend='cuda' will say it is not built)."
+        )
+    setup(
+        packages=packages,
+        package_dir=package_dir,
+        ext_modules=ext_modules,
+        cmdclass=cmdclass,
+        zip_safe=False,
+    )
+
+
+if __name__ == "__main__":  # setuptools runs this file as __main__ (pip, build, setup.py)
+    main()
