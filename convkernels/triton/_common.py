@@ -1,0 +1,121 @@
+"""Helpers shared by the Triton launchers: layout rules, index width, launch context."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import torch
+import triton
+import triton.language as tl
+
+_INT32_MAX = 2**31 - 1
+
+
+def is_interpreted(kernel) -> bool:
+    """True when `kernel` was defined under TRITON_INTERPRET=1.
+
+    triton.jit picks the interpreter at decoration time, so the launch path must follow
+    the kernel object rather than re-read the environment (a test that sets the variable
+    after import would otherwise autotune an interpreted kernel or feed CPU tensors to a
+    compiled one).
+    """
+    return type(kernel).__name__ == "InterpretedFunction"
+
+
+def output_memory_format(x: torch.Tensor) -> torch.memory_format:
+    """The contract's rule: channels_last only when unambiguous (as suggest_memory_format)."""
+    cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+    if cl and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def channels_fastest(x: torch.Tensor) -> bool:
+    """Whether dim 1 (C) is the innermost of C, H, W in memory (channels_last-like strides).
+
+    Size-1 dims carry meaningless strides, so they are ignored; with H = W = 1 every
+    ordering is equivalent and we report True; with C = 1 we report False.
+    """
+    spatial = [x.stride(d) for d in (2, 3) if x.size(d) > 1]
+    if not spatial:
+        return True
+    if x.size(1) <= 1:
+        return False
+    return x.stride(1) < min(spatial)
+
+
+def max_offset(t: torch.Tensor | None) -> int:
+    """Largest element offset a kernel may form for `t` (sum of (size-1)*|stride|)."""
+    if t is None or t.numel() == 0:
+        return 0
+    return sum((s - 1) * abs(st) for s, st in zip(t.shape, t.stride(), strict=True))
+
+
+def needs_int64(*tensors, slack: int = 1) -> bool:
+    """int64 index math iff some offset (times `slack` for padding overreach) can pass 2^31."""
+    return any(max_offset(t) * slack + t.numel() >= _INT32_MAX for t in tensors if t is not None)
+
+
+def pair(v, name: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(i) for i in v)
+    if len(v) == 1:
+        return (v[0], v[0])
+    if len(v) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
+    return v
+
+
+def device_context(t: torch.Tensor, interpreted: bool):
+    """Launch on the tensor's device (Triton uses the current CUDA device and its stream)."""
+    if interpreted or t.device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.cuda.device(t.device)
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(index: int) -> int:
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
+def sm_count(device: torch.device) -> int:
+    """Streaming multiprocessors on `device` (cached: the query is not free per launch)."""
+    return _sm_count(device.index if device.index is not None else torch.cuda.current_device())
+
+
+def conv_fp32_precision() -> str:
+    """tl.dot input precision for fp32 that matches what F.conv2d does on cuDNN.
+
+    torch >= 2.9 has per-op `fp32_precision` settings ("none" defers to the parent);
+    the legacy `cudnn.allow_tf32` getter raises when old and new APIs were mixed, so it is
+    only the fallback for older torch.
+    """
+    backends = torch.backends
+    chain = [
+        getattr(getattr(backends.cudnn, "conv", None), "fp32_precision", None),
+        getattr(backends.cudnn, "fp32_precision", None),
+        getattr(backends, "fp32_precision", None),
+    ]
+    if chain[0] is not None:
+        for prec in chain:
+            if prec in ("tf32", "ieee"):
+                return prec
+        return "ieee"
+    try:
+        return "tf32" if backends.cudnn.allow_tf32 else "ieee"
+    except RuntimeError:
+        return "ieee"
+
+
+@triton.jit
+def round_to_bf16_rtne(x):
+    """fp32 -> fp32 value exactly representable in bf16, rounded to nearest even.
+
+    Only for the interpreter: its fp32 -> bf16 conversion truncates, which would double
+    the bf16 error seen in CI. The GPU's cvt already rounds to nearest even.
+    """
+    bits = x.to(tl.uint32, bitcast=True)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return tl.where(x != x, x, bits.to(tl.float32, bitcast=True))
