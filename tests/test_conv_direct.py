@@ -139,3 +139,22 @@ def test_property_triton_matches_reference(N, C, H, W, K, R, stride, dilation, p
     ref = ref.relu() if relu else ref
     same = F.conv2d(x, w, **case.kwargs()) * scale.view(1, -1, 1, 1) + b.view(1, -1, 1, 1) + res
     assert_within_rule(ours, same.relu() if relu else same, ref, what=str(case))
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_int64_offset_path_forced_on_small_inputs(layout):
+    """Checklist 9: the 64-bit offset path, which real inputs take past 2^31 elements."""
+    from convkernels import triton as ck_triton
+    if not ck_triton.is_available()[0]:
+        pytest.skip(ck_triton.is_available()[1])
+    from convkernels.triton import conv_direct
+    case = SMALL_CASES[2]
+    x, w, b = case.tensors(device="cuda" if HAS_CUDA else "cpu")
+    x = dict(layouts(x))[layout]
+    kw = case.kwargs()
+    ours = conv_direct.conv2d_fused(x, w, None, b, None, [kw["stride"]] * 2,
+                                    [kw["padding"]] * 2, [kw["dilation"]] * 2, False,
+                                    index64=True)
+    ref = F.conv2d(x.double(), w.double(), b.double(), **kw)
+    assert_within_rule(ours, F.conv2d(x, w, b, **kw), ref, what=f"int64 {layout}")
