@@ -3,6 +3,7 @@
 #   make bench                  the main job: benchmark report (no GPU: says so, runs what it can)
 #   make test                   build the extension and run the test suite
 #   make check-kernels          nvcc + ptxas report for every kernel; fails on any spill
+#   make test-cpu-torch         install with a CPU-only torch (no extension) and test that
 #   make gpu-report OUT=dir     the whole GPU pass (build, CUDA tests, sanitizer, benchmarks)
 #
 # Python: the one that already has torch if there is one (the GPU machine has no network),
@@ -17,7 +18,7 @@ PYTEST_ARGS ?=
 BUILD_STAMP := build/.extension-stamp
 SOURCES := setup.py $(shell find csrc -name '*.cu' -o -name '*.cuh' -o -name '*.cpp' -o -name '*.h' 2>/dev/null)
 
-.PHONY: all test bench install check-kernels venv clean help
+.PHONY: all test test-cpu-torch bench install check-kernels venv clean help
 all: test
 
 help:
@@ -47,6 +48,18 @@ check-kernels: | $(PYDEP)
 
 test: install
 	$(PYTHON) -m pytest tests/ bench/test_shapes.py bench/test_report.py bench/test_runner_cpu.py $(PYTEST_ARGS)
+
+# The pure-Python install: with a CPU-only torch (no CUDA, no triton) the package must install
+# without the extension and pass its tests on the torch backend. Run from build/ so the
+# installed package, not the source tree, is what gets imported.
+CPU_TORCH_VERSION ?= 2.13.0
+CPU_VENV := build/cpu-torch-venv
+test-cpu-torch:
+	rm -rf $(CPU_VENV) && python3 -m venv $(CPU_VENV)
+	$(CPU_VENV)/bin/python -m pip install -q "torch==$(CPU_TORCH_VERSION)" numpy pytest \
+		hypothesis expecttest
+	$(CPU_VENV)/bin/python -m pip install -q --no-build-isolation --no-deps .
+	cd build && ../$(CPU_VENV)/bin/python -m pytest -q -p no:cacheprovider ../tests
 
 clean:
 	rm -rf build *.egg-info convkernels/_C*.so bench/out

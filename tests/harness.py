@@ -25,6 +25,13 @@ def _triton_usable() -> bool:
     return ck_triton.is_available()[0]
 
 
+def requires_triton():
+    """Skip marker for tests that need a usable Triton (a GPU, or the interpreter)."""
+    from convkernels import triton as ck_triton
+    ok, why = ck_triton.is_available()
+    return pytest.mark.skipif(not ok, reason=f"triton unusable here: {why}")
+
+
 def kernel_backends_on_this_machine() -> list[tuple[str, str]]:
     """(backend, device) pairs whose kernels can actually run here."""
     out = [("torch", "cpu")]

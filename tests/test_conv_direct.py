@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convkernels import ops
-from harness import (REAL_LAYERS, SMALL_CASES, HAS_CUDA, ConvCase, assert_within_rule,
-                     backend_params, layouts)
+from harness import (HAS_CUDA, REAL_LAYERS, SMALL_CASES, ConvCase, assert_within_rule,
+                     backend_params, layouts, requires_triton)
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
@@ -118,6 +118,7 @@ def test_algo_direct_refuses_the_torch_backend():
 
 
 @pytest.mark.triton
+@requires_triton()
 @pytest.mark.skipif(HAS_CUDA, reason="property test sized for the Triton interpreter")
 @settings(deadline=None, max_examples=25, derandomize=True)
 @given(N=st.integers(1, 2), C=st.integers(1, 9), H=st.integers(1, 8), W=st.integers(1, 8),
@@ -142,12 +143,10 @@ def test_property_triton_matches_reference(N, C, H, W, K, R, stride, dilation, p
 
 
 @pytest.mark.triton
+@requires_triton()
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_int64_offset_path_forced_on_small_inputs(layout):
     """Checklist 9: the 64-bit offset path, which real inputs take past 2^31 elements."""
-    from convkernels import triton as ck_triton
-    if not ck_triton.is_available()[0]:
-        pytest.skip(ck_triton.is_available()[1])
     from convkernels.triton import conv_direct
     case = SMALL_CASES[2]
     x, w, b = case.tensors(device="cuda" if HAS_CUDA else "cpu")
