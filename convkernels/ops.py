@@ -61,7 +61,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     ``algo="direct"`` asks for our implicit-GEMM kernel (no im2col buffer; bias applied in
     the epilogue); ``"auto"`` lets the backend choose (cuDNN picks for the torch backend).
     Inputs may be NCHW or channels_last (the output follows the input), float32, float16 or
-    bfloat16 (float64 on the torch backend).
+    bfloat16 (float64 on the torch backend). Backward: gradients come from aten's
+    ``convolution_backward`` (cuDNN on a GPU); our own backward kernels come later.
 
     Example::
 
@@ -183,7 +184,9 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
     * ``training=True``: batch statistics per output channel; ``running_mean`` /
       ``running_var`` (when given) are updated in place exactly as ``F.batch_norm`` does
       (``momentum``, unbiased running variance); normalize + residual + ReLU run fused.
-      Gradients flow to input, weight, bias and the BN affine parameters.
+      Gradients flow to input, weight, bias and the BN affine parameters (the backward of
+      the convolution is aten's ``convolution_backward``; BN's is our formula in
+      :mod:`convkernels._autograd`).
 
     ``relu=False`` gives conv + BN (+ residual). Example::
 

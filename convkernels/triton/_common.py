@@ -9,6 +9,8 @@ import torch
 import triton
 import triton.language as tl
 
+from .._layout import output_memory_format  # noqa: F401  (the one rule, shared)
+
 _INT32_MAX = 2**31 - 1
 
 
@@ -21,14 +23,6 @@ def is_interpreted(kernel) -> bool:
     compiled one).
     """
     return type(kernel).__name__ == "InterpretedFunction"
-
-
-def output_memory_format(x: torch.Tensor) -> torch.memory_format:
-    """The contract's rule: channels_last only when unambiguous (as suggest_memory_format)."""
-    cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
-    if cl and not x.is_contiguous():
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 def channels_fastest(x: torch.Tensor) -> bool:
