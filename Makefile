@@ -3,6 +3,7 @@
 #   make bench                  the main job: benchmark report (no GPU: says so, runs what it can)
 #   make test                   build the extension and run the test suite
 #   make check-kernels          nvcc + ptxas report for every kernel; fails on any spill
+#   make lint                   ruff over the Python code
 #   make test-cpu-torch         install with a CPU-only torch (no extension) and test that
 #   make gpu-report OUT=dir     the whole GPU pass (build, CUDA tests, sanitizer, benchmarks)
 #
@@ -18,7 +19,7 @@ PYTEST_ARGS ?=
 BUILD_STAMP := build/.extension-stamp
 SOURCES := setup.py $(shell find csrc -name '*.cu' -o -name '*.cuh' -o -name '*.cpp' -o -name '*.h' 2>/dev/null)
 
-.PHONY: all test test-cpu-torch bench install check-kernels venv clean help
+.PHONY: all lint test test-cpu-torch bench install check-kernels venv clean help
 all: test
 
 help:
@@ -28,7 +29,7 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install "torch==$(TORCH_VERSION)" torchvision timm triton \
-		numpy ninja pytest pytest-benchmark hypothesis expecttest matplotlib
+		numpy ninja pytest pytest-benchmark hypothesis expecttest matplotlib ruff
 
 # Only a Python we create is a make target; an existing one (with torch) is used as it is.
 ifeq ($(PYTHON),$(VENV)/bin/python)
@@ -45,6 +46,9 @@ install: $(BUILD_STAMP)
 
 check-kernels: | $(PYDEP)
 	$(PYTHON) tools/check_kernels.py --host-tests
+
+lint: | $(PYDEP)
+	$(PYTHON) -m ruff check .
 
 test: install
 	$(PYTHON) -m pytest tests/ bench/test_shapes.py bench/test_report.py bench/test_runner_cpu.py $(PYTEST_ARGS)

@@ -14,12 +14,11 @@ from . import _extension
 
 _extension.load()  # registers torch.ops.convkernels.cuda_* when the extension is built
 
-from . import _library  # noqa: E402  (defines the triton_* ops, fake kernels, autograd)
-from . import backends, ops  # noqa: E402
+# Imported for their side effects too: _library defines the triton_* ops and registers the
+# fake kernels and backward formulas of every primitive.
+from . import _library, backends, nn, ops  # noqa: E402, F401
 from ._info import info  # noqa: E402
-from .backends import (  # noqa: E402
-    BackendUnavailableError, get_backend, set_backend, use_backend)
-from . import nn  # noqa: E402
+from .backends import BackendUnavailableError, get_backend, set_backend, use_backend  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,5 @@
 """Backend selection rules (DESIGN.md, Backends) and convkernels.info()."""
 
-import os
 
 import pytest
 import torch

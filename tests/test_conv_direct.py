@@ -7,8 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convkernels import ops
-from harness import (HAS_CUDA, REAL_LAYERS, SMALL_CASES, ConvCase, assert_within_rule,
-                     backend_params, layouts, requires_triton)
+from harness import (
+    HAS_CUDA,
+    REAL_LAYERS,
+    SMALL_CASES,
+    ConvCase,
+    assert_within_rule,
+    backend_params,
+    layouts,
+    requires_triton,
+)
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 

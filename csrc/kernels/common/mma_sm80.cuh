@@ -1,5 +1,6 @@
 // Inline-PTX wrappers for the sm_80+ data path: cp.async (global -> shared, bypassing registers),
-// ldmatrix (shared -> mma fragments) and mma.sync m16n8k16 with fp32 accumulation.
+// ldmatrix (shared -> mma fragments), mma.sync m16n8k16 (fp16/bf16) and m16n8k8 (tf32) with fp32
+// accumulation, and the fp32 -> tf32 rounding the tf32 mma operands need.
 // Callers must only execute these on __CUDA_ARCH__ >= 800; the bodies compile to nothing
 // (and the TC kernel body is empty) for older targets so a mixed arch list still builds.
 #pragma once
@@ -81,6 +82,32 @@ struct MmaM16N8K16<__nv_bfloat16> {
 #if CK_SM80_ENABLED
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+  }
+};
+
+// fp32 bits -> the same value rounded to TF32 (10 mantissa bits, round to nearest, ties away from
+// zero: the 13 dropped bits become 0). mma .tf32 reads only the top 19 bits of an operand, so
+// without this an fp32 operand would be truncated rather than rounded.
+__device__ __forceinline__ uint32_t round_to_tf32(uint32_t f32_bits) {
+  uint32_t tf32_bits = f32_bits;
+#if CK_SM80_ENABLED
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(tf32_bits) : "r"(f32_bits));
+#endif
+  return tf32_bits;
+}
+
+// D = A * B + D for one m16n8k8 tile with TF32 operands (each register one element, already
+// rounded by round_to_tf32): A row-major 16x8 in 4 registers, B "col" 8x8 in 2, fp32 accumulators
+// laid out as for m16n8k16.
+struct MmaM16N8K8Tf32 {
+  static __device__ __forceinline__ void run(float (&acc)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#if CK_SM80_ENABLED
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
         "{%8, %9}, {%0, %1, %2, %3};\n"
         : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
