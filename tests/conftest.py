@@ -31,3 +31,13 @@ def _fresh_backend_state():
     convkernels.set_backend(None)
     yield
     convkernels.set_backend(None)
+
+
+@pytest.fixture(autouse=True)
+def _fp32_means_fp32():
+    """float32 comparisons are exact-precision comparisons: cuDNN's default TF32 would let a
+    kernel's TF32 error hide behind cuDNN's. TF32 is tested on its own, with the flag set."""
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = saved

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import convkernels
 from convkernels import _library, ops
-from harness import SMALL_CASES, ConvCase, assert_within_rule
+from harness import SMALL_CASES, ConvCase, assert_within_rule, error_vs_reference
 
 pytestmark = pytest.mark.cuda
 KERNEL_BACKENDS = ["cuda", "triton"]
@@ -97,6 +97,28 @@ def test_offsets_beyond_int32(backend):
     tail = (slice(None), slice(None), slice(-64, None), slice(-64, None))
     ref = F.conv2d(x[:, :, -66:, -66:], w, padding=1)[:, :, -64:, -64:]
     torch.testing.assert_close(ours[tail], ref, atol=2e-2, rtol=2e-2)
+
+
+def test_tf32_follows_the_cudnn_flag():
+    """fp32 with C % 4 == 0 runs on TF32 tensor cores exactly when cuDNN convolutions may."""
+    _skip_unavailable("cuda")
+    case = ConvCase("tf32", 2, 64, 28, 28, 64, 3, 3, padding=1)
+    x, w, b = case.tensors(torch.float32, "cuda")
+    x = x.contiguous(memory_format=torch.channels_last)
+    ref = F.conv2d(x.double(), w.double(), b.double(), **case.kwargs())
+    saved = torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = False
+        off = ops.conv2d(x, w, b, **case.kwargs(), backend="cuda")
+        assert_within_rule(off, F.conv2d(x, w, b, **case.kwargs()), ref, what="TF32 off")
+        torch.backends.cudnn.allow_tf32 = True
+        on = ops.conv2d(x, w, b, **case.kwargs(), backend="cuda")
+        cudnn_err = error_vs_reference(F.conv2d(x, w, b, **case.kwargs()), ref)
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved
+    on_err, off_err = error_vs_reference(on, ref), error_vs_reference(off, ref)
+    assert on_err <= 2 * cudnn_err, f"TF32 error {on_err:.3g} > 2x cuDNN's {cudnn_err:.3g}"
+    assert on_err > 10 * off_err, f"TF32 on ({on_err:.3g}) is as exact as off ({off_err:.3g})"
 
 
 def test_compile_inductor_with_kernel_backends():

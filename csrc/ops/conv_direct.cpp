@@ -1,8 +1,11 @@
 // Torch glue for cuda_conv2d_fused: validation, layout preparation, kernel choice, launch.
 //
 // Kernel choice (first match wins):
-//  1. tensor cores (launch_conv2d_implicit_gemm_tc): fp16/bf16, groups == 1, C % 8 == 0,
-//     non-empty input, GPU sm_80+. The input is used as dense NHWC (copied with
+//  1. tensor cores (launch_conv2d_implicit_gemm_tc): groups == 1, non-empty input, GPU sm_80+,
+//     and fp16/bf16 with C % 8 == 0, or fp32 with C % 4 == 0 when TF32 is allowed for cuDNN
+//     convolutions (the flag F.conv2d follows: torch.backends.cudnn.allow_tf32, or
+//     torch.backends.cudnn.conv.fp32_precision on newer torch); fp32 then runs with TF32 math,
+//     as cuDNN would. The input is used as dense NHWC (copied with
 //     .contiguous(channels_last) when it is not already) and the weight as dense KRSC
 //     (weight.permute(0, 2, 3, 1).contiguous(), free for a channels_last weight). Both base
 //     pointers must be 16-byte aligned: a tensor that is already dense but starts at a
@@ -10,8 +13,8 @@
 //     as they are (any strides): the kernel writes NCHW or NHWC directly, so an NCHW input
 //     gets an NCHW output without a transpose pass.
 //  2. SIMT implicit GEMM (launch_conv2d_implicit_gemm_generic): everything else, reading
-//     every tensor through its strides (no copies). fp32 always takes this path in v1; a
-//     TF32 tensor-core path is a TODO for a later issue.
+//     every tensor through its strides (no copies); fp32 at full precision when TF32 is off.
+#include <ATen/Context.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -19,6 +22,7 @@
 #include <torch/library.h>
 
 #include <optional>
+#include <string>
 
 #include "common/index_math.h"
 #include "conv_direct/conv_direct.h"
@@ -35,6 +39,32 @@ bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_
 // Would tensor t still be misaligned after .contiguous(format)? Only if no copy happens.
 bool misaligned_after_contiguous(const at::Tensor& t, at::MemoryFormat format) {
   return t.is_contiguous(format) && !aligned16(t);
+}
+
+// TF32 flag of cuDNN convolutions, read the way ATen's own cuDNN convolution reads it. The getter
+// changed shape across torch versions; the overload matching this torch's getter is the one used
+// (the others are templates that are never instantiated), so no version boundary is hard-coded:
+//   bool allowTF32CuDNN() const                                   one flag for conv and RNN (older torch)
+//   bool allowTF32CuDNN(const std::string& op = "") const         per-op fp32_precision API, op "conv"
+//   bool allowTF32CuDNN(std::optional<Float32Op> op = {}) const   the same with an enum (2.13, 2.15)
+// Where the getter takes an op it is passed: without one the per-op getters warn that the call is
+// deprecated and throw when conv and RNN precisions differ.
+template <typename Ctx, typename Op>
+bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)(std::optional<Op>) const) {
+  return ctx.allowTF32CuDNN(Op::CONV);
+}
+template <typename Ctx>
+bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)(const std::string&) const) {
+  return ctx.allowTF32CuDNN(std::string("conv"));
+}
+template <typename Ctx>
+bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)() const) {
+  return ctx.allowTF32CuDNN();
+}
+
+bool cudnn_conv_allows_tf32() {
+  const at::Context& ctx = at::globalContext();
+  return conv_tf32_flag(ctx, &at::Context::allowTF32CuDNN);
 }
 
 void check_pair(const char* name, at::IntArrayRef values) {
@@ -99,7 +129,10 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
   check_index_limits(kOp, conv2d_index_limit_violation(p));
   const DType dtype = kernel_dtype(input.scalar_type());
 
-  const bool tc_candidate = dtype != DType::kFloat32 && C % 8 == 0 && input.numel() > 0 &&
+  // C must fill whole 16-byte chunks: 8 fp16/bf16 or 4 fp32 values.
+  const int64_t chunk_elems = 16 / dtype_size(dtype);
+  const bool tc_candidate = (dtype != DType::kFloat32 || cudnn_conv_allows_tf32()) && C % chunk_elems == 0 &&
+                            input.numel() > 0 &&
                             device_compute_major(input.get_device()) >= 8 &&
                             !misaligned_after_contiguous(input, at::MemoryFormat::ChannelsLast) &&
                             !misaligned_after_contiguous(weight.permute({0, 2, 3, 1}), at::MemoryFormat::Contiguous);

@@ -2,7 +2,8 @@
 //   g++ -std=c++17 -I csrc/kernels csrc/tests/test_index_math.cpp && ./a.out
 // or `python tools/check_kernels.py --host-tests`. Everything is compared with brute force;
 // the last test simulates one CTA of the tensor-core conv (cp.async placement, ldmatrix and
-// mma.sync fragment semantics as written in the PTX ISA, accumulator staging) on the CPU.
+// mma.sync fragment semantics as written in the PTX ISA, accumulator staging) on the CPU, for
+// 16-bit elements (m16n8k16) and for fp32 elements with TF32 math (m16n8k8).
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -99,48 +100,63 @@ const ConvCase kCases[] = {
     {3, 24, 8, 8, 8, 1, 1, 1, 1, 0, 0, 1, 1},    {2, 8, 15, 15, 40, 7, 7, 4, 4, 3, 3, 1, 1},
     {1, 64, 6, 5, 72, 3, 3, 2, 2, 1, 1, 2, 2},   {2, 40, 4, 4, 8, 2, 3, 1, 2, 1, 2, 3, 1},
     {1, 8, 1, 1, 8, 1, 1, 1, 1, 0, 0, 1, 1},     {2, 32, 12, 10, 64, 11, 11, 4, 4, 2, 2, 1, 1},
+    // C % 4 == 0 but not % 8: only the fp32 (TF32) kernel takes these.
+    {2, 4, 9, 7, 16, 3, 3, 1, 1, 1, 1, 1, 1},    {1, 12, 6, 5, 24, 5, 3, 2, 1, 2, 0, 2, 1},
+    {2, 20, 5, 5, 8, 1, 1, 1, 1, 0, 0, 1, 1},    {1, 4, 7, 7, 8, 7, 7, 2, 2, 3, 3, 1, 1},
 };
+
+// The two element sizes of the TC kernel: 16-bit (fp16/bf16, mma k16) and 32-bit (fp32 data, TF32 mma k8).
+constexpr int kElemBytes[] = {2, 4};
 
 // What the TC loader computes for every (CTA, thread, load, k tile) vs the definition of the conv.
 void test_tc_loader_addressing() {
   constexpr int kThreads = 128;
-  for (const ConvCase& cc : kCases) {
-    const ConvShape s = make_shape(cc);
-    for (int bm : {64, 128}) {
-      const int loads = bm * tc::kChunksPerRow / kThreads;
-      const int num_k_tiles = ceil_div(s.Kg, tc::kBlockK) + 1;  // one extra: the tail must be masked
-      for (int block_m = 0; block_m < s.M + bm; block_m += bm) {
-        for (int tid = 0; tid < kThreads; ++tid) {
-          const int chunk = tid % tc::kChunksPerRow;
-          RowGeometry rows[8];
-          for (int i = 0; i < loads; ++i) rows[i] = make_row_geometry(s, block_m + tc::tile_load_source(tid, i, kThreads).row);
-          RscCursor cursor;
-          cursor.start(chunk * tc::kChunkElems, s.C, s.S);
-          for (int kt = 0; kt < num_k_tiles; ++kt) {
-            const int kg = kt * tc::kBlockK + chunk * tc::kChunkElems;
-            for (int i = 0; i < loads; ++i) {
-              const int m = block_m + tc::tile_load_source(tid, i, kThreads).row;
-              int64_t offset = 0;
-              const bool valid = nhwc_input_offset(s, rows[i], cursor, &offset);
-              bool want_valid = m < s.M && kg < s.Kg;
-              int64_t want_offset = -1;
-              if (want_valid) {
-                const int n = m / (s.P * s.Q), p = (m / s.Q) % s.P, q = m % s.Q;
-                const int r = kg / (s.S * s.C), sx = (kg / s.C) % s.S, c = kg % s.C;
-                const int h = p * s.stride_h - s.pad_h + r * s.dil_h;
-                const int w = q * s.stride_w - s.pad_w + sx * s.dil_w;
-                want_valid = h >= 0 && h < s.H && w >= 0 && w < s.W;
-                want_offset = ((int64_t(n) * s.H + h) * s.W + w) * s.C + c;
+  for (const int eb : kElemBytes) {
+    const int block_k = tc::block_k(eb), chunk_elems = tc::chunk_elems(eb);
+    for (const ConvCase& cc : kCases) {
+      if (cc.C % chunk_elems != 0) continue;  // conv2d_tc_supported refuses these
+      const ConvShape s = make_shape(cc);
+      for (int bm : {64, 128}) {
+        const int loads = bm * tc::kChunksPerRow / kThreads;
+        const int num_k_tiles = ceil_div(s.Kg, block_k) + 1;  // one extra: the tail must be masked
+        for (int block_m = 0; block_m < s.M + bm; block_m += bm) {
+          for (int tid = 0; tid < kThreads; ++tid) {
+            const int chunk = tid % tc::kChunksPerRow;
+            RowGeometry rows[8];
+            for (int i = 0; i < loads; ++i) rows[i] = make_row_geometry(s, block_m + tc::tile_load_source(tid, i, kThreads).row);
+            RscCursor cursor;
+            cursor.start(chunk * chunk_elems, s.C, s.S);
+            for (int kt = 0; kt < num_k_tiles; ++kt) {
+              const int kg = kt * block_k + chunk * chunk_elems;
+              // A chunk never straddles two taps, and the reduction tail is whole chunks.
+              EXPECT(kg / s.C == (kg + chunk_elems - 1) / s.C, "eb=%d C=%d kg=%d straddles taps", eb, s.C, kg);
+              for (int i = 0; i < loads; ++i) {
+                const int m = block_m + tc::tile_load_source(tid, i, kThreads).row;
+                int64_t offset = 0;
+                const bool valid = nhwc_input_offset(s, rows[i], cursor, &offset);
+                bool want_valid = m < s.M && kg < s.Kg;
+                int64_t want_offset = -1;
+                if (want_valid) {
+                  const int n = m / (s.P * s.Q), p = (m / s.Q) % s.P, q = m % s.Q;
+                  const int r = kg / (s.S * s.C), sx = (kg / s.C) % s.S, c = kg % s.C;
+                  const int h = p * s.stride_h - s.pad_h + r * s.dil_h;
+                  const int w = q * s.stride_w - s.pad_w + sx * s.dil_w;
+                  want_valid = h >= 0 && h < s.H && w >= 0 && w < s.W;
+                  want_offset = ((int64_t(n) * s.H + h) * s.W + w) * s.C + c;
+                }
+                EXPECT(valid == want_valid, "eb=%d C=%d m=%d kg=%d valid=%d want=%d", eb, s.C, m, kg, valid, want_valid);
+                if (valid && want_valid) EXPECT(offset == want_offset, "eb=%d m=%d kg=%d offset %lld want %lld", eb, m,
+                                                kg, (long long)offset, (long long)want_offset);
               }
-              EXPECT(valid == want_valid, "case C=%d m=%d kg=%d valid=%d want=%d", s.C, m, kg, valid, want_valid);
-              if (valid && want_valid) EXPECT(offset == want_offset, "m=%d kg=%d offset %lld want %lld", m, kg,
-                                              (long long)offset, (long long)want_offset);
+              cursor.advance(block_k, s.C, s.S);
             }
-            cursor.advance(tc::kBlockK, s.C, s.S);
           }
         }
       }
     }
+  }
+  for (const ConvCase& cc : kCases) {
+    const ConvShape s = make_shape(cc);
     // Generic kernel's division-based decomposition.
     for (int kg = 0; kg < s.Kg; ++kg) {
       const RscIndex k = decompose_reduction_index(s, kg);
@@ -176,23 +192,24 @@ void test_swizzle_and_tile_coverage() {
   }
   // Bank conflicts: a 16-byte-per-lane shared access is served in phases of 8 lanes; the 8
   // addresses of a phase must fall in 8 different 16-byte bank groups (offset / 16 mod 8).
+  // The addresses do not depend on the element size, so this covers fp16/bf16 and TF32 alike.
   auto conflict_free = [](const int (&off)[8]) {
     std::set<int> groups;
     for (int o : off) groups.insert((o / 16) % 8);
     return groups.size() == 8;
   };
   for (int row0 = 0; row0 < 128; row0 += 16)
-    for (int k16 = 0; k16 < 2; ++k16)
+    for (int kstep = 0; kstep < tc::kKStepsPerStage; ++kstep)
       for (int phase = 0; phase < 4; ++phase) {
         int a_off[8], b_off[8];
         for (int j = 0; j < 8; ++j) {
-          const tc::RowChunk a = tc::ldmatrix_a_source(phase * 8 + j, row0, k16);
-          const tc::RowChunk b = tc::ldmatrix_b_source(phase * 8 + j, row0, k16);
+          const tc::RowChunk a = tc::ldmatrix_a_source(phase * 8 + j, row0, kstep);
+          const tc::RowChunk b = tc::ldmatrix_b_source(phase * 8 + j, row0, kstep);
           a_off[j] = tc::swizzled_chunk_offset(a.row, a.chunk);
           b_off[j] = tc::swizzled_chunk_offset(b.row, b.chunk);
         }
-        EXPECT(conflict_free(a_off), "ldmatrix A conflict row0=%d k16=%d phase=%d", row0, k16, phase);
-        EXPECT(conflict_free(b_off), "ldmatrix B conflict n0=%d k16=%d phase=%d", row0, k16, phase);
+        EXPECT(conflict_free(a_off), "ldmatrix A conflict row0=%d kstep=%d phase=%d", row0, kstep, phase);
+        EXPECT(conflict_free(b_off), "ldmatrix B conflict n0=%d kstep=%d phase=%d", row0, kstep, phase);
       }
   for (int i = 0; i < 4; ++i)
     for (int phase = 0; phase < 16; ++phase) {  // cp.async stores: 8 consecutive threads per phase
@@ -205,35 +222,56 @@ void test_swizzle_and_tile_coverage() {
     }
 }
 
-// ---- PTX ISA fragment definitions (mma.m16n8k16, .f16/.bf16 inputs, .f32 accumulators) ----
-// groupID = lane / 4, threadID_in_group = lane % 4; element i of the A fragment (8 halves in
-// 4 registers), of B (4 halves in 2 registers) and of C (4 floats).
-void a_fragment_coord(int lane, int i, int* row, int* col) {
-  *row = lane / 4 + 8 * ((i / 2) % 2);
-  *col = 2 * (lane % 4) + (i % 2) + 8 * (i / 4);
-}
-void b_fragment_coord(int lane, int i, int* k, int* n) {
-  *k = 2 * (lane % 4) + (i % 2) + 8 * (i / 2);
-  *n = lane / 4;
-}
+// ---- PTX ISA fragment definitions, fp32 accumulators ----
+// groupID = lane / 4, threadID_in_group = lane % 4. Element i of a lane's A and B fragments:
+//   m16n8k16 .f16/.bf16: A 8 halves in 4 registers (2 per register), B 4 halves in 2;
+//   m16n8k8 .tf32:       A 4 values in 4 registers, B 2 values in 2.
+// Element i lives in register i / (elements per register), in order.
+struct MmaShape {
+  int elem_bytes;  // 2: m16n8k16, 4: m16n8k8 tf32
+  int k() const { return elem_bytes == 2 ? 16 : 8; }
+  int per_reg() const { return 4 / elem_bytes; }
+  int a_elems() const { return 4 * per_reg(); }
+  int b_elems() const { return 2 * per_reg(); }
+  void a_coord(int lane, int i, int* row, int* col) const {
+    if (elem_bytes == 2) {
+      *row = lane / 4 + 8 * ((i / 2) % 2);
+      *col = 2 * (lane % 4) + (i % 2) + 8 * (i / 4);
+    } else {
+      *row = lane / 4 + 8 * (i % 2);
+      *col = lane % 4 + 4 * (i / 2);
+    }
+  }
+  void b_coord(int lane, int i, int* k, int* n) const {
+    *k = elem_bytes == 2 ? 2 * (lane % 4) + (i % 2) + 8 * (i / 2) : lane % 4 + 4 * i;
+    *n = lane / 4;
+  }
+};
 void c_fragment_coord(int lane, int i, int* row, int* col) {
   *row = lane / 4 + 8 * (i / 2);
   *col = 2 * (lane % 4) + (i % 2);
 }
 
-// ldmatrix.x4 semantics: lanes 8j..8j+7 give the 16-byte row addresses of matrix j; lane t
-// receives row t/4, elements 2*(t%4) and 2*(t%4)+1 of each matrix j in register j.
-void simulate_ldmatrix_x4(const std::vector<float>& smem_halves, const int (&row_addr)[32], float (&frag)[32][8]) {
+// ldmatrix.x4 (.b16) semantics: lanes 8j..8j+7 give the 16-byte row addresses of matrix j; lane t
+// receives in register j the 4 bytes at 4*(t%4) of row t/4 of matrix j (two 16-bit elements, low
+// first, or one 32-bit element). smem holds one float per element of `elem_bytes` bytes; frag[t]
+// lists the elements of lane t in register order.
+void simulate_ldmatrix_x4(const std::vector<float>& smem, int elem_bytes, const int (&row_addr)[32],
+                          float (&frag)[32][8]) {
+  const int per_reg = 4 / elem_bytes;
   for (int t = 0; t < 32; ++t)
     for (int j = 0; j < 4; ++j)
-      for (int e = 0; e < 2; ++e) frag[t][2 * j + e] = smem_halves[row_addr[8 * j + t / 4] / 2 + 2 * (t % 4) + e];
+      for (int e = 0; e < per_reg; ++e)
+        frag[t][per_reg * j + e] = smem[(row_addr[8 * j + t / 4] + 4 * (t % 4)) / elem_bytes + e];
 }
 
 // One CTA of the TC kernel on the CPU: real conv data, loader -> swizzled smem, ldmatrix,
 // mma (by the ISA fragment definitions), staging writes; compare with a direct convolution.
-void test_tc_cta_simulation() {
-  const ConvCase cc = {2, 24, 7, 6, 40, 3, 3, 2, 1, 1, 1, 1, 2};
+// Small integers keep every sum exact, so the comparison is ==.
+void test_tc_cta_simulation(const ConvCase& cc, int elem_bytes) {
   const ConvShape s = make_shape(cc);
+  const MmaShape mma{elem_bytes};
+  const int block_k = tc::block_k(elem_bytes), chunk_elems = tc::chunk_elems(elem_bytes);
   constexpr int BM = 64, BN = 64, kThreads = 128, kWarpTileM = 32, kWarpTileN = 32;
   std::mt19937 rng(7);
   std::vector<float> input(size_t(s.N) * s.H * s.W * s.C), weight(size_t(s.K) * s.Kg);
@@ -247,83 +285,85 @@ void test_tc_cta_simulation() {
     RscCursor cursors[kThreads];
     std::vector<RowGeometry> rows(kThreads * 2);
     for (int tid = 0; tid < kThreads; ++tid) {
-      cursors[tid].start((tid % 4) * 8, s.C, s.S);
+      cursors[tid].start((tid % 4) * chunk_elems, s.C, s.S);
       for (int i = 0; i < 2; ++i) rows[tid * 2 + i] = make_row_geometry(s, block_m + tc::tile_load_source(tid, i, kThreads).row);
     }
-    for (int kt = 0; kt < ceil_div(s.Kg, tc::kBlockK); ++kt) {
-      std::vector<float> a_smem(BM * 32, -1000.f), b_smem(BN * 32, -1000.f);  // in 16-bit element units
+    for (int kt = 0; kt < ceil_div(s.Kg, block_k); ++kt) {
+      std::vector<float> a_smem(BM * block_k, -1000.f), b_smem(BN * block_k, -1000.f);  // one float per element
       for (int tid = 0; tid < kThreads; ++tid) {
         const int chunk = tid % 4;
-        const int kg = kt * tc::kBlockK + chunk * 8;
+        const int kg = kt * block_k + chunk * chunk_elems;
         for (int i = 0; i < 2; ++i) {
           const tc::RowChunk rc = tc::tile_load_source(tid, i, kThreads);
           int64_t off = 0;
           const bool valid = nhwc_input_offset(s, rows[tid * 2 + i], cursors[tid], &off);
-          const int dst = tc::swizzled_chunk_offset(rc.row, rc.chunk) / 2;
-          for (int e = 0; e < 8; ++e) a_smem[dst + e] = valid ? input[off + e] : 0.f;
+          const int dst = tc::swizzled_chunk_offset(rc.row, rc.chunk) / elem_bytes;
+          for (int e = 0; e < chunk_elems; ++e) a_smem[dst + e] = valid ? input[off + e] : 0.f;
           const int n = block_n + rc.row;
           const bool b_valid = n < s.K && kg < s.Kg;
-          for (int e = 0; e < 8; ++e) b_smem[dst + e] = b_valid ? weight[size_t(n) * s.Kg + kg + e] : 0.f;
+          for (int e = 0; e < chunk_elems; ++e) b_smem[dst + e] = b_valid ? weight[size_t(n) * s.Kg + kg + e] : 0.f;
         }
-        cursors[tid].advance(tc::kBlockK, s.C, s.S);
+        cursors[tid].advance(block_k, s.C, s.S);
       }
+      // Element (row, k) of a stage tile, wherever the swizzle put it.
+      auto smem_at = [&](const std::vector<float>& tile, int row, int k) {
+        return tile[tc::swizzled_chunk_offset(row, k / chunk_elems) / elem_bytes + k % chunk_elems];
+      };
       for (int warp = 0; warp < 4; ++warp) {
         const int warp_row0 = (warp % 2) * kWarpTileM, warp_col0 = (warp / 2) * kWarpTileN;
-        for (int k16 = 0; k16 < 2; ++k16) {
+        for (int kstep = 0; kstep < tc::kKStepsPerStage; ++kstep) {
           float a_frag[2][32][8], b_frag[4][32][4];
           for (int mt = 0; mt < 2; ++mt) {
             int addr[32];
             for (int l = 0; l < 32; ++l) {
-              const tc::RowChunk rc = tc::ldmatrix_a_source(l, warp_row0 + mt * 16, k16);
+              const tc::RowChunk rc = tc::ldmatrix_a_source(l, warp_row0 + mt * 16, kstep);
               addr[l] = tc::swizzled_chunk_offset(rc.row, rc.chunk);
             }
-            simulate_ldmatrix_x4(a_smem, addr, a_frag[mt]);
+            simulate_ldmatrix_x4(a_smem, elem_bytes, addr, a_frag[mt]);
             // The fragment must hold exactly what the ISA says A element i of lane l is.
             for (int l = 0; l < 32; ++l)
-              for (int i = 0; i < 8; ++i) {
+              for (int i = 0; i < mma.a_elems(); ++i) {
                 int r, c;
-                a_fragment_coord(l, i, &r, &c);
-                const int row = warp_row0 + mt * 16 + r, k = k16 * 16 + c;
-                const float want = a_smem[tc::swizzled_chunk_offset(row, k / 8) / 2 + k % 8];
-                EXPECT(a_frag[mt][l][i] == want, "A frag lane %d elem %d", l, i);
+                mma.a_coord(l, i, &r, &c);
+                const float want = smem_at(a_smem, warp_row0 + mt * 16 + r, kstep * mma.k() + c);
+                EXPECT(a_frag[mt][l][i] == want, "eb=%d A frag lane %d elem %d", elem_bytes, l, i);
               }
           }
           for (int np = 0; np < 2; ++np) {  // one x4 load covers n8 tiles 2*np and 2*np+1
             int addr[32];
             for (int l = 0; l < 32; ++l) {
-              const tc::RowChunk rc = tc::ldmatrix_b_source(l, warp_col0 + np * 16, k16);
+              const tc::RowChunk rc = tc::ldmatrix_b_source(l, warp_col0 + np * 16, kstep);
               addr[l] = tc::swizzled_chunk_offset(rc.row, rc.chunk);
             }
             float pair[32][8];
-            simulate_ldmatrix_x4(b_smem, addr, pair);
+            simulate_ldmatrix_x4(b_smem, elem_bytes, addr, pair);
             for (int l = 0; l < 32; ++l)
-              for (int e = 0; e < 4; ++e) {
-                b_frag[2 * np][l][e] = pair[l][e];          // registers 0,1
-                b_frag[2 * np + 1][l][e] = pair[l][4 + e];  // registers 2,3
+              for (int e = 0; e < mma.b_elems(); ++e) {
+                b_frag[2 * np][l][e] = pair[l][e];                    // registers 0,1
+                b_frag[2 * np + 1][l][e] = pair[l][mma.b_elems() + e];  // registers 2,3
               }
           }
           for (int nt = 0; nt < 4; ++nt)
             for (int l = 0; l < 32; ++l)
-              for (int i = 0; i < 4; ++i) {
+              for (int i = 0; i < mma.b_elems(); ++i) {
                 int k, n;
-                b_fragment_coord(l, i, &k, &n);
-                const int row = warp_col0 + nt * 8 + n, kk = k16 * 16 + k;
-                const float want = b_smem[tc::swizzled_chunk_offset(row, kk / 8) / 2 + kk % 8];
-                EXPECT(b_frag[nt][l][i] == want, "B frag nt %d lane %d elem %d", nt, l, i);
+                mma.b_coord(l, i, &k, &n);
+                const float want = smem_at(b_smem, warp_col0 + nt * 8 + n, kstep * mma.k() + k);
+                EXPECT(b_frag[nt][l][i] == want, "eb=%d B frag nt %d lane %d elem %d", elem_bytes, nt, l, i);
               }
           // mma.sync: C[m][n] += sum_k A[m][k] * B[k][n], fragments placed per the ISA.
           for (int mt = 0; mt < 2; ++mt)
             for (int nt = 0; nt < 4; ++nt) {
               float A[16][16], B[16][8];
               for (int l = 0; l < 32; ++l) {
-                for (int i = 0; i < 8; ++i) {
+                for (int i = 0; i < mma.a_elems(); ++i) {
                   int r, c;
-                  a_fragment_coord(l, i, &r, &c);
+                  mma.a_coord(l, i, &r, &c);
                   A[r][c] = a_frag[mt][l][i];
                 }
-                for (int i = 0; i < 4; ++i) {
+                for (int i = 0; i < mma.b_elems(); ++i) {
                   int k, n;
-                  b_fragment_coord(l, i, &k, &n);
+                  mma.b_coord(l, i, &k, &n);
                   B[k][n] = b_frag[nt][l][i];
                 }
               }
@@ -332,7 +372,7 @@ void test_tc_cta_simulation() {
                   int r, c;
                   c_fragment_coord(l, i, &r, &c);
                   float sum = 0.f;
-                  for (int k = 0; k < 16; ++k) sum += A[r][k] * B[k][c];
+                  for (int k = 0; k < mma.k(); ++k) sum += A[r][k] * B[k][c];
                   warp_acc[warp][l][mt][nt][i] += sum;
                 }
             }
@@ -367,7 +407,8 @@ void test_tc_cta_simulation() {
                 if (h < 0 || h >= s.H || w < 0 || w >= s.W) continue;
                 want += input[((size_t(n) * s.H + h) * s.W + w) * s.C + c] * weight[size_t(col) * s.Kg + (r * s.S + sx) * s.C + c];
               }
-          EXPECT(acc[size_t(row) * BN + col] == want, "CTA m=%d k=%d got %g want %g", m, col, acc[size_t(row) * BN + col], want);
+          EXPECT(acc[size_t(row) * BN + col] == want, "eb=%d CTA m=%d k=%d got %g want %g", elem_bytes, m, col,
+                 acc[size_t(row) * BN + col], want);
         }
     }
   }
@@ -410,7 +451,9 @@ int main() {
   test_output_size();
   test_tc_loader_addressing();
   test_swizzle_and_tile_coverage();
-  test_tc_cta_simulation();
+  test_tc_cta_simulation({2, 24, 7, 6, 40, 3, 3, 2, 1, 1, 1, 1, 2}, 2);  // fp16/bf16: m16n8k16
+  test_tc_cta_simulation({2, 24, 7, 6, 40, 3, 3, 2, 1, 1, 1, 1, 2}, 4);  // fp32 data, TF32: m16n8k8
+  test_tc_cta_simulation({2, 12, 5, 6, 40, 3, 3, 1, 2, 1, 1, 2, 1}, 4);  // C % 8 != 0 (TF32 only)
   test_welford();
   if (g_failures != 0) {
     std::printf("%d check(s) failed\n", g_failures);

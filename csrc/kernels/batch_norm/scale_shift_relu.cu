@@ -60,10 +60,7 @@ struct Vec16<float> {
 
 struct ScaleShiftArgs {
   const void* input;
-  const float* scale;
-  const float* shift;
-  const void* residual;
-  void* output;
+  EpilogueOperands epilogue;  // scale/shift [C]; residual and output shaped like the input
   int C;
   int64_t count;  // vectors (vector path) or elements (strided path)
   // vector path: channel of vector v is (v / vecs_per_plane) % C for NCHW, (v % vecs_per_pixel)*V for NHWC
@@ -72,17 +69,17 @@ struct ScaleShiftArgs {
   FastDivmod div_vecs_per_pixel;  // NHWC: C / V
   // strided path: element e in (n, c, h, w) or (n, h, w, c) order, logical dims below
   FastDivmod div_w, div_h;
-  int64_t input_strides[4], residual_strides[4], output_strides[4];
-  bool relu;
+  int64_t input_strides[4];
 };
 
 template <typename T, bool kChannelsLast>
 __global__ void __launch_bounds__(kScaleShiftThreads) scale_shift_vector_kernel(const ScaleShiftArgs a) {
   using IO = Vec16<T>;
   constexpr int V = IO::kVec;
+  const EpilogueOperands& ep = a.epilogue;
   const T* __restrict__ input = static_cast<const T*>(a.input);
-  const T* __restrict__ residual = static_cast<const T*>(a.residual);
-  T* __restrict__ output = static_cast<T*>(a.output);
+  const T* __restrict__ residual = static_cast<const T*>(ep.residual);
+  T* __restrict__ output = static_cast<T*>(ep.output);
   const int64_t stride = int64_t(gridDim.x) * kScaleShiftThreads;
   for (int64_t vi = int64_t(blockIdx.x) * kScaleShiftThreads + threadIdx.x; vi < a.count; vi += stride) {
     const int v = static_cast<int>(vi);  // count < 2^31 (checked by the launcher)
@@ -102,16 +99,16 @@ __global__ void __launch_bounds__(kScaleShiftThreads) scale_shift_vector_kernel(
       const int c0 = vec_in_pixel * V;
 #pragma unroll
       for (int i = 0; i < V; ++i) {
-        const ChannelAffine affine = ChannelAffine::load(a.scale, a.shift, c0 + i);
-        x[i] = finish_epilogue(affine.apply(x[i]), r[i], a.relu);
+        const ChannelAffine affine = ChannelAffine::load(ep, c0 + i);
+        x[i] = finish_epilogue(affine.apply(x[i]), r[i], ep.relu);
       }
     } else {
       int plane, c, unused;
       a.div_vecs_per_plane.divmod(v, plane, unused);
       a.div_c.divmod(plane, unused, c);
-      const ChannelAffine affine = ChannelAffine::load(a.scale, a.shift, c);
+      const ChannelAffine affine = ChannelAffine::load(ep, c);
 #pragma unroll
-      for (int i = 0; i < V; ++i) x[i] = finish_epilogue(affine.apply(x[i]), r[i], a.relu);
+      for (int i = 0; i < V; ++i) x[i] = finish_epilogue(affine.apply(x[i]), r[i], ep.relu);
     }
     IO::store(output + offset, x);
   }
@@ -119,9 +116,10 @@ __global__ void __launch_bounds__(kScaleShiftThreads) scale_shift_vector_kernel(
 
 template <typename T, bool kChannelsLast>
 __global__ void __launch_bounds__(kScaleShiftThreads) scale_shift_strided_kernel(const ScaleShiftArgs a) {
+  const EpilogueOperands& ep = a.epilogue;
   const T* __restrict__ input = static_cast<const T*>(a.input);
-  const T* __restrict__ residual = static_cast<const T*>(a.residual);
-  T* __restrict__ output = static_cast<T*>(a.output);
+  const T* __restrict__ residual = static_cast<const T*>(ep.residual);
+  T* __restrict__ output = static_cast<T*>(ep.output);
   const int64_t stride = int64_t(gridDim.x) * kScaleShiftThreads;
   for (int64_t ei = int64_t(blockIdx.x) * kScaleShiftThreads + threadIdx.x; ei < a.count; ei += stride) {
     const int e = static_cast<int>(ei);  // count < 2^31 (checked by the launcher)
@@ -137,12 +135,12 @@ __global__ void __launch_bounds__(kScaleShiftThreads) scale_shift_strided_kernel
       a.div_c.divmod(t, n, c);
     }
     const int64_t* is = a.input_strides;
-    const int64_t* rs = a.residual_strides;
-    const int64_t* os = a.output_strides;
+    const int64_t* rs = ep.residual_strides;
+    const int64_t* os = ep.output_strides;
     const float x = load_as_float(input + (n * is[0] + c * is[1] + h * is[2] + w * is[3]));
     const float r = residual != nullptr ? load_as_float(residual + (n * rs[0] + c * rs[1] + h * rs[2] + w * rs[3])) : 0.f;
-    const ChannelAffine affine = ChannelAffine::load(a.scale, a.shift, c);
-    store_from_float(output + (n * os[0] + c * os[1] + h * os[2] + w * os[3]), finish_epilogue(affine.apply(x), r, a.relu));
+    const ChannelAffine affine = ChannelAffine::load(ep, c);
+    store_from_float(output + (n * os[0] + c * os[1] + h * os[2] + w * os[3]), finish_epilogue(affine.apply(x), r, ep.relu));
   }
 }
 
@@ -216,10 +214,7 @@ cudaError_t launch_scale_shift_relu(const ScaleShiftParams& p, DType dtype, cuda
   const int64_t vec = 16 / dtype_size(dtype);
   ScaleShiftArgs a;
   a.input = p.input;
-  a.scale = p.scale;
-  a.shift = p.shift;
-  a.residual = p.residual;
-  a.output = p.output;
+  a.epilogue = make_epilogue_operands(p);
   a.C = static_cast<int>(p.C);
   a.count = path == ScaleShiftPath::kStrided ? numel : numel / vec;
   if (scale_shift_relu_limit_violation(p, dtype)[0] != '\0') return cudaErrorInvalidValue;
@@ -228,12 +223,7 @@ cudaError_t launch_scale_shift_relu(const ScaleShiftParams& p, DType dtype, cuda
   a.div_c = FastDivmod(static_cast<int>(p.C));
   a.div_h = FastDivmod(static_cast<int>(p.H));
   a.div_w = FastDivmod(static_cast<int>(p.W));
-  for (int d = 0; d < 4; ++d) {
-    a.input_strides[d] = p.input_strides[d];
-    a.residual_strides[d] = p.residual_strides[d];
-    a.output_strides[d] = p.output_strides[d];
-  }
-  a.relu = p.relu;
+  for (int d = 0; d < 4; ++d) a.input_strides[d] = p.input_strides[d];
   // Strided path: follow the input's memory order (channels innermost for channels_last-like).
   const bool channels_last = p.input_strides[1] == 1 && p.C > 1;
   switch (dtype) {

@@ -47,6 +47,33 @@ struct DTypeTraits<__nv_bfloat16> {
   }
 };
 
+// Four consecutive elements <-> four floats in one access: 8 bytes (uint2) for the 16-bit types,
+// 16 bytes (float4) for float; `ptr` must be aligned to that size.
+template <typename T>
+__device__ __forceinline__ void load4_as_float(const T* ptr, float (&out)[4]) {
+  if constexpr (sizeof(T) == 4) {
+    const float4 v = *reinterpret_cast<const float4*>(ptr);
+    out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+  } else {
+    const uint2 bits = *reinterpret_cast<const uint2*>(ptr);
+    const float2 lo = DTypeTraits<T>::unpack2(bits.x);
+    const float2 hi = DTypeTraits<T>::unpack2(bits.y);
+    out[0] = lo.x, out[1] = lo.y, out[2] = hi.x, out[3] = hi.y;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void store4_from_float(T* ptr, const float (&in)[4]) {
+  if constexpr (sizeof(T) == 4) {
+    *reinterpret_cast<float4*>(ptr) = make_float4(in[0], in[1], in[2], in[3]);
+  } else {
+    uint2 bits;
+    bits.x = DTypeTraits<T>::pack2(in[0], in[1]);
+    bits.y = DTypeTraits<T>::pack2(in[2], in[3]);
+    *reinterpret_cast<uint2*>(ptr) = bits;
+  }
+}
+
 template <typename T>
 __device__ __forceinline__ float load_as_float(const T* ptr) {
   return DTypeTraits<T>::to_float(*ptr);

@@ -89,9 +89,10 @@ struct MmaM16N8K16<__nv_bfloat16> {
   }
 };
 
-// fp32 bits -> the same value rounded to TF32 (10 mantissa bits, round to nearest, ties away from
-// zero: the 13 dropped bits become 0). mma .tf32 reads only the top 19 bits of an operand, so
-// without this an fp32 operand would be truncated rather than rounded.
+// fp32 bits -> the value rounded to TF32 (10 explicit mantissa bits; round to nearest, ties away
+// from zero; the 13 dropped bits come out 0). The PTX ISA defines a .tf32 mma operand only as what
+// cvt produces (its layout is implementation-defined), so raw fp32 bits must not reach the mma;
+// current hardware would simply ignore (truncate) the low bits.
 __device__ __forceinline__ uint32_t round_to_tf32(uint32_t f32_bits) {
   uint32_t tf32_bits = f32_bits;
 #if CK_SM80_ENABLED

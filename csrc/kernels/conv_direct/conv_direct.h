@@ -37,13 +37,16 @@ struct Conv2dParams {
 // 64-bit everywhere); otherwise a sentence saying which extent is too large.
 const char* conv2d_index_limit_violation(const Conv2dParams& p);
 
-// True when the tensor-core kernel can run these params on the current device: fp16/bf16,
-// C % 8 == 0, input dense NHWC, weight dense KRSC (logical strides {R*S*C, 1, S*C, C}),
-// 16-byte aligned input/weight pointers, sm_80 or newer. Output and residual may have any strides.
+// True when the tensor-core kernel can run these params on the current device: C a multiple of
+// 16 bytes' worth of elements (C % 8 == 0 for fp16/bf16, C % 4 == 0 for fp32), input dense NHWC,
+// weight dense KRSC (logical strides {R*S*C, 1, S*C, C}), 16-byte aligned input/weight pointers,
+// sm_80 or newer. Output and residual may have any strides.
 bool conv2d_tc_supported(const Conv2dParams& p, DType dtype);
 
-// fp16/bf16 tensor cores (ldmatrix + mma.sync m16n8k16, cp.async pipeline). Requires
-// conv2d_tc_supported(p, dtype); returns cudaErrorInvalidValue otherwise.
+// Tensor cores (ldmatrix + mma.sync, cp.async pipeline): fp16/bf16 with m16n8k16, and fp32 with
+// TF32 math (operands rounded to TF32, m16n8k8; fp32 accumulation and epilogue). fp32 therefore
+// loses precision here: the caller decides whether TF32 is allowed (torch's cuDNN flag).
+// Requires conv2d_tc_supported(p, dtype); returns cudaErrorInvalidValue otherwise.
 cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, cudaStream_t stream);
 
 // SIMT fallback for every dtype and every stride pattern (fp32 accumulate).

@@ -59,7 +59,8 @@ CK_HOST_DEVICE RowGeometry make_row_geometry(const ConvShape& s, int m) {
 }
 
 // Walks kg = (r*S + s)*C + c forward without division. Only valid for C > 0; advancing by
-// `step` costs at most step/C + 1 iterations (the TC kernel has C >= 8 and step 32).
+// `step` costs at most step/C + 1 iterations (the TC kernel steps by 32 with C >= 8 for
+// 16-bit types, by 16 with C >= 4 for fp32).
 struct RscCursor {
   int r, s, c;
   CK_HOST_DEVICE void normalize(int C, int S) {

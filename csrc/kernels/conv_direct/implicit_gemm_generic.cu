@@ -1,6 +1,7 @@
 // SIMT implicit-GEMM convolution for any dtype (fp32 / fp16 / bf16, fp32 accumulate) and any
-// element strides of input, weight, residual and output: the fp32 path, and the fallback for
-// half inputs the tensor-core kernel cannot take (C % 8 != 0, misaligned, non-NHWC).
+// element strides of input, weight, residual and output: the full-precision fp32 path (TF32 not
+// allowed), and the fallback for inputs the tensor-core kernel cannot take (C not a multiple of
+// 8 (fp16/bf16) or 4 (fp32), misaligned, pre-sm_80).
 //
 // CTA tile 64 (pixels) x 64 (output channels) x 16 (reduction), 256 threads, 4x4 outputs per
 // thread, register-prefetched double buffer in shared memory. Reads go through the strides, so
@@ -24,16 +25,10 @@ namespace conv_direct {
 struct GenericKernelArgs {
   const void* input;
   const void* weight;
-  const float* scale;
-  const float* shift;
-  const void* residual;
-  void* output;
   ConvShape shape;
-  int64_t input_strides[4];     // n, c, h, w
-  int64_t weight_strides[4];    // k, c, r, s
-  int64_t residual_strides[4];  // n, k, p, q
-  int64_t output_strides[4];    // n, k, p, q
-  bool relu;
+  int64_t input_strides[4];   // n, c, h, w
+  int64_t weight_strides[4];  // k, c, r, s
+  EpilogueOperands epilogue;  // residual/output strides: n, k, p, q
 };
 
 namespace generic {
@@ -167,15 +162,16 @@ __global__ void __launch_bounds__(generic::kThreads)
     __syncthreads();
   }
 
-  const T* __restrict__ residual = static_cast<const T*>(args.residual);
-  T* __restrict__ output = static_cast<T*>(args.output);
-  const int64_t* os = args.output_strides;
-  const int64_t* rs = args.residual_strides;
+  const EpilogueOperands& ep = args.epilogue;
+  const T* __restrict__ residual = static_cast<const T*>(ep.residual);
+  T* __restrict__ output = static_cast<T*>(ep.output);
+  const int64_t* os = ep.output_strides;
+  const int64_t* rs = ep.residual_strides;
   float scale[4], shift[4];
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     const int k = block_n + tn * 4 + j;
-    const ChannelAffine affine = ChannelAffine::load(args.scale, args.shift, k < s.K ? k : 0);
+    const ChannelAffine affine = ChannelAffine::load(ep, k < s.K ? k : 0);
     scale[j] = affine.scale;
     shift[j] = affine.shift;
   }
@@ -191,7 +187,7 @@ __global__ void __launch_bounds__(generic::kThreads)
       const int k = block_n + tn * 4 + j;
       if (k >= s.K) continue;
       const float res = residual != nullptr ? load_as_float(residual + (res_pixel + k * rs[1])) : 0.f;
-      const float v = finish_epilogue(fmaf(acc[i][j], scale[j], shift[j]), res, args.relu);
+      const float v = finish_epilogue(fmaf(acc[i][j], scale[j], shift[j]), res, ep.relu);
       store_from_float(output + (out_pixel + k * os[1]), v);
     }
   }
@@ -230,18 +226,12 @@ cudaError_t launch_conv2d_implicit_gemm_generic(const Conv2dParams& p, DType dty
   GenericKernelArgs args;
   args.input = p.input;
   args.weight = p.weight;
-  args.scale = p.scale;
-  args.shift = p.shift;
-  args.residual = p.residual;
-  args.output = p.output;
   args.shape = make_conv_shape(p);
   for (int d = 0; d < 4; ++d) {
     args.input_strides[d] = p.input_strides[d];
     args.weight_strides[d] = p.weight_strides[d];
-    args.residual_strides[d] = p.residual_strides[d];
-    args.output_strides[d] = p.output_strides[d];
   }
-  args.relu = p.relu;
+  args.epilogue = make_epilogue_operands(p);
   // Channel-contiguous input (NHWC-like): walk the reduction with consecutive threads.
   const bool channels_inner = p.input_strides[1] == 1 && p.C > 1;
   switch (dtype) {

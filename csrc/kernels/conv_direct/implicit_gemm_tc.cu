@@ -26,6 +26,9 @@ CK_INSTANTIATE_TC(__half, TcSmall)
 CK_INSTANTIATE_TC(__nv_bfloat16, TcLarge)
 CK_INSTANTIATE_TC(__nv_bfloat16, TcMedium)
 CK_INSTANTIATE_TC(__nv_bfloat16, TcSmall)
+CK_INSTANTIATE_TC(float, TcLarge)  // TF32
+CK_INSTANTIATE_TC(float, TcMedium)
+CK_INSTANTIATE_TC(float, TcSmall)
 #undef CK_INSTANTIATE_TC
 
 namespace {
@@ -61,6 +64,7 @@ TcTile choose_tile(int M, int K) {
   return TcTile::kSmall;
 }
 
+// The element type picks the instruction (fp32 data -> TF32 math); the tile rule is the same.
 template <typename T>
 cudaError_t dispatch_tile(const TcKernelArgs& args, cudaStream_t stream) {
   switch (choose_tile(args.shape.M, args.shape.K)) {
@@ -77,8 +81,9 @@ cudaError_t dispatch_tile(const TcKernelArgs& args, cudaStream_t stream) {
 }  // namespace conv_direct
 
 bool conv2d_tc_supported(const Conv2dParams& p, DType dtype) {
-  if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return false;
-  if (p.C <= 0 || p.C % 8 != 0) return false;
+  // A 16-byte chunk of the reduction must not straddle two (r, s) taps: C % 8 (16-bit), C % 4 (fp32).
+  const int chunk_elems = conv_direct::tc::chunk_elems(dtype_size(dtype));
+  if (p.C <= 0 || p.C % chunk_elems != 0) return false;
   if (conv_direct::index_limit_violation(p)[0] != '\0') return false;
   if (p.input == nullptr || p.weight == nullptr || !pointer_aligned(p.input, 16) || !pointer_aligned(p.weight, 16)) {
     return false;
@@ -100,20 +105,22 @@ cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, c
   TcKernelArgs args;
   args.input = p.input;
   args.weight = p.weight;
-  args.scale = p.scale;
-  args.shift = p.shift;
-  args.residual = p.residual;
-  args.output = p.output;
   args.shape = make_conv_shape(p);
-  for (int d = 0; d < 4; ++d) {
-    args.residual_strides[d] = p.residual_strides[d];
-    args.output_strides[d] = p.output_strides[d];
+  args.epilogue = make_epilogue_operands(p);
+  const uintptr_t vec_bytes = 4 * dtype_size(dtype);  // 4 channels per access
+  args.vector_epilogue = p.K % 4 == 0 && pointer_aligned(p.output, vec_bytes) &&
+                         dense_nhwc_output_like(p.output_strides, p) &&
+                         (p.residual == nullptr || (pointer_aligned(p.residual, vec_bytes) &&
+                                                    dense_nhwc_output_like(p.residual_strides, p)));
+  switch (dtype) {
+    case DType::kFloat16:
+      return dispatch_tile<__half>(args, stream);
+    case DType::kBFloat16:
+      return dispatch_tile<__nv_bfloat16>(args, stream);
+    case DType::kFloat32:
+      return dispatch_tile<float>(args, stream);
   }
-  args.relu = p.relu;
-  args.vector_epilogue = p.K % 4 == 0 && pointer_aligned(p.output, 8) && dense_nhwc_output_like(p.output_strides, p) &&
-                         (p.residual == nullptr ||
-                          (pointer_aligned(p.residual, 8) && dense_nhwc_output_like(p.residual_strides, p)));
-  return dtype == DType::kFloat16 ? dispatch_tile<__half>(args, stream) : dispatch_tile<__nv_bfloat16>(args, stream);
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace convkernels

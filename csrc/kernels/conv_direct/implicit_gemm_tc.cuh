@@ -1,10 +1,13 @@
-// Tensor-core implicit-GEMM convolution (fp16/bf16 in, fp32 accumulate), sm_80+.
+// Tensor-core implicit-GEMM convolution, sm_80+, fp32 accumulate: fp16/bf16 in (mma.sync
+// m16n8k16), or fp32 in with TF32 math (mma.sync m16n8k8 .tf32, operands rounded by cvt.rna).
 //
-// CTA tile BM x BN x 32; 4 warps in a 2x2 grid, each owning a (BM/2) x (BN/2) warp tile of
-// mma.sync m16n8k16 accumulators. Operands stream through a kStages-deep cp.async ring of
-// XOR-swizzled shared-memory tiles (see tc_layout.h); ldmatrix.x4 feeds the mma fragments.
-// After the main loop the fp32 accumulators are staged through shared memory (reusing the ring)
-// so that the epilogue reads/writes global memory along the contiguous dimension.
+// CTA tile BM x BN x 64 bytes of reduction (32 fp16/bf16 or 16 fp32 values); 4 warps in a 2x2
+// grid, each owning a (BM/2) x (BN/2) warp tile of m16n8 accumulators. Operands stream through
+// a kStages-deep cp.async ring of XOR-swizzled shared-memory tiles (see tc_layout.h);
+// ldmatrix.x4 feeds the mma fragments. After the main loop the fp32 accumulators are staged
+// through shared memory (reusing the ring) so that the epilogue reads/writes global memory along
+// the contiguous dimension. One kernel body serves the three element types: TcElement<T> holds
+// what differs (values per chunk, the mma, the fragment conversion).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -21,25 +24,57 @@ namespace convkernels {
 namespace conv_direct {
 
 struct TcKernelArgs {
-  const void* input;     // dense NHWC
-  const void* weight;    // dense KRSC: row k holds the C*R*S reduction values contiguously
-  const float* scale;
-  const float* shift;
-  const void* residual;  // [N, K, P, Q] logical, strides below, or null
-  void* output;
+  const void* input;   // dense NHWC
+  const void* weight;  // dense KRSC: row k holds the C*R*S reduction values contiguously
   ConvShape shape;
-  int64_t residual_strides[4];  // n, k, p, q
-  int64_t output_strides[4];
-  bool relu;
-  // Output (and residual) are dense NHWC with K % 4 == 0 and 8-byte aligned: 4-channel stores.
+  EpilogueOperands epilogue;  // residual/output [N, K, P, Q] logical, any strides
+  // Output (and residual) are dense NHWC with K % 4 == 0 and aligned to 4 elements: 4-channel
+  // loads and stores.
   bool vector_epilogue;
+};
+
+// What the element type changes. Shared-memory layout, ldmatrix addressing, fragment register
+// counts (A: 4, B: 2 per mma tile) and the accumulator layout are the same for all (tc_layout.h).
+template <typename T>
+struct TcElement;
+
+// fp16 / bf16: ldmatrix registers hold two 16-bit values each, which is the m16n8k16 operand
+// format as it is.
+template <typename T16>
+struct TcElement16 {
+  static constexpr int kBlockK = tc::block_k(2);          // 32 values per stage
+  static constexpr int kChunkElems = tc::chunk_elems(2);  // 8 values per 16-byte chunk
+  template <int kRegs>
+  static __device__ __forceinline__ void to_mma_operand(uint32_t (&)[kRegs]) {}
+  static __device__ __forceinline__ void mma(float (&acc)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    MmaM16N8K16<T16>::run(acc, a, b);
+  }
+};
+template <>
+struct TcElement<__half> : TcElement16<__half> {};
+template <>
+struct TcElement<__nv_bfloat16> : TcElement16<__nv_bfloat16> {};
+
+// fp32 with TF32 math: ldmatrix registers hold one fp32 value each (the raw bits cp.async
+// copied), in m16n8k8 .tf32 fragment order; each is rounded to TF32 before the mma.
+template <>
+struct TcElement<float> {
+  static constexpr int kBlockK = tc::block_k(4);          // 16 values per stage
+  static constexpr int kChunkElems = tc::chunk_elems(4);  // 4 values per 16-byte chunk
+  template <int kRegs>
+  static __device__ __forceinline__ void to_mma_operand(uint32_t (&regs)[kRegs]) {
+#pragma unroll
+    for (int i = 0; i < kRegs; ++i) regs[i] = round_to_tf32(regs[i]);
+  }
+  static __device__ __forceinline__ void mma(float (&acc)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    MmaM16N8K8Tf32::run(acc, a, b);
+  }
 };
 
 template <int kBM, int kBN, int kStages_, int kMinBlocksPerSm_>
 struct TcTileConfig {
   static constexpr int BM = kBM;
   static constexpr int BN = kBN;
-  static constexpr int BK = tc::kBlockK;
   static constexpr int kWarpsM = 2;
   static constexpr int kWarpsN = 2;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
@@ -72,8 +107,7 @@ template <typename T, typename Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     conv2d_implicit_gemm_tc_kernel(const TcKernelArgs args) {
 #if CK_SM80_ENABLED
-  using Traits = DTypeTraits<T>;
-  using Mma = MmaM16N8K16<T>;
+  using Element = TcElement<T>;
   extern __shared__ __align__(128) unsigned char smem[];
 
   const ConvShape& s = args.shape;
@@ -96,9 +130,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     a_rows[i] = make_row_geometry(s, block_m + tc::tile_load_source(tid, i, Cfg::kThreads).row);
   }
   RscCursor cursor;  // (r, s, c) of this thread's chunk in the next tile to load
-  cursor.start(load_chunk * tc::kChunkElems, s.C, s.S);
-  int load_kg = load_chunk * tc::kChunkElems;  // same position as a flat reduction index (B side)
-  const int num_k_tiles = ceil_div(s.Kg, Cfg::BK);
+  cursor.start(load_chunk * Element::kChunkElems, s.C, s.S);
+  int load_kg = load_chunk * Element::kChunkElems;  // same position as a flat reduction index (B side)
+  const int num_k_tiles = ceil_div(s.Kg, Element::kBlockK);
   int next_tile = 0;
 
   // Issues the cp.async copies of the next reduction tile into its ring slot. Always commits a
@@ -123,8 +157,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
         const T* src = weight + (static_cast<int64_t>(n) * s.Kg + load_kg);
         cp_async_16_zfill(b_base + tc::swizzled_chunk_offset(row, load_chunk), valid ? src : weight, valid);
       }
-      cursor.advance(Cfg::BK, s.C, s.S);
-      load_kg += Cfg::BK;
+      cursor.advance(Element::kBlockK, s.C, s.S);
+      load_kg += Element::kBlockK;
     }
     cp_async_commit();
     ++next_tile;
@@ -153,19 +187,21 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     const uint32_t a_base = smem_base + (kt % Cfg::kStages) * Cfg::kStageBytes;
     const uint32_t b_base = a_base + Cfg::kStageBytesA;
 #pragma unroll
-    for (int k16 = 0; k16 < Cfg::BK / 16; ++k16) {
+    for (int kstep = 0; kstep < tc::kKStepsPerStage; ++kstep) {
       uint32_t a_frag[Cfg::kMmaTilesM][4];
       uint32_t b_frag[Cfg::kMmaTilesN][2];
 #pragma unroll
       for (int mt = 0; mt < Cfg::kMmaTilesM; ++mt) {
-        const tc::RowChunk src = tc::ldmatrix_a_source(lane, warp_row0 + mt * 16, k16);
+        const tc::RowChunk src = tc::ldmatrix_a_source(lane, warp_row0 + mt * 16, kstep);
         ldmatrix_x4(a_frag[mt], a_base + tc::swizzled_chunk_offset(src.row, src.chunk));
+        Element::to_mma_operand(a_frag[mt]);
       }
 #pragma unroll
       for (int np = 0; np < Cfg::kMmaTilesN / 2; ++np) {
-        const tc::RowChunk src = tc::ldmatrix_b_source(lane, warp_col0 + np * 16, k16);
+        const tc::RowChunk src = tc::ldmatrix_b_source(lane, warp_col0 + np * 16, kstep);
         uint32_t pair[4];
         ldmatrix_x4(pair, b_base + tc::swizzled_chunk_offset(src.row, src.chunk));
+        Element::to_mma_operand(pair);
         b_frag[2 * np][0] = pair[0];
         b_frag[2 * np][1] = pair[1];
         b_frag[2 * np + 1][0] = pair[2];
@@ -174,7 +210,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
 #pragma unroll
       for (int mt = 0; mt < Cfg::kMmaTilesM; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < Cfg::kMmaTilesN; ++nt) Mma::run(acc[mt][nt], a_frag[mt], b_frag[nt]);
+        for (int nt = 0; nt < Cfg::kMmaTilesN; ++nt) Element::mma(acc[mt][nt], a_frag[mt], b_frag[nt]);
     }
   }
 
@@ -196,8 +232,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
       }
   __syncthreads();
 
-  const T* __restrict__ residual = static_cast<const T*>(args.residual);
-  T* __restrict__ output = static_cast<T*>(args.output);
+  const EpilogueOperands& ep = args.epilogue;
+  const T* __restrict__ residual = static_cast<const T*>(ep.residual);
+  T* __restrict__ output = static_cast<T*>(ep.output);
   constexpr int kGroupsPerRow = Cfg::BN / 4;  // each thread finishes 4 consecutive channels
   if (args.vector_epilogue) {
     // Dense NHWC: consecutive threads take consecutive channel groups of one pixel.
@@ -211,30 +248,19 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
       float vals[4] = {v.x, v.y, v.z, v.w};
       float res[4] = {0.f, 0.f, 0.f, 0.f};
       const int64_t offset = static_cast<int64_t>(m) * s.K + k;
-      if (residual != nullptr) {
-        const uint2 bits = *reinterpret_cast<const uint2*>(residual + offset);
-        const float2 lo = Traits::unpack2(bits.x);
-        const float2 hi = Traits::unpack2(bits.y);
-        res[0] = lo.x;
-        res[1] = lo.y;
-        res[2] = hi.x;
-        res[3] = hi.y;
-      }
+      if (residual != nullptr) load4_as_float(residual + offset, res);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const ChannelAffine affine = ChannelAffine::load(args.scale, args.shift, k + j);
-        vals[j] = finish_epilogue(affine.apply(vals[j]), res[j], args.relu);
+        const ChannelAffine affine = ChannelAffine::load(ep, k + j);
+        vals[j] = finish_epilogue(affine.apply(vals[j]), res[j], ep.relu);
       }
-      uint2 packed;
-      packed.x = Traits::pack2(vals[0], vals[1]);
-      packed.y = Traits::pack2(vals[2], vals[3]);
-      *reinterpret_cast<uint2*>(output + offset) = packed;
+      store4_from_float(output + offset, vals);
     }
   } else {
     // Any strides (NCHW output, odd K, sliced residual): consecutive threads take consecutive
     // pixels, which is the contiguous direction of NCHW.
-    const int64_t* os = args.output_strides;
-    const int64_t* rs = args.residual_strides;
+    const int64_t* os = ep.output_strides;
+    const int64_t* rs = ep.residual_strides;
     for (int idx = tid; idx < Cfg::BM * kGroupsPerRow; idx += Cfg::kThreads) {
       const int row = idx % Cfg::BM;
       const int group = idx / Cfg::BM;
@@ -251,8 +277,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
         const int k = k0 + j;
         if (k >= s.K) break;
         const float res = residual != nullptr ? load_as_float(residual + (res_pixel + k * rs[1])) : 0.f;
-        const ChannelAffine affine = ChannelAffine::load(args.scale, args.shift, k);
-        store_from_float(output + (out_pixel + k * os[1]), finish_epilogue(affine.apply(vals[j]), res, args.relu));
+        const ChannelAffine affine = ChannelAffine::load(ep, k);
+        store_from_float(output + (out_pixel + k * os[1]), finish_epilogue(affine.apply(vals[j]), res, ep.relu));
       }
     }
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstddef>
@@ -26,10 +27,11 @@ struct dim3 {
   unsigned x, y, z;
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
-struct float2 { float x, y; };
-struct float4 { float x, y, z, w; };
-struct uint2 { uint32_t x, y; };
-struct uint4 { uint32_t x, y, z, w; };
+// Aligned like CUDA's vector types, so that UBSan flags a vector access through a misaligned pointer.
+struct alignas(8) float2 { float x, y; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(8) uint2 { uint32_t x, y; };
+struct alignas(16) uint4 { uint32_t x, y, z, w; };
 inline float2 make_float2(float x, float y) { return {x, y}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
@@ -66,6 +68,8 @@ inline thread_local Block* tl_block = nullptr;
 inline int g_sm_count = 4;  // what cudaDevAttrMultiProcessorCount reports (tests vary it)
 inline int g_compute_major = 9;
 inline cudaError_t g_last_error = cudaSuccess;
+// tf32 mma operands that were not rounded by cvt.rna.tf32 first (see common/mma_sm80.cuh).
+inline std::atomic<long> g_unrounded_tf32_operands{0};
 inline std::vector<unsigned char>& dynamic_shared() {
   static std::vector<unsigned char> bytes(256 * 1024);
   return bytes;

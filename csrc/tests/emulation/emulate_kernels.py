@@ -133,8 +133,12 @@ def build_and_run(verbose: bool = False, sanitize: bool = True) -> int:
         output = run.stdout + run.stderr
         if verbose or run.returncode != 0:
             print(output, end="")
-        else:
-            print(output.strip().splitlines()[-1] if output.strip() else "(no output)")
+        else:  # the summary line, and the measurements the runner prints as "note: ..."
+            lines = output.strip().splitlines()
+            for line in [ln for ln in lines[:-1] if ln.startswith("note:")] + lines[-1:]:
+                print(line)
+            if not lines:
+                print("(no output)")
         print(
             f"emulate_kernels: build {built - start:.1f} s, run {done - built:.1f} s -> "
             f"{'OK' if run.returncode == 0 else 'FAILED'}"

@@ -2,6 +2,7 @@
 // (emulate_kernels.py in this folder builds it) and compares with float64 references. Tensors are
 // plain host buffers with explicit sizes/strides/offsets, so dense, channels_last, sliced,
 // expanded and misaligned layouts are all exercised. Test-only.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -22,7 +23,9 @@ int g_failures = 0;
 int g_checks = 0;
 std::mt19937 g_rng(2024);
 
-enum class Layout { kNCHW, kNHWC, kSliced, kMisaligned, kExpandedN };
+// kNHWCOffset2: channels_last starting 2 elements into its storage (8 bytes for fp32: aligned
+// to 8 but not to 16, so 16-byte vector accesses would be misaligned; UBSan checks that).
+enum class Layout { kNCHW, kNHWC, kSliced, kMisaligned, kExpandedN, kNHWCOffset2 };
 
 // A 4-D tensor over its own storage (element strides, storage offset), any dtype.
 struct Tensor4 {
@@ -60,6 +63,7 @@ Tensor4 make_tensor(DType dtype, int64_t a, int64_t b, int64_t c, int64_t d, Lay
   int64_t d_pad = d;
   switch (layout) {
     case Layout::kNHWC:
+    case Layout::kNHWCOffset2:
       t.strides[1] = 1, t.strides[3] = b, t.strides[2] = d * b, t.strides[0] = c * d * b;
       break;
     case Layout::kSliced:  // a view of a wider tensor: rows of length d+3, every other channel
@@ -72,7 +76,7 @@ Tensor4 make_tensor(DType dtype, int64_t a, int64_t b, int64_t c, int64_t d, Lay
     default:  // NCHW and misaligned NCHW
       t.strides[3] = 1, t.strides[2] = d, t.strides[1] = c * d, t.strides[0] = b * c * d;
   }
-  t.offset = layout == Layout::kMisaligned ? 1 : 0;
+  t.offset = layout == Layout::kMisaligned ? 1 : layout == Layout::kNHWCOffset2 ? 2 : 0;
   int64_t span = 1;
   for (int i = 0; i < 4; ++i) span += (s[i] - 1) * t.strides[i];
   // Exactly the bytes the view can reach: the emulator build runs under AddressSanitizer.
@@ -87,6 +91,27 @@ void fill_random(Tensor4& t, float lo_q = -3, float hi_q = 3, float quantum = 0.
       for (int64_t c = 0; c < t.sizes[2]; ++c)
         for (int64_t d = 0; d < t.sizes[3]; ++d) t.set(a, b, c, d, bias + quantum * float(dist(g_rng)));
 }
+
+// Values with full 24-bit mantissas in [-2, 2): rounding them to TF32 changes almost all of them.
+void fill_full_mantissa(Tensor4& t) {
+  std::uniform_real_distribution<float> dist{-2.f, 2.f};
+  for (int64_t a = 0; a < t.sizes[0]; ++a)
+    for (int64_t b = 0; b < t.sizes[1]; ++b)
+      for (int64_t c = 0; c < t.sizes[2]; ++c)
+        for (int64_t d = 0; d < t.sizes[3]; ++d) t.set(a, b, c, d, dist(g_rng));
+}
+
+// cvt.rna.tf32.f32 of a finite, normal value, written independently of the emulator's bit
+// version: 11 significant bits, round half away from zero (std::round).
+double round_tf32(double x) {
+  int e;
+  const double m = std::frexp(std::fabs(x), &e);  // |x| = m * 2^e, m in [0.5, 1)
+  return std::copysign(std::ldexp(std::round(std::ldexp(m, 11)), e - 11), x);
+}
+
+// Largest errors of the TF32 cases, as a fraction of sum_k |a_k * b_k| * |scale| (the scale
+// at which TF32 rounds): against the exact fp32 operands and against TF32-rounded operands.
+double g_tf32_err_exact = 0, g_tf32_err_rounded = 0;
 
 double tolerance(DType dtype, double ref) {
   const double rel = dtype == DType::kFloat32 ? 1e-5 : dtype == DType::kFloat16 ? 2e-3 : 1e-2;
@@ -122,8 +147,15 @@ void run_conv(const ConvCase& tc) {
   Tensor4 weight = make_tensor(tc.dtype, tc.K, tc.C, tc.R, tc.S, tc.tensor_cores ? Layout::kNHWC : Layout::kNCHW);
   Tensor4 residual = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.residual_layout);
   Tensor4 output = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
-  fill_random(input);
-  fill_random(weight, -2, 2);
+  // fp32 on the tensor-core kernel means TF32 math.
+  const bool tf32 = tc.tensor_cores && tc.dtype == DType::kFloat32;
+  if (tf32) {
+    fill_full_mantissa(input);
+    fill_full_mantissa(weight);
+  } else {
+    fill_random(input);
+    fill_random(weight, -2, 2);
+  }
   fill_random(residual, -8, 8);
   std::vector<float> scale(tc.K), shift(tc.K);
   for (int k = 0; k < tc.K; ++k) {
@@ -165,22 +197,47 @@ void run_conv(const ConvCase& tc) {
     std::printf("FAIL %s: launcher returned %d\n", name.c_str(), int(err));
     return;
   }
+  const int64_t kg = int64_t(tc.C) * tc.R * tc.S;
   for (int n = 0; n < tc.N; ++n)
     for (int k = 0; k < tc.K; ++k)
       for (int64_t pp = 0; pp < P; ++pp)
         for (int64_t q = 0; q < Q; ++q) {
-          double acc = 0;
+          double acc = 0, acc_tf32 = 0, magnitude = 0;
           for (int c = 0; c < tc.C; ++c)
             for (int r = 0; r < tc.R; ++r)
               for (int s = 0; s < tc.S; ++s) {
                 const int64_t h = pp * tc.sh - tc.ph + r * tc.dh, w = q * tc.sw - tc.pw + s * tc.dw;
                 if (h < 0 || h >= tc.H || w < 0 || w >= tc.W) continue;
-                acc += double(input.get(n, c, h, w)) * weight.get(k, c, r, s);
+                const double a = input.get(n, c, h, w), b = weight.get(k, c, r, s);
+                acc += a * b;
+                acc_tf32 += round_tf32(a) * round_tf32(b);
+                magnitude += std::fabs(a * b);
               }
-          double v = acc * (tc.scale ? scale[k] : 1.0) + (tc.shift ? shift[k] : 0.0);
-          if (tc.residual) v += residual.get(n, k, pp, q);
-          if (tc.relu && v < 0) v = 0;
-          expect_close("out", name, output.get(n, k, pp, q), v, tolerance(tc.dtype, v));
+          const double sc = tc.scale ? scale[k] : 1.0, sh = tc.shift ? shift[k] : 0.0;
+          const double res = tc.residual ? residual.get(n, k, pp, q) : 0.0;
+          auto finish = [&](double a) {
+            const double v = a * sc + sh + res;
+            return tc.relu && v < 0 ? 0.0 : v;
+          };
+          const double got = output.get(n, k, pp, q);
+          if (!tf32) {
+            const double v = finish(acc);
+            expect_close("out", name, got, v, tolerance(tc.dtype, v));
+            continue;
+          }
+          // TF32: products of rounded operands are exact in fp32, so against the rounded-operand
+          // reference only fp32 accumulation and epilogue rounding remain (recursive-summation
+          // bound). Against the exact operands each product may move by (2u + u^2)|a b|, u = 2^-11.
+          const double u32 = std::ldexp(1.0, -24), u_tf32 = std::ldexp(1.0, -11);
+          const double scaled_magnitude = magnitude * std::fabs(sc);
+          const double tol_rounded = double(kg + 4) * u32 * (scaled_magnitude + std::fabs(sh) + std::fabs(res));
+          const double tol_exact = (2 * u_tf32 + u_tf32 * u_tf32) * scaled_magnitude + tol_rounded;
+          expect_close("out vs tf32-rounded operands", name, got, finish(acc_tf32), tol_rounded);
+          expect_close("out vs exact fp32 operands", name, got, finish(acc), tol_exact);
+          if (scaled_magnitude > 0) {
+            g_tf32_err_exact = std::max(g_tf32_err_exact, std::fabs(got - finish(acc)) / scaled_magnitude);
+            g_tf32_err_rounded = std::max(g_tf32_err_rounded, std::fabs(got - finish(acc_tf32)) / scaled_magnitude);
+          }
         }
 }
 
@@ -277,6 +334,26 @@ int main() {
     run_conv({"generic sliced input", dt, 2, 5, 8, 9, 7, 3, 2, 1, 2, 1, 1, 1, 1, false, L::kSliced, L::kNHWC, L::kMisaligned, true, false, true, true, 4});
     run_conv({"generic nhwc half-precision", dt, 1, 16, 7, 7, 20, 3, 3, 1, 1, 1, 1, 1, 1, false, L::kNHWC, L::kNHWC, L::kNHWC, false, true, false, false, 4});
   }
+  // fp32 on tensor cores = TF32 math. C % 4 == 0 suffices (C = 4, 12, 20 are not multiples of 8).
+  const DType tf32 = f32;
+  run_conv({"tf32 small-tile nhwc-out C=4", tf32, 2, 4, 9, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNHWC, L::kNHWC, true, true, true, true, 4});
+  run_conv({"tf32 large-tile nchw-out", tf32, 2, 24, 11, 13, 72, 5, 3, 2, 1, 2, 0, 1, 2, true, L::kNHWC, L::kNCHW, L::kNCHW, true, false, true, false, 1});
+  run_conv({"tf32 odd-K strided-epilogue", tf32, 1, 12, 6, 5, 130, 3, 3, 2, 2, 1, 1, 2, 2, true, L::kNHWC, L::kNHWC, L::kSliced, false, true, true, true, 1});
+  run_conv({"tf32 medium-tile 7x7/4", tf32, 3, 4, 15, 15, 8, 7, 7, 4, 4, 3, 3, 1, 1, true, L::kNHWC, L::kNHWC, L::kNHWC, true, true, false, true, 1});
+  run_conv({"tf32 medium-tile 1x1 m-tail", tf32, 2, 20, 12, 10, 64, 1, 1, 1, 1, 0, 0, 1, 1, true, L::kNHWC, L::kNCHW, L::kNHWC, false, false, true, false, 1});
+  run_conv({"tf32 medium-tile K>64", tf32, 2, 16, 12, 12, 96, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNHWC, L::kNHWC, true, true, false, true, 4});
+  run_conv({"tf32 single k-tile", tf32, 2, 16, 5, 5, 16, 1, 1, 1, 1, 0, 0, 1, 1, true, L::kNHWC, L::kNHWC, L::kNHWC, true, true, true, true, 1});
+  run_conv({"tf32 small-tile wide K", tf32, 1, 8, 4, 4, 136, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNCHW, L::kNHWC, true, true, true, true, 1000});
+  // Output/residual channels_last but only 8-byte aligned: must take the strided epilogue.
+  run_conv({"tf32 8B-aligned nhwc output", tf32, 2, 8, 6, 6, 24, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNHWCOffset2, L::kNHWCOffset2, true, true, true, true, 4});
+  ++g_checks;
+  if (ck_emu::g_unrounded_tf32_operands != 0) {
+    ++g_failures;
+    std::printf("FAIL tf32: %ld mma operands were not rounded to tf32 first\n", long(ck_emu::g_unrounded_tf32_operands));
+  }
+  std::printf("note: tf32 max |err| / sum|a*b*scale|: %.3g vs exact fp32 operands (bound 2^-10 = %.3g), "
+              "%.3g vs tf32-rounded operands\n",
+              g_tf32_err_exact, std::ldexp(1.0, -10), g_tf32_err_rounded);
   run_conv({"generic nchw", f32, 2, 6, 10, 9, 70, 3, 3, 1, 1, 1, 1, 1, 1, false, L::kNCHW, L::kNCHW, L::kNCHW, true, true, true, true, 4});
   run_conv({"generic nhwc dilated", f32, 2, 12, 9, 11, 33, 3, 3, 2, 1, 2, 2, 2, 2, false, L::kNHWC, L::kNHWC, L::kSliced, true, true, true, false, 4});
   run_conv({"generic expanded batch", f32, 3, 4, 6, 6, 5, 2, 2, 1, 1, 0, 1, 1, 1, false, L::kExpandedN, L::kNCHW, L::kNCHW, false, false, false, true, 4});
