@@ -54,6 +54,8 @@ class Call:
     device: torch.device
     dtype: torch.dtype
     groups: int = 1
+    # Whether autograd will need a backward: lets a backend whose kernel has no backward for
+    # some mode refuse with a clear reason instead of silently detaching (TESTING.md item 11).
     needs_grad: bool = False
     extra: dict = field(default_factory=dict)
 
