@@ -16,6 +16,9 @@ PYTHON ?= $(shell if [ -x $(VENV)/bin/python ]; then echo $(VENV)/bin/python; \
 	elif python3 -c 'import torch' >/dev/null 2>&1; then echo python3; \
 	else echo $(VENV)/bin/python; fi)
 PYTEST_ARGS ?=
+# The benchmark package's own tests that need no GPU (layer shapes, report maths, rendering).
+BENCH_CPU_TESTS := bench/test_shapes.py bench/test_report.py bench/test_runner_cpu.py \
+	bench/test_roofline.py
 BUILD_STAMP := build/.extension-stamp
 SOURCES := setup.py $(shell find csrc -name '*.cu' -o -name '*.cuh' -o -name '*.cpp' -o -name '*.h' 2>/dev/null)
 
@@ -51,7 +54,7 @@ lint: | $(PYDEP)
 	$(PYTHON) -m ruff check .
 
 test: install
-	$(PYTHON) -m pytest tests/ bench/test_shapes.py bench/test_report.py bench/test_runner_cpu.py $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests/ $(BENCH_CPU_TESTS) $(PYTEST_ARGS)
 
 # The pure-Python install: with a CPU-only torch (no CUDA, no triton) the package must install
 # without the extension and pass its tests on the torch backend. Run from build/ so the

@@ -161,6 +161,9 @@ def cmd_report(args) -> int:
     (out / f"{stem}.md").write_text(render_markdown(rep))
     (out / f"{stem}.csv").write_text(report.to_csv(rep))
     print(f"wrote {out / (stem + '.md')} and {out / (stem + '.csv')}")
+    from convkernels.bench import roofline
+    png = roofline.plot_roofline(rep, out / "roofline.png")
+    print(f"wrote {png}" if png else f"skipped roofline.png: {roofline.matplotlib_missing()}")
     print(f"to commit it as evidence: cp {args.path} bench/results/{results_name(rep['meta'])}")
     return 0
 
@@ -224,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
     s.set_defaults(fn=cmd_layers)
 
-    s = sub.add_parser("report", help="render a JSON report to Markdown + CSV")
+    s = sub.add_parser("report", help="render a JSON report to Markdown + CSV (+ roofline.png)")
     s.add_argument("path")
     s.add_argument("--out", help="output folder (default: beside the report)")
     s.set_defaults(fn=cmd_report)
