@@ -121,10 +121,14 @@ def _ours(case: Case, conv, bn, backend: str):
     if case.op == "conv2d":
         return lambda x: ops.conv2d(x, conv.weight, conv.bias, s.stride, s.padding, s.dilation,
                                     s.groups, backend=backend)
-    return lambda x: ops.fused_conv_bn_relu(
-        x, conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-        s.stride, s.padding, s.dilation, s.groups, eps=bn.eps, momentum=bn.momentum,
-        training=case.mode == "train", relu=True, backend=backend)
+    # The module, as a model would hold it (and as the eager baseline is three modules): in
+    # eval it reuses its cached BN fold instead of refolding on every call like the functional
+    # op. It shares conv and bn with the baseline, so both see the same parameters.
+    import torch
+
+    from convkernels.nn import ConvBNReLU2d
+    block = ConvBNReLU2d.from_modules(conv, bn, torch.nn.ReLU(), backend=backend)
+    return block.train(case.mode == "train")
 
 
 def _call(case: Case, f, x, conv, bn, grad_out):
