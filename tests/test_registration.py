@@ -6,6 +6,7 @@ from torch import Tensor
 
 import convkernels
 from convkernels import _autograd, _library, _meta, ops, reference
+from convkernels._layout import output_memory_format
 from harness import HAS_CUDA, backend_params
 
 # ---- the backward formulas, checked exactly in float64 --------------------------------------
@@ -115,6 +116,38 @@ def test_fake_strides_equal_real_strides(backend, device):
                 fake = op(*fake_args)
             for r, f in zip(*(o if isinstance(o, tuple) else (o,) for o in (real, fake))):
                 assert (r.shape, r.stride(), r.dtype) == (f.shape, f.stride(), f.dtype), primitive
+
+
+def _ambiguous_layout_inputs(device):
+    """Inputs whose memory format is ambiguous or unusual (TESTING.md item 7)."""
+    g = torch.Generator().manual_seed(1)
+    shapes = [(2, 1, 5, 5), (2, 4, 1, 1), (1, 1, 1, 1), (3, 4, 1, 6)]
+    for shape in shapes:
+        x = torch.randn(shape, generator=g).to(device)
+        yield f"{shape}-nchw", x
+        yield f"{shape}-channels_last", x.contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 6, 5, 4, generator=g).to(device)
+    yield "permuted-nhcw", x.permute(0, 2, 1, 3).contiguous().permute(0, 2, 1, 3)
+    yield "sliced", x[:, ::2, 1:, :]
+
+
+@pytest.mark.parametrize("backend,device", backend_params(kernels_only=True))
+def test_fake_strides_equal_real_strides_for_ambiguous_layouts(backend, device):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    conv = _library.op(backend, "conv2d_fused")
+    ssr = _library.op(backend, "scale_shift_relu")
+    for name, x in _ambiguous_layout_inputs(device):
+        C = x.shape[1]
+        w = torch.randn(C, C, 1, 1, device=device)
+        s, t = torch.ones(C, device=device), torch.zeros(C, device=device)
+        for op, args in ((conv, (x, w, None, None, None, [1, 1], [0, 0], [1, 1], 1, False)),
+                         (ssr, (x, s, t, None, True))):
+            real = op(*args)
+            with FakeTensorMode() as mode:
+                fake = op(*[mode.from_tensor(a) if isinstance(a, torch.Tensor) else a
+                            for a in args])
+            assert (real.shape, real.stride()) == (fake.shape, fake.stride()), name
+            assert real.is_contiguous(memory_format=output_memory_format(x)), name
 
 
 def test_fake_kernels_exist_for_cuda_ops_without_a_gpu():
