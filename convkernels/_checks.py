@@ -20,9 +20,7 @@ def pair(op: str, name: str, value: IntOr2) -> tuple[int, int]:
     """Normalize an int or a length-2 sequence of ints (like torch's _pair), validating type."""
     if isinstance(value, bool):
         raise TypeError(f"convkernels.{op}: {name} must be an int or a pair of ints, got {value!r}")
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, torch.SymInt):
+    if isinstance(value, (int, torch.SymInt)):
         return (value, value)
     try:
         items = tuple(value)

@@ -45,21 +45,14 @@ def load() -> tuple[bool, str]:
 @functools.lru_cache(maxsize=None)
 def build_info() -> dict:
     """What the extension was compiled with (empty dict when it is not loaded)."""
-    op = getattr(torch.ops.convkernels, "cuda_build_info", None) if _namespace_exists() else None
-    if op is None:
+    try:
+        op = torch.ops.convkernels.cuda_build_info
+    except (AttributeError, RuntimeError):  # namespace or op not registered
         return {}
     try:
         return json.loads(op())
     except Exception:  # a malformed string is a build bug, not a user error
         return {"raw": str(op())}
-
-
-def _namespace_exists() -> bool:
-    try:
-        torch.ops.convkernels.cuda_build_info  # noqa: B018
-        return True
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def compiled_archs() -> list[str]:

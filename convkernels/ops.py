@@ -10,6 +10,7 @@ Backward passes: the forward kernels are ours; gradients are computed by the for
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
@@ -93,14 +94,8 @@ def _conv2d_torch(input, weight, bias, g):
     return F.conv2d(input, weight, bias, g.stride, g.padding, g.dilation, g.groups)
 
 
-@register("conv2d", "cuda", _kernel_supports)
-def _conv2d_cuda(input, weight, bias, g):
-    return _conv_fused("cuda", input, weight, None, _as_f32(bias), None, g, False)
-
-
-@register("conv2d", "triton", _kernel_supports)
-def _conv2d_triton(input, weight, bias, g):
-    return _conv_fused("triton", input, weight, None, _as_f32(bias), None, g, False)
+def _conv2d_kernels(backend, input, weight, bias, g):
+    return _conv_fused(backend, input, weight, None, _as_f32(bias), None, g, False)
 
 
 # ---- conv2d_affine: the folded-BN convolution -------------------------------------------------
@@ -134,14 +129,8 @@ def _affine_torch(input, weight, scale, shift, residual, g, relu):
                                   g.dilation, g.groups, relu)
 
 
-@register("conv2d_affine", "cuda", _kernel_supports)
-def _affine_cuda(input, weight, scale, shift, residual, g, relu):
-    return _conv_fused("cuda", input, weight, _as_f32(scale), _as_f32(shift), residual, g, relu)
-
-
-@register("conv2d_affine", "triton", _kernel_supports)
-def _affine_triton(input, weight, scale, shift, residual, g, relu):
-    return _conv_fused("triton", input, weight, _as_f32(scale), _as_f32(shift), residual, g,
+def _affine_kernels(backend, input, weight, scale, shift, residual, g, relu):
+    return _conv_fused(backend, input, weight, _as_f32(scale), _as_f32(shift), residual, g,
                        relu)
 
 
@@ -246,11 +235,8 @@ def _fused_kernels(backend: str, input, weight, bias, running_mean, running_var,
     return _library.op(backend, "scale_shift_relu")(y, scale, shift, residual, relu)
 
 
-@register("fused_conv_bn_relu", "cuda", _kernel_supports)
-def _fused_cuda(*args):
-    return _fused_kernels("cuda", *args)
-
-
-@register("fused_conv_bn_relu", "triton", _kernel_supports)
-def _fused_triton(*args):
-    return _fused_kernels("triton", *args)
+# The cuda and triton backends share each op's composition; only the primitives differ.
+for _op, _impl in (("conv2d", _conv2d_kernels), ("conv2d_affine", _affine_kernels),
+                   ("fused_conv_bn_relu", _fused_kernels)):
+    for _backend in ("cuda", "triton"):
+        register(_op, _backend, _kernel_supports)(functools.partial(_impl, _backend))

@@ -68,8 +68,7 @@ def conv_bn_relu(input, weight, bias, running_mean, running_var, bn_weight, bn_b
                  padding, dilation, groups, eps, momentum, training, relu, residual):
     """The eager three-op composition a user would write (cuDNN conv on a GPU)."""
     y = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias, training,
-                     0.0 if momentum is None else momentum, eps)
+    y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias, training, momentum, eps)
     if residual is not None:
         y = y + residual
     return torch.relu(y) if relu else y
