@@ -159,14 +159,11 @@ def nvidia_wheel_include_dirs() -> list[str]:
 # Packages
 
 
-def package_layout() -> tuple[list[str], dict[str, str]]:
-    packages = find_packages(where=str(ROOT), include=["convkernels", "convkernels.*"])
-    package_dir: dict[str, str] = {}
-    if (ROOT / "models").is_dir():  # reference networks, importable as convkernels.models
-        package_dir["convkernels.models"] = "models"
-        packages.append("convkernels.models")
-        packages += [f"convkernels.models.{p}" for p in find_packages(where=str(ROOT / "models"))]
-    return packages, package_dir
+def package_layout() -> list[str]:
+    # The reference networks live in convkernels/models (not a top-level models/ mapped with
+    # package_dir): one import path in the source tree and installed, and no top-level
+    # "models" package to clash with a user's own.
+    return find_packages(where=str(ROOT), include=["convkernels", "convkernels.*"])
 
 
 def relative_sources() -> list[str]:
@@ -250,7 +247,7 @@ def ensure_ninja_on_path() -> None:
 
 
 def main() -> None:
-    packages, package_dir = package_layout()
+    packages = package_layout()
     ext_modules, cmdclass, reason = cuda_extension_or_reason()
     if not ext_modules:
         log(
@@ -259,7 +256,6 @@ def main() -> None:
         )
     setup(
         packages=packages,
-        package_dir=package_dir,
         ext_modules=ext_modules,
         cmdclass=cmdclass,
         zip_safe=False,

@@ -1,9 +1,5 @@
-"""Pure-PyTorch implementations: the ``torch`` backend and the ground truth in tests.
-
-These follow the contract of docs/architecture.md exactly, including where the arithmetic
-happens: epilogue math in float32 (or the input's dtype when that is wider), one rounding
-to the output dtype, output in the input's memory format.
-"""
+"""Reference convolution primitives (conv2d_fused, channel_moments, scale_shift_relu) and
+the unfused conv -> BatchNorm -> ReLU chain."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from ._layout import output_memory_format
+from .._layout import output_memory_format
 
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:

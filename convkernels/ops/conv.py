@@ -1,8 +1,5 @@
-"""Public functional API. Signatures mirror ``torch.nn.functional``; results match it.
-
-Every op takes ``backend=None`` ("cuda" | "triton" | "torch" | "auto"); see
-:mod:`convkernels.backends` for how a backend is chosen. Arguments are validated once, in
-:mod:`convkernels._checks`, before any backend runs.
+"""Convolution ops: ``conv2d`` (direct implicit GEMM), ``conv2d_affine`` and the fused
+conv + BatchNorm + ReLU (inference with BN folded, and training).
 
 Backward passes: the forward kernels are ours; gradients are computed by the formulas in
 :mod:`convkernels._autograd` on top of aten ops (cuDNN's ``convolution_backward`` on a GPU).
@@ -17,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import _checks, _library, reference
-from .backends import Call, register, select
+from .. import _checks, _library, reference
+from ..backends import Call, register, select
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
 

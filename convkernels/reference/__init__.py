@@ -1,0 +1,12 @@
+"""Pure-PyTorch implementations: the ``torch`` backend and the ground truth in tests.
+
+One module per op family; they follow the contract of docs/architecture.md exactly,
+including where the arithmetic happens (epilogue math in float32, or the input's dtype when
+that is wider; one rounding to the output dtype; output in the input's memory format).
+"""
+
+from __future__ import annotations
+
+from .conv import channel_moments, conv2d_fused, conv_bn_relu, scale_shift_relu
+
+__all__ = ["conv2d_fused", "channel_moments", "scale_shift_relu", "conv_bn_relu"]
