@@ -7,8 +7,10 @@ stream, args)``, ``__shared__`` -> ``static``, the dynamic ``extern __shared__``
 emulator's buffer) and compiled with g++ against the shims in csrc/tests/emulation/, which put
 their own cuda_runtime.h, cuda_fp16.h, cuda_bf16.h and common/mma_sm80.cuh first on the include
 path. Each CUDA thread becomes a std::thread; cp.async, ldmatrix and mma.sync are emulated from
-their PTX ISA definitions. csrc/tests/emulation/run_kernels.cpp then drives every launcher over
-many shapes and layouts and compares with float64 references.
+their PTX ISA definitions. Each driver ``csrc/tests/emulation/run_<family>.cpp`` (one per op
+family, sharing emu_test.h) is linked with every kernel object into its own program, which
+drives that family's launchers over many shapes and layouts and compares with float64
+references.
 
 What this proves: index math, masking, layouts, pipeline slot reuse, epilogues and reductions
 are right for the emulated semantics. What it cannot prove: timing-dependent behaviour on real
@@ -76,74 +78,67 @@ def build_and_run(verbose: bool = False, sanitize: bool = True) -> int:
             target.write_text(text)
             if path.suffix == ".cu":
                 sources.append(target)
-        exe = Path(tmp) / "run_kernels"
+        drivers = sorted(EMULATION_DIR.glob("run_*.cpp"))
         # Out-of-bounds global/shared accesses and integer overflow in the kernels become errors.
         sanitizer_flags = (
             ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"] if sanitize else []
         )
-        objects = []
         start = time.perf_counter()
-        # One object per file so that the compile runs in parallel.
-        procs = []
-        for src in [*sources, EMULATION_DIR / "run_kernels.cpp"]:
-            obj = Path(tmp) / f"{src.stem}.o"
-            objects.append(obj)
-            cmd = [
-                cxx,
-                "-std=c++20",
-                "-O2",
-                "-pthread",
-                "-w",
-                *sanitizer_flags,
-                f"-I{EMULATION_DIR}",
-                f"-I{tree}",
-                "-c",
-                str(src),
-                "-o",
-                str(obj),
-            ]
-            procs.append(
-                (
-                    src,
-                    subprocess.Popen(
-                        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-                    ),
-                )
-            )
-        failed = False
-        for src, proc in procs:
-            out, _ = proc.communicate()
-            if proc.returncode != 0:
-                print(f"emulate_kernels: compiling {src.name} failed:\n{out}", file=sys.stderr)
-                failed = True
-        if failed:
+        objects = _compile_all(cxx, [*sources, *drivers], Path(tmp), tree, sanitizer_flags)
+        if objects is None:
             return 2
-        link = subprocess.run(
-            [cxx, "-pthread", *sanitizer_flags, *map(str, objects), "-o", str(exe)],
-            capture_output=True,
-            text=True,
-        )
-        if link.returncode != 0:
-            print(f"emulate_kernels: link failed:\n{link.stdout}{link.stderr}", file=sys.stderr)
-            return 2
+        kernel_objects = objects[: len(sources)]
         built = time.perf_counter()
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
-        run = subprocess.run([str(exe)], capture_output=True, text=True, env=env)
-        done = time.perf_counter()
-        output = run.stdout + run.stderr
-        if verbose or run.returncode != 0:
-            print(output, end="")
-        else:  # the summary line, and the measurements the runner prints as "note: ..."
-            lines = output.strip().splitlines()
-            for line in [ln for ln in lines[:-1] if ln.startswith("note:")] + lines[-1:]:
-                print(line)
-            if not lines:
-                print("(no output)")
-        print(
-            f"emulate_kernels: build {built - start:.1f} s, run {done - built:.1f} s -> "
-            f"{'OK' if run.returncode == 0 else 'FAILED'}"
-        )
-        return 0 if run.returncode == 0 else 1
+        status = 0
+        for driver, driver_obj in zip(drivers, objects[len(sources):]):
+            exe = Path(tmp) / driver.stem
+            link = subprocess.run(
+                [cxx, "-pthread", *sanitizer_flags, *map(str, kernel_objects), str(driver_obj),
+                 "-o", str(exe)],
+                capture_output=True,
+                text=True,
+            )
+            if link.returncode != 0:
+                print(f"emulate_kernels: linking {driver.name} failed:\n{link.stdout}{link.stderr}",
+                      file=sys.stderr)
+                return 2
+            env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+            t0 = time.perf_counter()
+            run = subprocess.run([str(exe)], capture_output=True, text=True, env=env)
+            output = run.stdout + run.stderr
+            if verbose or run.returncode != 0:
+                print(output, end="")
+            else:  # the summary line, and the measurements the driver prints as "note: ..."
+                lines = output.strip().splitlines()
+                for line in [ln for ln in lines[:-1] if ln.startswith("note:")] + lines[-1:]:
+                    print(line)
+                if not lines:
+                    print(f"{driver.stem}: (no output)")
+            print(f"emulate_kernels: {driver.stem} ran {time.perf_counter() - t0:.1f} s -> "
+                  f"{'OK' if run.returncode == 0 else 'FAILED'}")
+            status = status or (0 if run.returncode == 0 else 1)
+        print(f"emulate_kernels: build {built - start:.1f} s, {len(drivers)} drivers -> "
+              f"{'OK' if status == 0 else 'FAILED'}")
+        return status
+
+
+def _compile_all(cxx, sources, tmp: Path, tree: Path, sanitizer_flags) -> list[Path] | None:
+    """One object per file, compiled in parallel; None (after printing why) if any fails."""
+    objects, procs = [], []
+    for src in sources:
+        obj = tmp / f"{src.parent.name}__{src.stem}.o"
+        objects.append(obj)
+        cmd = [cxx, "-std=c++20", "-O2", "-pthread", "-w", *sanitizer_flags,
+               f"-I{EMULATION_DIR}", f"-I{tree}", "-c", str(src), "-o", str(obj)]
+        procs.append((src, subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True)))
+    failed = False
+    for src, proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            print(f"emulate_kernels: compiling {src.name} failed:\n{out}", file=sys.stderr)
+            failed = True
+    return None if failed else objects
 
 
 if __name__ == "__main__":
