@@ -98,3 +98,126 @@ FORMULAS = {
     "channel_moments": (channel_moments_backward, channel_moments_setup),
     "scale_shift_relu": (scale_shift_relu_backward, scale_shift_relu_setup),
 }
+
+
+# ==== pooling and local response normalization (op families: pool, lrn) =====================
+# Every backward here is one of our own backward primitives on the same backend as the
+# forward (gather form, no atomics, deterministic), so these formulas are factories taking
+# the backend; the index/shape bookkeeping is shared by the cuda_* and triton_* twins.
+
+def _pool_op(backend: str, name: str):
+    return getattr(torch.ops.convkernels, f"{backend}_{name}").default
+
+
+def _hw(x):
+    return [x.shape[2], x.shape[3]]
+
+
+def max_pool2d_setup(ctx, inputs, output):
+    x, kernel, stride, padding, dilation, ceil_mode, return_indices = inputs
+    if not return_indices:
+        raise RuntimeError("convkernels max_pool2d: the backward needs the indices; the op "
+                           "asks for them whenever autograd is recording")
+    ctx.args = (_hw(x), list(kernel), list(stride), list(padding), list(dilation))
+    ctx.save_for_backward(output[1])
+    ctx.mark_non_differentiable(output[1])
+
+
+def max_pool2d_backward(backend, ctx, grad, _grad_indices):
+    (indices,) = ctx.saved_tensors
+    gx = _pool_op(backend, "max_pool2d_backward")(grad, indices, *ctx.args)
+    return gx, None, None, None, None, None, None
+
+
+def avg_pool2d_setup(ctx, inputs, output):
+    x, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override = inputs
+    ctx.args = (_hw(x), list(kernel), list(stride), list(padding), count_include_pad,
+                divisor_override)
+
+
+def avg_pool2d_backward(backend, ctx, grad):
+    gx = _pool_op(backend, "avg_pool2d_backward")(grad, *ctx.args)
+    return gx, None, None, None, None, None, None
+
+
+def adaptive_avg_pool2d_setup(ctx, inputs, output):
+    ctx.input_size = _hw(inputs[0])
+
+
+def adaptive_avg_pool2d_backward(backend, ctx, grad):
+    return _pool_op(backend, "adaptive_avg_pool2d_backward")(grad, ctx.input_size), None
+
+
+def adaptive_max_pool2d_setup(ctx, inputs, output):
+    x, output_size, return_indices = inputs
+    if not return_indices:
+        raise RuntimeError("convkernels adaptive_max_pool2d: the backward needs the indices")
+    ctx.input_size = _hw(x)
+    ctx.save_for_backward(output[1])
+    ctx.mark_non_differentiable(output[1])
+
+
+def adaptive_max_pool2d_backward(backend, ctx, grad, _grad_indices):
+    (indices,) = ctx.saved_tensors
+    gx = _pool_op(backend, "adaptive_max_pool2d_backward")(grad, indices, ctx.input_size)
+    return gx, None, None
+
+
+def max_unpool2d_setup(ctx, inputs, output):
+    ctx.save_for_backward(inputs[1])
+
+
+def max_unpool2d_backward(backend, ctx, grad):
+    (indices,) = ctx.saved_tensors
+    return _pool_op(backend, "max_unpool2d_backward")(grad, indices), None, None
+
+
+def local_response_norm_setup(ctx, inputs, output):
+    x, size, alpha, beta, k = inputs
+    ctx.args = (size, alpha, beta, k)
+    ctx.save_for_backward(x)
+
+
+def local_response_norm_backward(backend, ctx, grad):
+    (x,) = ctx.saved_tensors
+    gx = _pool_op(backend, "local_response_norm_backward")(grad, x, *ctx.args)
+    return gx, None, None, None, None
+
+
+def lrn_max_pool2d_setup(ctx, inputs, output):
+    (x, size, alpha, beta, k, kernel, stride, padding, dilation, ceil_mode, pool_first,
+     return_indices) = inputs
+    if not return_indices:
+        raise RuntimeError("convkernels lrn_max_pool2d: the backward needs the indices")
+    ctx.lrn = (size, alpha, beta, k)
+    ctx.pool = (_hw(x), list(kernel), list(stride), list(padding), list(dilation))
+    ctx.pool_first = pool_first
+    ctx.save_for_backward(x, output[1])
+    ctx.mark_non_differentiable(output[1])
+
+
+def lrn_max_pool2d_backward(backend, ctx, grad, _grad_indices):
+    """Chain rule through the two halves, each on our backward kernels. Pool-then-LRN needs
+    the pooled values: they are the input gathered at the saved indices (no recompute)."""
+    x, indices = ctx.saved_tensors
+    pool_bwd = _pool_op(backend, "max_pool2d_backward")
+    lrn_bwd = _pool_op(backend, "local_response_norm_backward")
+    if ctx.pool_first:
+        N, C = x.shape[:2]
+        pooled = x.reshape(N, C, -1).gather(2, indices.reshape(N, C, -1)).view(indices.shape)
+        gx = pool_bwd(lrn_bwd(grad, pooled, *ctx.lrn), indices, *ctx.pool)
+    else:
+        gx = lrn_bwd(pool_bwd(grad, indices, *ctx.pool), x, *ctx.lrn)
+    return (gx,) + (None,) * 11
+
+
+#: primitive -> (backward(backend, ctx, *grads), setup_context)
+POOL_FORMULAS = {
+    "max_pool2d": (max_pool2d_backward, max_pool2d_setup),
+    "avg_pool2d": (avg_pool2d_backward, avg_pool2d_setup),
+    "adaptive_avg_pool2d": (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_setup),
+    "adaptive_max_pool2d": (adaptive_max_pool2d_backward, adaptive_max_pool2d_setup),
+    "max_unpool2d": (max_unpool2d_backward, max_unpool2d_setup),
+    "local_response_norm": (local_response_norm_backward, local_response_norm_setup),
+    "lrn_max_pool2d": (lrn_max_pool2d_backward, lrn_max_pool2d_setup),
+}

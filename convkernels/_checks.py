@@ -214,3 +214,170 @@ def check_batch_norm(op: str, input: torch.Tensor, K: int, running_mean, running
         # BatchNorm2d(momentum=None) means a cumulative average; the module turns that into
         # a per-step factor (1 / num_batches_tracked) exactly as torch's _BatchNorm does.
         raise TypeError(f"convkernels.{op}: momentum must be a number, got {momentum!r}")
+
+
+# ==== pooling and local response normalization (op family: pool, lrn) =========================
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    """One 2-D pooling window configuration, validated; sizes per axis (h, w)."""
+
+    N: int
+    C: int
+    H: int
+    W: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    ceil_mode: bool
+    OH: int
+    OW: int
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return (self.N, self.C, self.OH, self.OW)
+
+
+def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int,
+                     ceil_mode: bool) -> int:
+    """torch's pooling_output_shape: with ceil_mode, a last window that would start in the
+    right padding (past the input and the left padding) is dropped."""
+    numer = size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = numer // stride + 1  # Python floor division: numer may be negative
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pool_input(op: str, input) -> None:
+    check_float_tensor(op, "input", input)
+    if input.dim() != 4:
+        raise ValueError(f"convkernels.{op}: expected a 4-D input [N, C, H, W] (ops take 3-D "
+                         f"[C, H, W] too), got {input.dim()}-D input of shape "
+                         f"{list(input.shape)}")
+    if input.shape[1] == 0 or input.shape[2] == 0 or input.shape[3] == 0:
+        raise ValueError(f"convkernels.{op}: expected non-zero channel and spatial sizes (only "
+                         f"the batch may be empty), got input of shape {list(input.shape)}")
+
+
+def _positive_pair(op: str, name: str, value) -> tuple[int, int]:
+    p = pair(op, name, value)
+    if p[0] <= 0 or p[1] <= 0:
+        raise ValueError(f"convkernels.{op}: {name} must be positive, got {p}")
+    return p
+
+
+def check_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mode: bool,
+                 *, avg: bool) -> PoolGeometry:
+    """Validate max_pool2d / avg_pool2d arguments as torch does (pool2d_shape_check).
+
+    ``stride=None`` (or ``[]``) means ``stride = kernel_size``. Padding may be at most half
+    the kernel; the output must be at least 1x1. ``avg`` only names the op family.
+    """
+    _pool_input(op, input)
+    kernel = _positive_pair(op, "kernel_size", kernel_size)
+    if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
+        stride_ = kernel
+    else:
+        stride_ = _positive_pair(op, "stride", stride)
+    dilation_ = _positive_pair(op, "dilation", dilation)
+    pad = pair(op, "padding", padding)
+    if pad[0] < 0 or pad[1] < 0:
+        raise ValueError(f"convkernels.{op}: padding must be non-negative, got {pad}")
+    # torch compares with the kernel size itself, not the dilated extent, for max and avg.
+    if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
+        raise ValueError(f"convkernels.{op}: padding {pad} should be at most half of the "
+                         f"kernel size {kernel}")
+    N, C, H, W = input.shape
+    OH = pool_output_size(H, kernel[0], stride_[0], pad[0], dilation_[0], bool(ceil_mode))
+    OW = pool_output_size(W, kernel[1], stride_[1], pad[1], dilation_[1], bool(ceil_mode))
+    if OH < 1 or OW < 1:
+        raise ValueError(f"convkernels.{op}: given input size ({C}x{H}x{W}), the calculated "
+                         f"output size ({C}x{OH}x{OW}) is too small")
+    return PoolGeometry(N, C, H, W, kernel, stride_, pad, dilation_, bool(ceil_mode), OH, OW)
+
+
+def check_divisor_override(op: str, divisor_override) -> int:
+    """0 stands for None in the primitives; torch rejects 0 and negative overrides."""
+    if divisor_override is None:
+        return 0
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) \
+            or divisor_override <= 0:
+        raise ValueError(f"convkernels.{op}: divisor_override must be a positive int or None, "
+                         f"got {divisor_override!r}")
+    return divisor_override
+
+
+def check_adaptive_output_size(op: str, input, output_size) -> tuple[int, int]:
+    """An int, a pair, or a pair with None entries (keep that input size), as torch takes."""
+    _pool_input(op, input)
+    if isinstance(output_size, (list, tuple)):
+        items = list(output_size)
+        if len(items) == 1:
+            items = items * 2
+        if len(items) != 2:
+            raise TypeError(f"convkernels.{op}: output_size must be an int or a pair, got "
+                            f"{output_size!r}")
+        items = [input.shape[2 + i] if v is None else v for i, v in enumerate(items)]
+    else:
+        items = [output_size, output_size]
+    size = pair(op, "output_size", items)
+    if size[0] <= 0 or size[1] <= 0:
+        raise ValueError(f"convkernels.{op}: output_size must be positive, got {size}")
+    return size
+
+
+def check_lrn(op: str, input, size, alpha, beta, k) -> None:
+    """torch's local_response_norm takes 3-D and larger inputs; the kernels take 4-D."""
+    check_float_tensor(op, "input", input)
+    if input.dim() != 4:
+        raise ValueError(f"convkernels.{op}: expected a 4-D input [N, C, H, W] (ops take 3-D "
+                         f"[N, C, L] too), got {input.dim()}-D input of shape "
+                         f"{list(input.shape)}")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ValueError(f"convkernels.{op}: size must be a positive int, got {size!r}")
+    for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"convkernels.{op}: {name} must be a number, got {v!r}")
+
+
+def check_unpool(op: str, input, indices, kernel_size, stride, padding, output_size
+                 ) -> tuple[int, int]:
+    """max_unpool2d: indices like the input; the output size from the pool's arguments or
+    ``output_size`` (torch's _unpool_output_size rules). Returns (OH, OW)."""
+    check_float_tensor(op, "input", input, 4)
+    if not isinstance(indices, torch.Tensor) or indices.dtype != torch.int64:
+        raise TypeError(f"convkernels.{op}: indices must be an int64 tensor (as max_pool2d "
+                        f"returns them), got "
+                        f"{indices.dtype if isinstance(indices, torch.Tensor) else type(indices)}")
+    check_same_device(op, "input", input, indices=indices)
+    if indices.shape != input.shape:
+        raise ValueError(f"convkernels.{op}: indices must have the input's shape "
+                         f"{list(input.shape)}, got {list(indices.shape)}")
+    kernel = _positive_pair(op, "kernel_size", kernel_size)
+    stride_ = kernel if stride is None else _positive_pair(op, "stride", stride)
+    pad = pair(op, "padding", padding)
+    if pad[0] < 0 or pad[1] < 0:
+        raise ValueError(f"convkernels.{op}: padding must be non-negative, got {pad}")
+    H, W = input.shape[2], input.shape[3]
+    default = ((H - 1) * stride_[0] + kernel[0] - 2 * pad[0],
+               (W - 1) * stride_[1] + kernel[1] - 2 * pad[1])
+    if output_size is None:
+        size = default
+    else:
+        size = tuple(output_size)
+        if len(size) == 4:
+            size = size[2:]
+        if len(size) != 2:
+            raise ValueError(f"convkernels.{op}: output_size must have 2 (or 4) elements, got "
+                             f"{list(output_size)}")
+        for d in range(2):
+            lo = default[d] - stride_[d]
+            hi = default[d] + stride_[d]
+            if not lo < size[d] < hi:
+                raise ValueError(f"convkernels.{op}: invalid output_size {list(size)} (dim {d} "
+                                 f"must be between {lo} and {hi})")
+    if size[0] <= 0 or size[1] <= 0:
+        raise ValueError(f"convkernels.{op}: output size {list(size)} is too small")
+    return (int(size[0]), int(size[1]))

@@ -67,3 +67,147 @@ if _extension.load()[0]:
 def op(backend: str, primitive: str):
     """The operator implementing ``primitive`` on ``backend`` ("cuda" or "triton")."""
     return getattr(torch.ops.convkernels, f"{backend}_{primitive}").default
+
+
+# ==== pooling and local response normalization (op families: pool, lrn) =====================
+# Forward primitives get autograd (their backward is the *_backward primitive of the same
+# backend); backward primitives get fakes only. divisor_override 0 means None throughout.
+
+POOL_PRIMITIVES = ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+                   "max_unpool2d", "local_response_norm", "lrn_max_pool2d")
+POOL_BACKWARD_PRIMITIVES = ("max_pool2d_backward", "avg_pool2d_backward",
+                            "adaptive_avg_pool2d_backward", "adaptive_max_pool2d_backward",
+                            "max_unpool2d_backward", "local_response_norm_backward")
+
+
+def _pooled_size(input, kernel, stride, padding, dilation, ceil_mode) -> tuple[int, int]:
+    from ._checks import pool_output_size
+    return tuple(pool_output_size(input.shape[2 + d], kernel[d], stride[d], padding[d],
+                                  dilation[d], ceil_mode) for d in range(2))
+
+
+def _pool_launchers():
+    from .triton import lrn, pool  # imported lazily: triton is optional
+    return pool, lrn
+
+
+@torch.library.custom_op("convkernels::triton_max_pool2d", mutates_args=())
+def triton_max_pool2d(input: Tensor, kernel: Sequence[int], stride: Sequence[int],
+                      padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool,
+                      return_indices: bool) -> tuple[Tensor, Tensor]:
+    pool, _ = _pool_launchers()
+    OH, OW = _pooled_size(input, kernel, stride, padding, dilation, ceil_mode)
+    return pool.max_pool2d(input, list(kernel), list(stride), list(padding), list(dilation),
+                           OH, OW, return_indices)
+
+
+@torch.library.custom_op("convkernels::triton_max_pool2d_backward", mutates_args=())
+def triton_max_pool2d_backward(grad_output: Tensor, indices: Tensor, input_size: Sequence[int],
+                               kernel: Sequence[int], stride: Sequence[int],
+                               padding: Sequence[int], dilation: Sequence[int]) -> Tensor:
+    pool, _ = _pool_launchers()
+    return pool.max_pool2d_backward(grad_output, indices, *input_size, list(kernel),
+                                    list(stride), list(padding), list(dilation))
+
+
+@torch.library.custom_op("convkernels::triton_avg_pool2d", mutates_args=())
+def triton_avg_pool2d(input: Tensor, kernel: Sequence[int], stride: Sequence[int],
+                      padding: Sequence[int], ceil_mode: bool, count_include_pad: bool,
+                      divisor_override: int) -> Tensor:
+    pool, _ = _pool_launchers()
+    OH, OW = _pooled_size(input, kernel, stride, padding, (1, 1), ceil_mode)
+    return pool.avg_pool2d(input, list(kernel), list(stride), list(padding), OH, OW,
+                           count_include_pad, divisor_override)
+
+
+@torch.library.custom_op("convkernels::triton_avg_pool2d_backward", mutates_args=())
+def triton_avg_pool2d_backward(grad_output: Tensor, input_size: Sequence[int],
+                               kernel: Sequence[int], stride: Sequence[int],
+                               padding: Sequence[int], count_include_pad: bool,
+                               divisor_override: int) -> Tensor:
+    pool, _ = _pool_launchers()
+    return pool.avg_pool2d_backward(grad_output, *input_size, list(kernel), list(stride),
+                                    list(padding), count_include_pad, divisor_override)
+
+
+@torch.library.custom_op("convkernels::triton_adaptive_avg_pool2d", mutates_args=())
+def triton_adaptive_avg_pool2d(input: Tensor, output_size: Sequence[int]) -> Tensor:
+    pool, _ = _pool_launchers()
+    return pool.adaptive_pool2d(input, *output_size, is_max=False, return_indices=False)[0]
+
+
+@torch.library.custom_op("convkernels::triton_adaptive_avg_pool2d_backward", mutates_args=())
+def triton_adaptive_avg_pool2d_backward(grad_output: Tensor, input_size: Sequence[int]
+                                        ) -> Tensor:
+    pool, _ = _pool_launchers()
+    return pool.adaptive_pool2d_backward(grad_output, None, *input_size, is_max=False)
+
+
+@torch.library.custom_op("convkernels::triton_adaptive_max_pool2d", mutates_args=())
+def triton_adaptive_max_pool2d(input: Tensor, output_size: Sequence[int],
+                               return_indices: bool) -> tuple[Tensor, Tensor]:
+    pool, _ = _pool_launchers()
+    return pool.adaptive_pool2d(input, *output_size, is_max=True,
+                                return_indices=return_indices)
+
+
+@torch.library.custom_op("convkernels::triton_adaptive_max_pool2d_backward", mutates_args=())
+def triton_adaptive_max_pool2d_backward(grad_output: Tensor, indices: Tensor,
+                                        input_size: Sequence[int]) -> Tensor:
+    pool, _ = _pool_launchers()
+    return pool.adaptive_pool2d_backward(grad_output, indices, *input_size, is_max=True)
+
+
+@torch.library.custom_op("convkernels::triton_max_unpool2d", mutates_args=())
+def triton_max_unpool2d(input: Tensor, indices: Tensor, output_size: Sequence[int]) -> Tensor:
+    pool, _ = _pool_launchers()
+    return pool.max_unpool2d(input, indices, *output_size)
+
+
+@torch.library.custom_op("convkernels::triton_max_unpool2d_backward", mutates_args=())
+def triton_max_unpool2d_backward(grad_output: Tensor, indices: Tensor) -> Tensor:
+    pool, _ = _pool_launchers()
+    return pool.max_unpool2d_backward(grad_output, indices)
+
+
+@torch.library.custom_op("convkernels::triton_local_response_norm", mutates_args=())
+def triton_local_response_norm(input: Tensor, size: int, alpha: float, beta: float,
+                               k: float) -> Tensor:
+    _, lrn = _pool_launchers()
+    return lrn.local_response_norm(input, size, alpha, beta, k)
+
+
+@torch.library.custom_op("convkernels::triton_local_response_norm_backward", mutates_args=())
+def triton_local_response_norm_backward(grad_output: Tensor, input: Tensor, size: int,
+                                        alpha: float, beta: float, k: float) -> Tensor:
+    _, lrn = _pool_launchers()
+    return lrn.local_response_norm_backward(grad_output, input, size, alpha, beta, k)
+
+
+@torch.library.custom_op("convkernels::triton_lrn_max_pool2d", mutates_args=())
+def triton_lrn_max_pool2d(input: Tensor, size: int, alpha: float, beta: float, k: float,
+                          kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+                          dilation: Sequence[int], ceil_mode: bool, pool_first: bool,
+                          return_indices: bool) -> tuple[Tensor, Tensor]:
+    _, lrn = _pool_launchers()
+    OH, OW = _pooled_size(input, kernel, stride, padding, dilation, ceil_mode)
+    return lrn.lrn_max_pool2d(input, size, alpha, beta, k, list(kernel), list(stride),
+                              list(padding), list(dilation), OH, OW, pool_first,
+                              return_indices)
+
+
+def _register_pool(backend: str) -> None:
+    import functools
+
+    for name in POOL_PRIMITIVES + POOL_BACKWARD_PRIMITIVES:
+        torch.library.register_fake(f"convkernels::{backend}_{name}")(_meta.FAKES[name])
+    for name in POOL_PRIMITIVES:
+        backward, setup = _autograd.POOL_FORMULAS[name]
+        torch.library.register_autograd(f"convkernels::{backend}_{name}",
+                                        functools.partial(backward, backend),
+                                        setup_context=setup)
+
+
+_register_pool("triton")
+if _extension.load()[0] and hasattr(torch.ops.convkernels, "cuda_max_pool2d"):
+    _register_pool("cuda")

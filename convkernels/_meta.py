@@ -40,3 +40,102 @@ FAKES = {
     "channel_moments": channel_moments_fake,
     "scale_shift_relu": scale_shift_relu_fake,
 }
+
+
+# ==== pooling and local response normalization (op families: pool, lrn) =====================
+
+def _pool_out(size, k, s, p, d, ceil_mode):
+    from ._checks import pool_output_size
+    return pool_output_size(size, k, s, p, d, ceil_mode)
+
+
+def _with_indices(input, shape, return_indices):
+    out = empty_like_layout(input, shape)
+    if return_indices:
+        return out, empty_like_layout(input, shape, dtype=torch.int64)
+    return out, input.new_empty((0,), dtype=torch.int64)
+
+
+def max_pool2d_fake(input, kernel, stride, padding, dilation, ceil_mode, return_indices):
+    N, C, H, W = input.shape
+    OH = _pool_out(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    OW = _pool_out(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    return _with_indices(input, (N, C, OH, OW), return_indices)
+
+
+def avg_pool2d_fake(input, kernel, stride, padding, ceil_mode, count_include_pad,
+                    divisor_override):
+    N, C, H, W = input.shape
+    OH = _pool_out(H, kernel[0], stride[0], padding[0], 1, ceil_mode)
+    OW = _pool_out(W, kernel[1], stride[1], padding[1], 1, ceil_mode)
+    return empty_like_layout(input, (N, C, OH, OW))
+
+
+def _grad_input_fake(grad_output, input_size):
+    N, C = grad_output.shape[:2]
+    return empty_like_layout(grad_output, (N, C, input_size[0], input_size[1]))
+
+
+def max_pool2d_backward_fake(grad_output, indices, input_size, kernel, stride, padding,
+                             dilation):
+    return _grad_input_fake(grad_output, input_size)
+
+
+def avg_pool2d_backward_fake(grad_output, input_size, kernel, stride, padding,
+                             count_include_pad, divisor_override):
+    return _grad_input_fake(grad_output, input_size)
+
+
+def adaptive_avg_pool2d_fake(input, output_size):
+    return empty_like_layout(input, (*input.shape[:2], output_size[0], output_size[1]))
+
+
+def adaptive_avg_pool2d_backward_fake(grad_output, input_size):
+    return _grad_input_fake(grad_output, input_size)
+
+
+def adaptive_max_pool2d_fake(input, output_size, return_indices):
+    return _with_indices(input, (*input.shape[:2], output_size[0], output_size[1]),
+                         return_indices)
+
+
+def adaptive_max_pool2d_backward_fake(grad_output, indices, input_size):
+    return _grad_input_fake(grad_output, input_size)
+
+
+def max_unpool2d_fake(input, indices, output_size):
+    return empty_like_layout(input, (*input.shape[:2], output_size[0], output_size[1]))
+
+
+def max_unpool2d_backward_fake(grad_output, indices):
+    return empty_like_layout(grad_output, indices.shape)
+
+
+def local_response_norm_fake(input, size, alpha, beta, k):
+    return empty_like_layout(input, input.shape)
+
+
+def local_response_norm_backward_fake(grad_output, input, size, alpha, beta, k):
+    return empty_like_layout(grad_output, input.shape)
+
+
+def lrn_max_pool2d_fake(input, size, alpha, beta, k, kernel, stride, padding, dilation,
+                        ceil_mode, pool_first, return_indices):
+    return max_pool2d_fake(input, kernel, stride, padding, dilation, ceil_mode, return_indices)
+
+
+FAKES.update({
+    "max_pool2d": max_pool2d_fake,
+    "max_pool2d_backward": max_pool2d_backward_fake,
+    "avg_pool2d": avg_pool2d_fake,
+    "avg_pool2d_backward": avg_pool2d_backward_fake,
+    "adaptive_avg_pool2d": adaptive_avg_pool2d_fake,
+    "adaptive_avg_pool2d_backward": adaptive_avg_pool2d_backward_fake,
+    "adaptive_max_pool2d": adaptive_max_pool2d_fake,
+    "adaptive_max_pool2d_backward": adaptive_max_pool2d_backward_fake,
+    "max_unpool2d": max_unpool2d_fake,
+    "max_unpool2d_backward": max_unpool2d_backward_fake,
+    "local_response_norm": local_response_norm_fake,
+    "local_response_norm_backward": local_response_norm_backward_fake,
+    "lrn_max_pool2d": lrn_max_pool2d_fake,
+})

@@ -1,0 +1,244 @@
+"""Pooling ops: max (overlapping windows, dilation, ceil_mode, indices), average, adaptive
+and global average, adaptive max, max-unpool and the spatial pyramid pool (SPP-net).
+
+Each validates once in :mod:`convkernels._checks`, then runs on the chosen backend: ``torch``
+is ``torch.nn.functional``; ``cuda`` and ``triton`` are our primitives, whose backward passes
+are our own gather kernels (:mod:`convkernels._autograd`), deterministic and atomic-free.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .. import _checks, _library, reference
+from ..backends import Call, register, select
+
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+           "global_avg_pool2d", "max_unpool2d", "spatial_pyramid_pool"]
+
+
+def needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def batched(op: str, input):
+    """torch's pools take [C, H, W] too: run it as a batch of one. Returns (x, unbatch)."""
+    if isinstance(input, Tensor) and input.dim() == 3:
+        return input.unsqueeze(0), (lambda t: t.squeeze(0))
+    return input, (lambda t: t)
+
+
+def _unbatch_pair(unbatch, result, return_indices: bool):
+    if return_indices:
+        return unbatch(result[0]), unbatch(result[1])
+    return unbatch(result)
+
+
+# ---- max_pool2d -------------------------------------------------------------------------------
+
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False, *,
+               backend: Optional[str] = None):
+    """2-D max pooling, equal to :func:`torch.nn.functional.max_pool2d`.
+
+    Overlapping windows (AlexNet's 3x3 stride 2) are the main case; ``dilation``,
+    ``ceil_mode`` (a last window starting in the right padding is dropped, as in torch) and
+    ``return_indices`` (flat ``h * W + w`` per plane: ZFNet's "switches", for
+    :func:`max_unpool2d`) are supported. A NaN in a window wins, as in torch. Backward
+    (kernel backends): each input element gathers the gradients of the windows whose saved
+    index is its own: no atomics, deterministic.
+
+    Example::
+
+        >>> x = torch.randn(2, 96, 55, 55)
+        >>> y, idx = convkernels.ops.max_pool2d(x, 3, 2, return_indices=True)
+        >>> y.shape
+        torch.Size([2, 96, 27, 27])
+    """
+    x, unbatch = batched("max_pool2d", input)
+    g = _checks.check_pool2d("max_pool2d", x, kernel_size, stride, padding, dilation,
+                             ceil_mode, avg=False)
+    call = Call("max_pool2d", x.device, x.dtype, needs_grad=needs_grad(x))
+    out = select(call, backend).implementation.fn(x, g, bool(return_indices), call.needs_grad)
+    return _unbatch_pair(unbatch, out, return_indices)
+
+
+@register("max_pool2d", "torch")
+def _max_pool_torch(x, g, return_indices, grad):
+    return reference.pool.max_pool2d(x, g.kernel, g.stride, g.padding, g.dilation,
+                                     g.ceil_mode, return_indices)
+
+
+def _max_pool_kernels(backend, x, g, return_indices, grad):
+    out, idx = _library.op(backend, "max_pool2d")(
+        x, list(g.kernel), list(g.stride), list(g.padding), list(g.dilation), g.ceil_mode,
+        return_indices or grad)
+    return (out, idx) if return_indices else out
+
+
+# ---- avg_pool2d -------------------------------------------------------------------------------
+
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: Optional[int] = None, *,
+               backend: Optional[str] = None) -> Tensor:
+    """2-D average pooling, equal to :func:`torch.nn.functional.avg_pool2d`
+    (``ceil_mode``, ``count_include_pad``, ``divisor_override`` as in torch; fp32 sums).
+
+    Example::
+
+        >>> y = convkernels.ops.avg_pool2d(torch.randn(2, 128, 56, 56), 2)  # DenseNet transition
+        >>> y.shape
+        torch.Size([2, 128, 28, 28])
+    """
+    x, unbatch = batched("avg_pool2d", input)
+    g = _checks.check_pool2d("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode,
+                             avg=True)
+    divisor = _checks.check_divisor_override("avg_pool2d", divisor_override)
+    call = Call("avg_pool2d", x.device, x.dtype, needs_grad=needs_grad(x))
+    return unbatch(select(call, backend).implementation.fn(x, g, bool(count_include_pad),
+                                                           divisor))
+
+
+@register("avg_pool2d", "torch")
+def _avg_pool_torch(x, g, count_include_pad, divisor):
+    return reference.pool.avg_pool2d(x, g.kernel, g.stride, g.padding, g.ceil_mode,
+                                     count_include_pad, divisor or None)
+
+
+def _avg_pool_kernels(backend, x, g, count_include_pad, divisor):
+    return _library.op(backend, "avg_pool2d")(x, list(g.kernel), list(g.stride),
+                                              list(g.padding), g.ceil_mode, count_include_pad,
+                                              divisor)
+
+
+# ---- adaptive pools -----------------------------------------------------------------------------
+
+def adaptive_avg_pool2d(input: Tensor, output_size, *, backend: Optional[str] = None) -> Tensor:
+    """Equal to :func:`torch.nn.functional.adaptive_avg_pool2d`: output cell ``o`` averages
+    input rows ``[floor(o*H/OH), ceil((o+1)*H/OH))`` (and likewise columns).
+
+    Example::
+
+        >>> convkernels.ops.adaptive_avg_pool2d(torch.randn(2, 1024, 7, 7), 1).shape
+        torch.Size([2, 1024, 1, 1])
+    """
+    x, unbatch = batched("adaptive_avg_pool2d", input)
+    size = _checks.check_adaptive_output_size("adaptive_avg_pool2d", x, output_size)
+    call = Call("adaptive_avg_pool2d", x.device, x.dtype, needs_grad=needs_grad(x))
+    return unbatch(select(call, backend).implementation.fn(x, size))
+
+
+def global_avg_pool2d(input: Tensor, *, backend: Optional[str] = None) -> Tensor:
+    """Global average pooling (NiN, GoogLeNet, ResNet, DenseNet heads): [N, C, 1, 1]."""
+    return adaptive_avg_pool2d(input, 1, backend=backend)
+
+
+@register("adaptive_avg_pool2d", "torch")
+def _adaptive_avg_torch(x, size):
+    return reference.pool.adaptive_avg_pool2d(x, size)
+
+
+def _adaptive_avg_kernels(backend, x, size):
+    return _library.op(backend, "adaptive_avg_pool2d")(x, list(size))
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False, *,
+                        backend: Optional[str] = None):
+    """Equal to :func:`torch.nn.functional.adaptive_max_pool2d` (windows as in
+    :func:`adaptive_avg_pool2d`, NaN wins, indices flat ``h * W + w``)."""
+    x, unbatch = batched("adaptive_max_pool2d", input)
+    size = _checks.check_adaptive_output_size("adaptive_max_pool2d", x, output_size)
+    call = Call("adaptive_max_pool2d", x.device, x.dtype, needs_grad=needs_grad(x))
+    out = select(call, backend).implementation.fn(x, size, bool(return_indices),
+                                                  call.needs_grad)
+    return _unbatch_pair(unbatch, out, return_indices)
+
+
+@register("adaptive_max_pool2d", "torch")
+def _adaptive_max_torch(x, size, return_indices, grad):
+    return reference.pool.adaptive_max_pool2d(x, size, return_indices)
+
+
+def _adaptive_max_kernels(backend, x, size, return_indices, grad):
+    out, idx = _library.op(backend, "adaptive_max_pool2d")(x, list(size),
+                                                           return_indices or grad)
+    return (out, idx) if return_indices else out
+
+
+# ---- max_unpool2d -------------------------------------------------------------------------------
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+                 output_size: Optional[Sequence[int]] = None, *,
+                 backend: Optional[str] = None) -> Tensor:
+    """Partial inverse of :func:`max_pool2d`, equal to :func:`torch.nn.functional.max_unpool2d`:
+    each value goes to its switch ``indices`` in a zero plane (ZFNet's deconvnet unpooling).
+
+    Indices outside the output plane raise (checked before any kernel runs; on a GPU that
+    check synchronizes). Duplicate indices keep one of their values, as in torch.
+
+    Example::
+
+        >>> y, idx = convkernels.ops.max_pool2d(x, 2, return_indices=True)
+        >>> convkernels.ops.max_unpool2d(y, idx, 2).shape == x.shape
+        True
+    """
+    x, unbatch = batched("max_unpool2d", input)
+    if isinstance(indices, Tensor) and indices.dim() == 3:
+        indices = indices.unsqueeze(0)
+    size = _checks.check_unpool("max_unpool2d", x, indices, kernel_size, stride, padding,
+                                output_size)
+    if indices.numel():
+        lo, hi = torch.aminmax(indices)
+        if int(lo) < 0 or int(hi) >= size[0] * size[1]:
+            raise ValueError(f"convkernels.max_unpool2d: found an invalid max index "
+                             f"({int(lo) if int(lo) < 0 else int(hi)}) for an output plane of "
+                             f"size {size[0]}x{size[1]}")
+    call = Call("max_unpool2d", x.device, x.dtype, needs_grad=needs_grad(x))
+    return unbatch(select(call, backend).implementation.fn(x, indices, size))
+
+
+@register("max_unpool2d", "torch")
+def _unpool_torch(x, indices, size):
+    return reference.pool.max_unpool2d(x, indices, size)
+
+
+def _unpool_kernels(backend, x, indices, size):
+    return _library.op(backend, "max_unpool2d")(x, indices, list(size))
+
+
+# ---- spatial pyramid pooling ------------------------------------------------------------------
+
+def spatial_pyramid_pool(input: Tensor, levels: Sequence[int] = (1, 2, 4), mode: str = "max",
+                         *, backend: Optional[str] = None) -> Tensor:
+    """SPP-net's spatial pyramid: for each level n, an adaptive ``mode`` pool to n x n bins,
+    flattened and concatenated: a fixed-length [N, C * sum(n^2)] vector for any input size.
+
+    Example (SPP-net: 13x13 conv5, 256 channels, 21 bins)::
+
+        >>> convkernels.ops.spatial_pyramid_pool(torch.randn(2, 256, 13, 13)).shape
+        torch.Size([2, 5376])
+    """
+    if mode not in ("max", "avg"):
+        raise ValueError(f"convkernels.spatial_pyramid_pool: mode must be 'max' or 'avg', got "
+                         f"{mode!r}")
+    levels = tuple(levels)
+    if not levels or any(isinstance(n, bool) or not isinstance(n, int) or n <= 0
+                         for n in levels):
+        raise ValueError(f"convkernels.spatial_pyramid_pool: levels must be positive ints, got "
+                         f"{levels!r}")
+    _checks.check_float_tensor("spatial_pyramid_pool", "input", input, 4)
+    pool = adaptive_max_pool2d if mode == "max" else adaptive_avg_pool2d
+    return torch.cat([pool(input, n, backend=backend).flatten(1) for n in levels], dim=1)
+
+
+# The cuda and triton backends share each op's composition; only the primitives differ.
+for _op, _impl in (("max_pool2d", _max_pool_kernels), ("avg_pool2d", _avg_pool_kernels),
+                   ("adaptive_avg_pool2d", _adaptive_avg_kernels),
+                   ("adaptive_max_pool2d", _adaptive_max_kernels),
+                   ("max_unpool2d", _unpool_kernels)):
+    for _backend in ("cuda", "triton"):
+        register(_op, _backend)(functools.partial(_impl, _backend))

@@ -1,0 +1,61 @@
+"""Reference pooling, unpooling and local response normalization: the ``torch`` backend.
+
+Each is the ``torch.nn.functional`` call it mirrors (aten on CPU, cuDNN/aten on CUDA); the
+fused LRN + max-pool and the spatial pyramid are the compositions they replace.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def max_pool2d(input: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
+               padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool,
+               return_indices: bool):
+    return F.max_pool2d(input, list(kernel), list(stride), list(padding), list(dilation),
+                        ceil_mode=ceil_mode, return_indices=return_indices)
+
+
+def avg_pool2d(input, kernel, stride, padding, ceil_mode, count_include_pad,
+               divisor_override: Optional[int]):
+    return F.avg_pool2d(input, list(kernel), list(stride), list(padding), ceil_mode,
+                        count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    return F.adaptive_avg_pool2d(input, list(output_size))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool):
+    return F.adaptive_max_pool2d(input, list(output_size), return_indices=return_indices)
+
+
+def max_unpool2d(input, indices, output_size):
+    """Scatter ``input`` into a zero [N, C, *output_size] plane at ``indices`` (h*OW + w)."""
+    N, C = input.shape[:2]
+    out = input.new_zeros((N, C, output_size[0] * output_size[1]))
+    out.scatter_(2, indices.reshape(N, C, -1), input.reshape(N, C, -1))
+    return out.view(N, C, output_size[0], output_size[1])
+
+
+def local_response_norm(input, size: int, alpha: float, beta: float, k: float):
+    return F.local_response_norm(input, size, alpha, beta, k)
+
+
+def lrn_max_pool2d(input, size, alpha, beta, k, kernel, stride, padding, dilation, ceil_mode,
+                   pool_first: bool):
+    """LRN then max-pool (AlexNet conv1/conv2), or max-pool then LRN (GoogLeNet's pool1)."""
+    if pool_first:
+        pooled, idx = max_pool2d(input, kernel, stride, padding, dilation, ceil_mode, True)
+        return local_response_norm(pooled, size, alpha, beta, k), idx
+    return max_pool2d(local_response_norm(input, size, alpha, beta, k), kernel, stride,
+                      padding, dilation, ceil_mode, True)
+
+
+def spatial_pyramid_pool(input, levels: Sequence[int], mode: str):
+    """Concatenate adaptive pools to n x n bins for each level: [N, C * sum(n^2)]."""
+    pool = F.adaptive_max_pool2d if mode == "max" else F.adaptive_avg_pool2d
+    return torch.cat([pool(input, n).flatten(1) for n in levels], dim=1)
