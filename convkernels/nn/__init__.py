@@ -3,5 +3,16 @@
 
 from .conv import Conv2d
 from .conv_bn_relu import ConvBNReLU2d
+from .lrn import LocalResponseNorm, LRNMaxPool2d, fuse_lrn_max_pool
+from .pool import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    MaxPool2d,
+    MaxUnpool2d,
+    SpatialPyramidPool2d,
+)
 
 __all__ = ["Conv2d", "ConvBNReLU2d"]
+__all__ += ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
+            "SpatialPyramidPool2d", "LocalResponseNorm", "LRNMaxPool2d", "fuse_lrn_max_pool"]
