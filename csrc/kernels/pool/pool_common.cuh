@@ -1,0 +1,188 @@
+// Device helpers shared by the pooling and LRN kernels: walking a dense NCHW / NHWC tensor in
+// memory order (32-bit fast division, or 64-bit when the element count needs it), and loading
+// or storing V consecutive channels as floats (V = 1, or one 16-byte vector in channels_last).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "common/dtype_traits.cuh"
+#include "common/index_math.h"
+#include "pool/pool_geometry.h"
+
+namespace convkernels {
+namespace pool {
+
+constexpr int kThreads = 256;
+constexpr int64_t kInt32Max = (int64_t(1) << 31) - 1;
+
+struct Coord4 {
+  int64_t n, c, y, x;
+};
+
+// A dense [N, C, Y, X] tensor in NCHW (x fastest) or NHWC (c fastest) memory order, with the
+// channels counted in vectors of V: element e of the walk is one vector (V = 1: one value).
+struct DenseWalk {
+  int64_t count = 0;  // N * (C / V) * Y * X
+  int64_t c_vecs = 1, Y = 1, X = 1;
+  FastDivmod div_c, div_y, div_x;  // valid when count < 2^31
+};
+
+inline DenseWalk make_walk(int64_t N, int64_t C, int64_t Y, int64_t X, int V) {
+  DenseWalk d;
+  d.c_vecs = C / V, d.Y = Y, d.X = X;
+  d.count = N * d.c_vecs * Y * X;
+  if (d.count <= kInt32Max) {
+    d.div_c = FastDivmod(static_cast<int32_t>(d.c_vecs));
+    d.div_y = FastDivmod(static_cast<int32_t>(Y));
+    d.div_x = FastDivmod(static_cast<int32_t>(X));
+  }
+  return d;
+}
+
+// Coordinates of walk element e; c is the first channel of the vector (vector index * V).
+template <bool kChannelsLast, bool k64, int V>
+__device__ __forceinline__ Coord4 walk_coord(int64_t e, const DenseWalk& d) {
+  Coord4 r;
+  if constexpr (k64) {
+    if constexpr (kChannelsLast) {
+      r.c = e % d.c_vecs, e /= d.c_vecs;
+      r.x = e % d.X, e /= d.X;
+      r.y = e % d.Y, r.n = e / d.Y;
+    } else {
+      r.x = e % d.X, e /= d.X;
+      r.y = e % d.Y, e /= d.Y;
+      r.c = e % d.c_vecs, r.n = e / d.c_vecs;
+    }
+  } else {
+    int32_t t = static_cast<int32_t>(e), q, rem;
+    if constexpr (kChannelsLast) {
+      d.div_c.divmod(t, q, rem), r.c = rem;
+      d.div_x.divmod(q, q, rem), r.x = rem;
+      d.div_y.divmod(q, q, rem), r.y = rem, r.n = q;
+    } else {
+      d.div_x.divmod(t, q, rem), r.x = rem;
+      d.div_y.divmod(q, q, rem), r.y = rem;
+      d.div_c.divmod(q, q, rem), r.c = rem, r.n = q;
+    }
+  }
+  r.c *= V;
+  return r;
+}
+
+// V consecutive elements <-> V floats: one scalar, or one aligned 16-byte access.
+template <typename T, int V>
+struct ChannelVec {
+  static_assert(V == 1 || V * sizeof(T) == 16, "scalar or one 16-byte vector");
+  static __device__ __forceinline__ void load(const T* ptr, float (&out)[V]) {
+    if constexpr (V == 1) {
+      out[0] = load_as_float(ptr);
+    } else if constexpr (sizeof(T) == 4) {
+      const float4 v = *reinterpret_cast<const float4*>(ptr);
+      out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+    } else {
+      const uint4 bits = *reinterpret_cast<const uint4*>(ptr);
+      const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float2 f = DTypeTraits<T>::unpack2(words[i]);
+        out[2 * i] = f.x, out[2 * i + 1] = f.y;
+      }
+    }
+  }
+  static __device__ __forceinline__ void store(T* ptr, const float (&in)[V]) {
+    if constexpr (V == 1) {
+      store_from_float(ptr, in[0]);
+    } else if constexpr (sizeof(T) == 4) {
+      *reinterpret_cast<float4*>(ptr) = make_float4(in[0], in[1], in[2], in[3]);
+    } else {
+      uint4 bits;
+      bits.x = DTypeTraits<T>::pack2(in[0], in[1]);
+      bits.y = DTypeTraits<T>::pack2(in[2], in[3]);
+      bits.z = DTypeTraits<T>::pack2(in[4], in[5]);
+      bits.w = DTypeTraits<T>::pack2(in[6], in[7]);
+      *reinterpret_cast<uint4*>(ptr) = bits;
+    }
+  }
+};
+
+// The taps of one output's window along one axis: for (t = first; t < end; t += step), all
+// inside the input. Plane coordinates fit 32 bits (checked by the launchers).
+struct WindowRange {
+  int first, end, step;
+};
+
+template <bool kAdaptive>
+__device__ __forceinline__ WindowRange window_range(const PoolAxis& a, int o) {
+  if constexpr (kAdaptive) {
+    return {static_cast<int>((int64_t(o) * a.in) / a.out), static_cast<int>(a.adaptive_end(o)), 1};
+  } else {
+    const int dil = static_cast<int>(a.dilation);
+    const int start = o * static_cast<int>(a.stride) - static_cast<int>(a.pad);
+    const int first = start >= 0 ? start : start + ((-start + dil - 1) / dil) * dil;
+    const int last = start + (static_cast<int>(a.kernel) - 1) * dil;  // inclusive
+    return {first, last < a.in ? last + 1 : static_cast<int>(a.in), dil};
+  }
+}
+
+// The outputs whose window reads input i along one axis, for the gather-form backward passes:
+// output(t) for t < taps, where -1 means "tap t covers no output".
+struct CoverIter {
+  int taps, base, stride, pad, dilation, out;
+  bool adaptive;
+  __device__ __forceinline__ int output(int t) const {
+    if (adaptive) return base + t;
+    const int num = base + pad - t * dilation;
+    if (num < 0) return -1;
+    const int o = num / stride;
+    return (o * stride == num && o < out) ? o : -1;
+  }
+};
+
+template <bool kAdaptive>
+__device__ __forceinline__ CoverIter cover_iter(const PoolAxis& a, int i) {
+  CoverIter c;
+  c.adaptive = kAdaptive;
+  c.stride = static_cast<int>(a.stride), c.pad = static_cast<int>(a.pad);
+  c.dilation = static_cast<int>(a.dilation), c.out = static_cast<int>(a.out);
+  if constexpr (kAdaptive) {
+    c.base = static_cast<int>(a.first_cover(i));
+    c.taps = static_cast<int>(a.end_cover(i)) - c.base;
+  } else {
+    c.base = i;
+    c.taps = static_cast<int>(a.kernel);
+  }
+  return c;
+}
+
+// Blocks for a grid-stride loop over `count` elements: a few waves, never more than needed.
+int grid_blocks(int64_t count);
+
+// Whether a [.., C, ..] tensor with these element strides can be read V channels at a time:
+// unit channel stride, every other stride a multiple of V, and a 16-byte aligned base.
+bool channel_vectors_ok(const void* base, const int64_t (&strides)[4], int64_t C, int V);
+
+// Launches Launch<T, V, channels_last, k64>::run(args, blocks, stream) with the walk over a
+// dense [N, C, Y, X] (the tensor the kernel writes): V = 16-byte channel vectors when
+// `vector` (channels_last only), 64-bit index math when the walk needs it or it is forced.
+template <typename T, typename Args, template <typename, int, bool, bool> class Launch>
+cudaError_t dispatch_layout(Args a, bool channels_last, bool vector, int64_t N, int64_t C, int64_t Y, int64_t X,
+                            bool force_int64, cudaStream_t stream) {
+  constexpr int kVec = 16 / sizeof(T);
+  const int V = (channels_last && vector) ? kVec : 1;
+  a.walk = make_walk(N, C, Y, X, V);
+  if (a.walk.count == 0) return cudaSuccess;
+  const bool k64 = force_int64 || a.walk.count * V > kInt32Max;
+  const int blocks = grid_blocks(a.walk.count);
+  if (!channels_last) {
+    return k64 ? Launch<T, 1, false, true>::run(a, blocks, stream) : Launch<T, 1, false, false>::run(a, blocks, stream);
+  }
+  if (V == 1) {
+    return k64 ? Launch<T, 1, true, true>::run(a, blocks, stream) : Launch<T, 1, true, false>::run(a, blocks, stream);
+  }
+  return k64 ? Launch<T, kVec, true, true>::run(a, blocks, stream) : Launch<T, kVec, true, false>::run(a, blocks, stream);
+}
+
+}  // namespace pool
+}  // namespace convkernels
