@@ -26,13 +26,14 @@ struct MaxPoolArgs {
   const void* input;
   void* output;
   int64_t* indices;  // or null
-  PoolWindow2d g;
+  Window32 g;
   DenseWalk walk;  // over the output [N, C, OH, OW]
   int64_t in_strides[4];
+  bool adaptive;
 };
 
 template <typename T, int V, bool kChannelsLast, bool k64, bool kAdaptive>
-__global__ void __launch_bounds__(kThreads) max_pool_fwd_kernel(const MaxPoolArgs a) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) max_pool_fwd_kernel(const MaxPoolArgs a) {
   const T* __restrict__ input = static_cast<const T*>(a.input);
   T* __restrict__ output = static_cast<T*>(a.output);
   const int64_t* s = a.in_strides;
@@ -41,7 +42,7 @@ __global__ void __launch_bounds__(kThreads) max_pool_fwd_kernel(const MaxPoolArg
     const Coord4 o = walk_coord<kChannelsLast, k64, V>(e, a.walk);
     const WindowRange rh = window_range<kAdaptive>(a.g.h, static_cast<int>(o.y));
     const WindowRange rw = window_range<kAdaptive>(a.g.w, static_cast<int>(o.x));
-    const int W = static_cast<int>(a.g.w.in);
+    const int W = a.g.w.in;
     const T* plane = input + o.n * s[0] + o.c * s[1];
     float best[V];
     int32_t best_at[V];
@@ -70,14 +71,15 @@ struct MaxPoolBackwardArgs {
   const void* grad_output;
   const int64_t* indices;
   void* grad_input;
-  PoolWindow2d g;
+  Window32 g;
   DenseWalk walk;  // over grad_input [N, C, H, W]
   int64_t go_strides[4];
   int64_t idx_strides[4];
+  bool adaptive;
 };
 
 template <typename T, int V, bool kChannelsLast, bool k64, bool kAdaptive>
-__global__ void __launch_bounds__(kThreads) max_pool_bwd_kernel(const MaxPoolBackwardArgs a) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) max_pool_bwd_kernel(const MaxPoolBackwardArgs a) {
   const T* __restrict__ grad_output = static_cast<const T*>(a.grad_output);
   const int64_t* __restrict__ indices = a.indices;
   T* __restrict__ grad_input = static_cast<T*>(a.grad_input);
@@ -87,7 +89,7 @@ __global__ void __launch_bounds__(kThreads) max_pool_bwd_kernel(const MaxPoolBac
   for (int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x; e < a.walk.count; e += step) {
     const Coord4 p = walk_coord<kChannelsLast, k64, V>(e, a.walk);
     const int y = static_cast<int>(p.y), x = static_cast<int>(p.x);
-    const int64_t me = int64_t(y) * a.g.w.in + x;
+    const int64_t me = y * a.g.w.in + x;
     const T* g_plane = grad_output + p.n * gs[0] + p.c * gs[1];
     const int64_t* i_plane = indices + p.n * is[0] + p.c * is[1];
     float acc[V];
@@ -96,10 +98,10 @@ __global__ void __launch_bounds__(kThreads) max_pool_bwd_kernel(const MaxPoolBac
     const CoverIter ch = cover_iter<kAdaptive>(a.g.h, y);
     const CoverIter cw = cover_iter<kAdaptive>(a.g.w, x);
     for (int i = 0; i < ch.taps; ++i) {
-      const int oh = ch.output(i);
+      const int oh = ch.output(a.g.h, kAdaptive, i);
       if (oh < 0) continue;
       for (int j = 0; j < cw.taps; ++j) {
-        const int ow = cw.output(j);
+        const int ow = cw.output(a.g.w, kAdaptive, j);
         if (ow < 0) continue;
         float g[V];
         ChannelVec<T, V>::load(g_plane + oh * gs[2] + ow * gs[3], g);
@@ -136,7 +138,7 @@ CK_INSTANTIATE_MAX_POOL(__nv_bfloat16, 8, true)
 template <typename T, int V, bool CL, bool K64>
 struct LaunchMaxFwd {
   static cudaError_t run(const MaxPoolArgs& a, int blocks, cudaStream_t stream) {
-    if (a.g.adaptive) {
+    if (a.adaptive) {
       max_pool_fwd_kernel<T, V, CL, K64, true><<<blocks, kThreads, 0, stream>>>(a);
     } else {
       max_pool_fwd_kernel<T, V, CL, K64, false><<<blocks, kThreads, 0, stream>>>(a);
@@ -148,7 +150,7 @@ struct LaunchMaxFwd {
 template <typename T, int V, bool CL, bool K64>
 struct LaunchMaxBwd {
   static cudaError_t run(const MaxPoolBackwardArgs& a, int blocks, cudaStream_t stream) {
-    if (a.g.adaptive) {
+    if (a.adaptive) {
       max_pool_bwd_kernel<T, V, CL, K64, true><<<blocks, kThreads, 0, stream>>>(a);
     } else {
       max_pool_bwd_kernel<T, V, CL, K64, false><<<blocks, kThreads, 0, stream>>>(a);
@@ -163,7 +165,8 @@ cudaError_t launch_max_pool2d(const Pool2dParams& p, DType dtype, cudaStream_t s
   using namespace pool;
   if (pool2d_limit_violation(p.N, p.C, p.window)[0] != '\0') return cudaErrorInvalidValue;
   MaxPoolArgs a;
-  a.input = p.input, a.output = p.output, a.indices = p.indices, a.g = p.window;
+  a.input = p.input, a.output = p.output, a.indices = p.indices;
+  a.g = to_window32(p.window), a.adaptive = p.window.adaptive;
   for (int d = 0; d < 4; ++d) a.in_strides[d] = p.input_strides[d];
   const int V = 16 / dtype_size(dtype);
   const bool vector = p.channels_last && channel_vectors_ok(p.input, p.input_strides, p.C, V) &&
@@ -187,7 +190,8 @@ cudaError_t launch_max_pool2d_backward(const Pool2dBackwardParams& p, DType dtyp
   using namespace pool;
   if (pool2d_limit_violation(p.N, p.C, p.window)[0] != '\0') return cudaErrorInvalidValue;
   MaxPoolBackwardArgs a;
-  a.grad_output = p.grad_output, a.indices = p.indices, a.grad_input = p.grad_input, a.g = p.window;
+  a.grad_output = p.grad_output, a.indices = p.indices, a.grad_input = p.grad_input;
+  a.g = to_window32(p.window), a.adaptive = p.window.adaptive;
   for (int d = 0; d < 4; ++d) a.go_strides[d] = p.grad_output_strides[d], a.idx_strides[d] = p.indices_strides[d];
   const int V = 16 / dtype_size(dtype);
   const bool vector = p.channels_last && channel_vectors_ok(p.grad_output, p.grad_output_strides, p.C, V) &&

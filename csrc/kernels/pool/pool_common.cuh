@@ -15,6 +15,9 @@ namespace convkernels {
 namespace pool {
 
 constexpr int kThreads = 256;
+// 4 blocks of 256 threads per SM (64 registers each) is the occupancy these memory-bound kernels
+// need; saying so also stops ptxas from squeezing them into 32 registers with spills.
+constexpr int kMinBlocks = 4;
 constexpr int64_t kInt32Max = (int64_t(1) << 31) - 1;
 
 struct Coord4 {
@@ -107,53 +110,65 @@ struct ChannelVec {
   }
 };
 
+// One axis of a pooling window in the 32-bit form the kernels use: few, narrow loop-invariant
+// values (kernel parameters live in uniform registers; 64-bit ones doubled their pressure and
+// made ptxas spill). pool2d_limit_violation() guarantees every value and product fits.
+struct Axis32 {
+  int in, out, kernel, stride, pad, dilation;
+};
+
+struct Window32 {
+  Axis32 h, w;
+};
+
+inline Axis32 to_axis32(const PoolAxis& a) {
+  return {static_cast<int>(a.in),     static_cast<int>(a.out), static_cast<int>(a.kernel),
+          static_cast<int>(a.stride), static_cast<int>(a.pad), static_cast<int>(a.dilation)};
+}
+
+inline Window32 to_window32(const PoolWindow2d& g) { return {to_axis32(g.h), to_axis32(g.w)}; }
+
 // The taps of one output's window along one axis: for (t = first; t < end; t += step), all
-// inside the input. Plane coordinates fit 32 bits (checked by the launchers).
+// inside the input. Fixed: o*stride - pad + i*dilation; adaptive: [floor(o*I/O), ceil((o+1)*I/O)).
 struct WindowRange {
   int first, end, step;
 };
 
 template <bool kAdaptive>
-__device__ __forceinline__ WindowRange window_range(const PoolAxis& a, int o) {
+__device__ __forceinline__ WindowRange window_range(const Axis32& a, int o) {
   if constexpr (kAdaptive) {
-    return {static_cast<int>((int64_t(o) * a.in) / a.out), static_cast<int>(a.adaptive_end(o)), 1};
+    return {(o * a.in) / a.out, ((o + 1) * a.in + a.out - 1) / a.out, 1};
   } else {
-    const int dil = static_cast<int>(a.dilation);
-    const int start = o * static_cast<int>(a.stride) - static_cast<int>(a.pad);
-    const int first = start >= 0 ? start : start + ((-start + dil - 1) / dil) * dil;
-    const int last = start + (static_cast<int>(a.kernel) - 1) * dil;  // inclusive
-    return {first, last < a.in ? last + 1 : static_cast<int>(a.in), dil};
+    const int start = o * a.stride - a.pad;
+    const int first = start >= 0 ? start : start + ((-start + a.dilation - 1) / a.dilation) * a.dilation;
+    const int last = start + (a.kernel - 1) * a.dilation;  // inclusive
+    return {first, last < a.in ? last + 1 : a.in, a.dilation};
   }
 }
 
 // The outputs whose window reads input i along one axis, for the gather-form backward passes:
-// output(t) for t < taps, where -1 means "tap t covers no output".
+// output(t) for t < taps, where -1 means "tap t covers no output". Adaptive: outputs
+// [floor(i*O/I), ceil((i+1)*O/I)); fixed: tap t covers i when i + pad - t*dilation is a
+// non-negative multiple of stride below out*stride.
 struct CoverIter {
-  int taps, base, stride, pad, dilation, out;
-  bool adaptive;
-  __device__ __forceinline__ int output(int t) const {
+  int taps, base;
+  __device__ __forceinline__ int output(const Axis32& a, bool adaptive, int t) const {
     if (adaptive) return base + t;
-    const int num = base + pad - t * dilation;
+    const int num = base + a.pad - t * a.dilation;
     if (num < 0) return -1;
-    const int o = num / stride;
-    return (o * stride == num && o < out) ? o : -1;
+    const int o = num / a.stride;
+    return (o * a.stride == num && o < a.out) ? o : -1;
   }
 };
 
 template <bool kAdaptive>
-__device__ __forceinline__ CoverIter cover_iter(const PoolAxis& a, int i) {
-  CoverIter c;
-  c.adaptive = kAdaptive;
-  c.stride = static_cast<int>(a.stride), c.pad = static_cast<int>(a.pad);
-  c.dilation = static_cast<int>(a.dilation), c.out = static_cast<int>(a.out);
+__device__ __forceinline__ CoverIter cover_iter(const Axis32& a, int i) {
   if constexpr (kAdaptive) {
-    c.base = static_cast<int>(a.first_cover(i));
-    c.taps = static_cast<int>(a.end_cover(i)) - c.base;
+    const int first = (i * a.out) / a.in;
+    return {((i + 1) * a.out + a.in - 1) / a.in - first, first};
   } else {
-    c.base = i;
-    c.taps = static_cast<int>(a.kernel);
+    return {a.kernel, i};
   }
-  return c;
 }
 
 // Blocks for a grid-stride loop over `count` elements: a few waves, never more than needed.

@@ -25,7 +25,7 @@ struct UnpoolArgs {
 };
 
 template <typename T, bool kChannelsLast, bool k64>
-__global__ void __launch_bounds__(kThreads) unpool_kernel(const UnpoolArgs a) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) unpool_kernel(const UnpoolArgs a) {
   const T* __restrict__ src = static_cast<const T*>(a.source);
   T* __restrict__ dst = static_cast<T*>(a.dest);
   const int64_t step = int64_t(gridDim.x) * kThreads;
