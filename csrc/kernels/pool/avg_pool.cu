@@ -46,13 +46,6 @@ __device__ __forceinline__ float window_divisor(const AvgPoolArgs& a, int oh, in
   }
 }
 
-// 1 / divisor, correctly rounded (an inline MUFU + fix-up, unlike IEEE division's slow-path
-// call whose ABI saves would spill): the mean is rounded twice, sum * (1/div), within 1.5 ulp.
-template <bool kAdaptive>
-__device__ __forceinline__ float window_reciprocal(const AvgPoolArgs& a, int oh, int ow) {
-  return __frcp_rn(window_divisor<kAdaptive>(a, oh, ow));
-}
-
 template <typename T, int V, bool kChannelsLast, bool k64, bool kAdaptive>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) avg_pool_fwd_kernel(const AvgPoolArgs a) {
   const T* __restrict__ input = static_cast<const T*>(a.source);
@@ -76,9 +69,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) avg_pool_fwd_kernel(cons
         for (int q = 0; q < V; ++q) acc[q] += v[q];
       }
     }
-    const float inv = window_reciprocal<kAdaptive>(a, oh, ow);
+    const float div = window_divisor<kAdaptive>(a, oh, ow);
 #pragma unroll
-    for (int q = 0; q < V; ++q) acc[q] *= inv;
+    for (int q = 0; q < V; ++q) acc[q] /= div;  // as torch: the fp32 sum divided once
     ChannelVec<T, V>::store(output + e * V, acc);
   }
 }
@@ -105,9 +98,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) avg_pool_bwd_kernel(cons
         if (ow < 0) continue;
         float g[V];
         ChannelVec<T, V>::load(plane + oh * s[2] + ow * s[3], g);
-        const float inv = window_reciprocal<kAdaptive>(a, oh, ow);
+        const float div = window_divisor<kAdaptive>(a, oh, ow);
 #pragma unroll
-        for (int q = 0; q < V; ++q) acc[q] += g[q] * inv;
+        for (int q = 0; q < V; ++q) acc[q] += g[q] / div;
       }
     }
     ChannelVec<T, V>::store(grad_input + e * V, acc);
