@@ -60,6 +60,27 @@ TORCH_LIBRARY(convkernels, m) {
       "int[2] stride, int[2] padding, int[2] dilation, int groups, bool relu) -> Tensor");
   m.def("cuda_channel_moments(Tensor input) -> (Tensor, Tensor)");
   m.def("cuda_scale_shift_relu(Tensor input, Tensor scale, Tensor shift, Tensor? residual, bool relu) -> Tensor");
+  // ---- pooling and local response normalization (families pool, lrn); divisor_override 0 = none
+  m.def("cuda_max_pool2d(Tensor input, int[2] kernel, int[2] stride, int[2] padding, int[2] dilation, "
+        "bool ceil_mode, bool return_indices) -> (Tensor, Tensor)");
+  m.def("cuda_max_pool2d_backward(Tensor grad_output, Tensor indices, int[2] input_size, int[2] kernel, "
+        "int[2] stride, int[2] padding, int[2] dilation) -> Tensor");
+  m.def("cuda_avg_pool2d(Tensor input, int[2] kernel, int[2] stride, int[2] padding, bool ceil_mode, "
+        "bool count_include_pad, int divisor_override) -> Tensor");
+  m.def("cuda_avg_pool2d_backward(Tensor grad_output, int[2] input_size, int[2] kernel, int[2] stride, "
+        "int[2] padding, bool count_include_pad, int divisor_override) -> Tensor");
+  m.def("cuda_adaptive_avg_pool2d(Tensor input, int[2] output_size) -> Tensor");
+  m.def("cuda_adaptive_avg_pool2d_backward(Tensor grad_output, int[2] input_size) -> Tensor");
+  m.def("cuda_adaptive_max_pool2d(Tensor input, int[2] output_size, bool return_indices) -> (Tensor, Tensor)");
+  m.def("cuda_adaptive_max_pool2d_backward(Tensor grad_output, Tensor indices, int[2] input_size) -> Tensor");
+  m.def("cuda_max_unpool2d(Tensor input, Tensor indices, int[2] output_size) -> Tensor");
+  m.def("cuda_max_unpool2d_backward(Tensor grad_output, Tensor indices) -> Tensor");
+  m.def("cuda_local_response_norm(Tensor input, int size, float alpha, float beta, float k) -> Tensor");
+  m.def("cuda_local_response_norm_backward(Tensor grad_output, Tensor input, int size, float alpha, float beta, "
+        "float k) -> Tensor");
+  m.def("cuda_lrn_max_pool2d(Tensor input, int size, float alpha, float beta, float k, int[2] kernel, "
+        "int[2] stride, int[2] padding, int[2] dilation, bool ceil_mode, bool pool_first, bool return_indices) "
+        "-> (Tensor, Tensor)");
   m.def("cuda_build_info() -> str");
   // No tensor arguments: CompositeExplicitAutograd makes it callable without any device.
   m.impl("cuda_build_info", c10::DispatchKey::CompositeExplicitAutograd, TORCH_FN(convkernels::cuda_build_info));

@@ -178,7 +178,8 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
     each value goes to its switch ``indices`` in a zero plane (ZFNet's deconvnet unpooling).
 
     Indices outside the output plane raise (checked before any kernel runs; on a GPU that
-    check synchronizes). Duplicate indices keep one of their values, as in torch.
+    check synchronizes; under torch.compile it is skipped). Duplicate indices keep one of
+    their values, as in torch.
 
     Example::
 
@@ -191,7 +192,8 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
         indices = indices.unsqueeze(0)
     size = _checks.check_unpool("max_unpool2d", x, indices, kernel_size, stride, padding,
                                 output_size)
-    if indices.numel():
+    # Data-dependent, so skipped while torch.compile traces (the kernels then trust the indices).
+    if indices.numel() and not torch.compiler.is_compiling():
         lo, hi = torch.aminmax(indices)
         if int(lo) < 0 or int(hi) >= size[0] * size[1]:
             raise ValueError(f"convkernels.max_unpool2d: found an invalid max index "
