@@ -280,3 +280,19 @@ def test_compile_fullgraph_without_graph_breaks():
     x = _x()
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_cli_convert_report(capsys):
+    from convkernels import cli
+    assert cli.main(["convert-report", "torchvision:resnet18", "--backend", "torch",
+                     "--check", "--size", "32"]) == 0
+    out = capsys.readouterr().out
+    assert "layer1.0.conv2" in out and "+residual" in out
+    assert "state_dict keys identical" in out
+    assert cli.main(["convert-report", "torchvision:resnet18", "--json",
+                     "--include", "layer1.*"]) == 0
+    import json
+    records = json.loads(capsys.readouterr().out)
+    assert records and all(r["path"].startswith("layer1.") for r in records)
+    assert cli.main(["convert-report", "resnet18"]) == 2
+    assert "SOURCE:NAME" in capsys.readouterr().err
