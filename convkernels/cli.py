@@ -72,11 +72,29 @@ def cmd_info(args) -> int:
 
 # ---- bench -------------------------------------------------------------------------------
 
+def _suites() -> list[str]:
+    from convkernels.bench import opbench
+    return ["conv_ops", *sorted(opbench.family_modules())]
+
+
 def _cases(args):
-    from convkernels.bench import suite
-    cases = suite.build_cases(ops=args.ops, networks=args.network, batches=args.batch,
-                              dtypes=args.dtype, layouts=args.layout, tf32_set=not args.no_tf32,
-                              train=not args.no_train, quick=args.quick)
+    """The conv suite (filtered by --ops/--network/--batch/--dtype/--layout) and the op-family
+    and network suites (their own shapes; --quick keeps priority 0), by priority, --only'd."""
+    from convkernels.bench import opbench, suite
+    suites = args.suite or _suites()
+    unknown = sorted(set(suites) - set(_suites()))
+    if unknown:
+        raise SystemExit(f"bench: unknown suite(s) {unknown}; available: {_suites()}")
+    cases = []
+    if "conv_ops" in suites:
+        cases += suite.build_cases(ops=args.ops, networks=args.network, batches=args.batch,
+                                   dtypes=args.dtype, layouts=args.layout,
+                                   tf32_set=not args.no_tf32, train=not args.no_train,
+                                   quick=args.quick)
+    for name, module in opbench.family_modules().items():
+        if name in suites:
+            cases += [c for c in module.cases() if not args.quick or c.priority == 0]
+    cases.sort(key=lambda c: c.priority)
     return suite.select(cases, args.only)
 
 
@@ -132,6 +150,13 @@ def _bench_no_gpu(args, why: str) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.list_suites:
+        from convkernels.bench import opbench
+        families = opbench.family_modules()
+        print("conv_ops: conv2d / fused_conv_bn_relu on ResNet-50 and VGG-16 layers")
+        for name, module in sorted(families.items()):
+            print(f"{name}: {len(module.cases())} cases ({(module.__doc__ or '').strip()[:70]})")
+        return 0
     ok, what = _gpu()
     return _bench_gpu(args, what) if ok else _bench_no_gpu(args, what)
 
@@ -229,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="benchmark vs cuDNN and torch.compile (GPU); without a GPU: "
                        "correctness tour, layer table, latest committed report")
+    s.add_argument("--suite", nargs="+", metavar="NAME",
+                   help="conv_ops and/or op-family / network suites (default: all; "
+                   "`python -m convkernels bench --list-suites`)")
+    s.add_argument("--list-suites", action="store_true", help="print the suites and exit")
     s.add_argument("--ops", nargs="+", default=["conv2d", "fused_conv_bn_relu"],
                    choices=["conv2d", "fused_conv_bn_relu"])
     s.add_argument("--dtype", nargs="+", default=["fp16", "fp32"], choices=["fp16", "fp32"])
