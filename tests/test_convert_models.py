@@ -137,3 +137,33 @@ def test_resnet18_compiles_fullgraph():
     x = _input(32)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("backend", [None, "cuda", "triton"])
+def test_cuda_graph_capture_replays_the_eager_result(backend):
+    """A converted model inside a CUDA graph: capture, replay on new input, same as eager."""
+    if backend == "cuda" and not convkernels._extension.load()[0]:
+        pytest.skip("the CUDA extension is not built")
+    model = build("torchvision", "resnet18").eval().cuda().half()
+    model = model.to(memory_format=torch.channels_last)
+    conv, _ = convkernels.convert(model, backend=backend)
+    static_x = _input(64, batch=4).cuda().half().to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(2):   # warm-up (autotuning, fold caches) outside the capture
+                conv(static_x)
+        torch.cuda.current_stream().wait_stream(s)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = conv(static_x)
+        new_x = _input(64, batch=4).mul(0.5).cuda().half()
+        static_x.copy_(new_x)
+        graph.replay()
+        torch.cuda.synchronize()
+        eager = conv(static_x)
+        ref = model(static_x)
+    torch.testing.assert_close(static_out, eager, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(static_out.float(), ref.float(), rtol=2e-2, atol=2e-2)
