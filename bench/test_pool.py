@@ -1,0 +1,11 @@
+"""GPU benchmark rows of the pooling / LRN family: see convkernels/bench/cases_pool.py."""
+
+from convkernels.bench import cases_pool, opbench
+
+
+def pytest_generate_tests(metafunc):
+    opbench.parametrize(metafunc, cases_pool.cases())
+
+
+def test_pool(case, bench_ctx, bench_rows):
+    opbench.run_and_record(case, bench_ctx, bench_rows)
