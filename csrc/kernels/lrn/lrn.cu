@@ -5,8 +5,11 @@
 // the same or adjacent cache lines in channels_last and the same lines one plane apart in NCHW,
 // so DRAM still sees one read of x per pass; the sum is exact in order (no add/subtract drift
 // of a sliding sum, which can lose the small terms when a large value leaves the window).
-// Backward recomputes s_c from x for the channels whose window holds j (size^2 cached loads)
-// instead of saving s in the forward: one tensor less to write and read.
+// Backward recomputes s_c from x instead of saving s in the forward (one tensor less to write
+// and read). For size <= kMaxRegisterSize it loads the 2*size - 1 channels around j and the
+// size gradients once into registers and forms every s_c there (the same ascending sums as
+// the forward, so s is bit-identical); larger windows fall back to re-reading the window of
+// each c through the cache (size^2 loads).
 //
 //   dx_j = g_j s_j^-beta - (2 alpha beta / size) x_j sum_{c in [j-(size-1)/2, j+size/2]} g_c x_c s_c^(-beta-1)
 #include <cuda_runtime.h>
@@ -84,9 +87,64 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) lrn_bwd_kernel(const Lrn
   }
 }
 
-#define CK_INSTANTIATE_LRN(T, CL, K64)                                     \
-  template __global__ void lrn_fwd_kernel<T, CL, K64>(const LrnArgs);      \
-  template __global__ void lrn_bwd_kernel<T, CL, K64>(const LrnArgs);
+// Channels of the backward's register window: j's reverse window and, around each of its
+// channels, that channel's own window: [j - (size-1), j + (size-1)].
+constexpr int kMaxRegisterSize = 5;  // AlexNet, ZFNet and GoogLeNet use 5; 7 already puts the arrays in local memory
+
+template <typename T, bool kChannelsLast, bool k64>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) lrn_bwd_register_kernel(const LrnArgs a) {
+  constexpr int kSpan = 2 * kMaxRegisterSize - 1;
+  const T* __restrict__ input = static_cast<const T*>(a.input);
+  const T* __restrict__ grad_output = static_cast<const T*>(a.grad_output);
+  T* __restrict__ grad_input = static_cast<T*>(a.output);
+  const int64_t* xs = a.x_strides;
+  const int64_t* gs = a.g_strides;
+  const int size = a.lrn.size, C = a.lrn.channels;
+  const int64_t step = int64_t(gridDim.x) * kThreads;
+  for (int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x; e < a.walk.count; e += step) {
+    const Coord4 p = pool::walk_coord<kChannelsLast, k64, 1>(e, a.walk);
+    const T* x_pixel = input + p.n * xs[0] + p.y * xs[2] + p.x * xs[3];
+    const T* g_pixel = grad_output + p.n * gs[0] + p.y * gs[2] + p.x * gs[3];
+    const int j = static_cast<int>(p.c);
+    const int lo = j - (size - 1);           // channel of x[0]
+    const int g_lo = j - (size - 1) / 2;     // channel of g[0]: first c whose window holds j
+    float x[kSpan], g[kMaxRegisterSize];
+#pragma unroll
+    for (int t = 0; t < kSpan; ++t) {
+      const int c = lo + t;
+      x[t] = (t < 2 * size - 1 && c >= 0 && c < C) ? load_as_float(x_pixel + c * xs[1]) : 0.f;
+    }
+#pragma unroll
+    for (int m = 0; m < kMaxRegisterSize; ++m) {
+      const int c = g_lo + m;
+      g[m] = (m < size && c >= 0 && c < C) ? load_as_float(g_pixel + c * gs[1]) : 0.f;
+    }
+    // Channel c = g_lo + m has its window at x[m .. m + size - 1] and its value at x[m + size/2];
+    // j itself is m = (size-1)/2. Every register index is a compile-time constant after
+    // unrolling (runtime ones would put the arrays in local memory).
+    float cross = 0.f, s_j = 1.f, xj = 0.f, gj = 0.f;
+#pragma unroll
+    for (int m = 0; m < kMaxRegisterSize; ++m) {
+      float sum = 0.f, xc = 0.f;
+#pragma unroll
+      for (int t = 0; t < kMaxRegisterSize; ++t) {
+        if (t < size) sum += x[m + t] * x[m + t];
+        if (t == size / 2) xc = x[m + t];
+      }
+      const float s_c = a.lrn.k + a.lrn.alpha_over_size * sum;
+      if (m == (size - 1) / 2) s_j = s_c, xj = xc, gj = g[m];
+      const int c = g_lo + m;
+      if (m < size && c >= 0 && c < C) cross += g[m] * xc * lrn_pow(s_c, -a.lrn.beta - 1.f);
+    }
+    const float gx = gj * lrn_pow(s_j, -a.lrn.beta) - 2.f * a.lrn.alpha_over_size * a.lrn.beta * xj * cross;
+    store_from_float(grad_input + e, gx);
+  }
+}
+
+#define CK_INSTANTIATE_LRN(T, CL, K64)                                      \
+  template __global__ void lrn_fwd_kernel<T, CL, K64>(const LrnArgs);       \
+  template __global__ void lrn_bwd_kernel<T, CL, K64>(const LrnArgs);       \
+  template __global__ void lrn_bwd_register_kernel<T, CL, K64>(const LrnArgs);
 #define CK_INSTANTIATE_LRN_T(T) \
   CK_INSTANTIATE_LRN(T, false, false) CK_INSTANTIATE_LRN(T, false, true) CK_INSTANTIATE_LRN(T, true, false) CK_INSTANTIATE_LRN(T, true, true)
 CK_INSTANTIATE_LRN_T(float)
@@ -99,10 +157,12 @@ template <typename T>
 cudaError_t launch_typed(const LrnArgs& a, bool backward, bool channels_last, bool k64, cudaStream_t stream) {
   const int blocks = pool::grid_blocks(a.walk.count);
 #define CK_LRN_LAUNCH(CL, K64)                                                    \
-  if (backward) {                                                                \
-    lrn_bwd_kernel<T, CL, K64><<<blocks, kThreads, 0, stream>>>(a);              \
-  } else {                                                                       \
+  if (!backward) {                                                               \
     lrn_fwd_kernel<T, CL, K64><<<blocks, kThreads, 0, stream>>>(a);              \
+  } else if (a.lrn.size <= kMaxRegisterSize) {                                   \
+    lrn_bwd_register_kernel<T, CL, K64><<<blocks, kThreads, 0, stream>>>(a);     \
+  } else {                                                                       \
+    lrn_bwd_kernel<T, CL, K64><<<blocks, kThreads, 0, stream>>>(a);              \
   }
   if (channels_last) {
     if (k64) { CK_LRN_LAUNCH(true, true) } else { CK_LRN_LAUNCH(true, false) }

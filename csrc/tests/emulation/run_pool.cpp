@@ -404,6 +404,9 @@ int main() {
       run_lrn(1, 10, 2, 3, even, dt, l, !cl, false);
     }
   run_lrn(1, 12, 3, 3, alexnet, DType::kFloat32, Layout::kNHWC, true, true);
+  // size 5 with a strong alpha: the backward's cross-channel term matters (register-window path)
+  for (Layout l : {Layout::kNCHW, Layout::kNHWC, Layout::kSliced})
+    run_lrn(2, 11, 2, 3, LrnCoefficients{5, 3.f, 0.75f, 1.f}, DType::kFloat32, l, l == Layout::kNHWC, false);
   run_lrn(1, 2, 3, 3, LrnCoefficients{7, 1.f, 0.75f, 1.f}, DType::kFloat32, Layout::kNCHW, false, false);  // window > C
 
   const PoolCase fused_cases[] = {
