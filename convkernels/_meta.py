@@ -40,3 +40,20 @@ FAKES = {
     "channel_moments": channel_moments_fake,
     "scale_shift_relu": scale_shift_relu_fake,
 }
+
+
+# ---- winograd (issue 3) ----------------------------------------------------------------------
+
+def winograd_filter_transform_fake(weight, tile):
+    alpha = tile + 2
+    return weight.new_empty((alpha * alpha, weight.shape[0], weight.shape[1]))
+
+
+def winograd_conv2d_fused_fake(input, weight, transformed_weight, scale, shift, residual,
+                               padding, tile, relu):
+    return conv2d_fused_fake(input, weight, scale, shift, residual, [1, 1], padding, [1, 1], 1,
+                             relu)
+
+
+FAKES["winograd_filter_transform"] = winograd_filter_transform_fake
+FAKES["winograd_conv2d_fused"] = winograd_conv2d_fused_fake
