@@ -59,7 +59,6 @@ def _register(qualname: str, primitive: str) -> None:
 # ---- winograd (issue 3) ----------------------------------------------------------------------
 
 WINOGRAD_PRIMITIVES = ("winograd_filter_transform", "winograd_conv2d_fused")
-PRIMITIVES = PRIMITIVES + WINOGRAD_PRIMITIVES
 
 
 @torch.library.custom_op("convkernels::triton_winograd_filter_transform", mutates_args=())
@@ -81,11 +80,11 @@ def triton_winograd_conv2d_fused(input: Tensor, weight: Tensor, transformed_weig
 
 # ---- end winograd ----------------------------------------------------------------------------
 
-for _p in PRIMITIVES:
+for _p in PRIMITIVES + WINOGRAD_PRIMITIVES:
     _register(f"convkernels::triton_{_p}", _p)
 
 if _extension.load()[0]:
-    for _p in PRIMITIVES:
+    for _p in PRIMITIVES + WINOGRAD_PRIMITIVES:
         if hasattr(torch.ops.convkernels, f"cuda_{_p}"):  # an older build may lack a family
             _register(f"convkernels::cuda_{_p}", _p)
 

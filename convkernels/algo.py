@@ -69,7 +69,7 @@ class Choice:
         return f"{self.backend}/{self.algo}: {self.reason}"
 
 
-def _table() -> dict:
+def _load_table() -> dict:
     path = Path(os.environ.get("CONVKERNELS_DISPATCH_TABLE", TABLE_PATH))
     try:
         with open(path) as f:
@@ -78,15 +78,31 @@ def _table() -> dict:
         return {"entries": []}
 
 
+# Read once (at import, and on reload_table()): the chooser runs inside torch.compile traces,
+# which cannot open files.
+_TABLE = _load_table()
+
+
+def reload_table() -> dict:
+    """Re-read the dispatch table (``CONVKERNELS_DISPATCH_TABLE`` overrides the path)."""
+    global _TABLE
+    _TABLE = _load_table()
+    return _TABLE
+
+
+def _table() -> dict:
+    return _TABLE
+
+
 def layout_name(channels_last: bool) -> str:
     return "channels_last" if channels_last else "nchw"
 
 
 def lookup(g, dtype: torch.dtype, layout: str, device_name: Optional[str],
-           backend: str) -> Optional[dict]:
+           backend: str, entries: list) -> Optional[dict]:
     """The measured entry for this layer (closest batch size), or None."""
     best = None
-    for e in _table().get("entries", []):
+    for e in entries:
         if (e.get("device") != device_name or e.get("dtype") != _DTYPE_NAMES.get(dtype)
                 or e.get("layout") != layout or e.get("backend") != backend):
             continue
@@ -122,9 +138,12 @@ def choose(g, dtype: torch.dtype, device: torch.device, channels_last: bool,
         return Choice("torch", "cudnn" if device.type == "cuda" else "aten",
                       "the torch backend was selected (on CUDA tensors: no convkernels kernel "
                       "is GPU-verified yet); aten/cuDNN picks its own algorithm")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" and \
-        torch.cuda.is_available() else None
-    entry = lookup(g, dtype, layout_name(channels_last), name, selected)
+    entries = _table().get("entries", [])
+    entry = None
+    if entries:
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" and \
+            torch.cuda.is_available() else None
+        entry = lookup(g, dtype, layout_name(channels_last), name, selected, entries)
     if entry is not None:
         ranked = sorted(entry["ms"].items(), key=lambda kv: kv[1])
         for algo, ms in ranked:

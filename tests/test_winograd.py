@@ -81,6 +81,22 @@ def test_default_points_are_documented_choice():
 
 
 @pytest.mark.parametrize("m", [2, 4])
+def test_cuda_header_holds_the_reference_transforms(m):
+    """csrc/kernels/winograd/winograd_transforms.h = the exact matrices, rounded to float."""
+    import re
+    from pathlib import Path
+    text = Path(__file__).parents[1].joinpath(
+        "csrc/kernels/winograd/winograd_transforms.h").read_text()
+    body = text.split(f"struct Transform<{m}>")[1].split("};\n\n")[0]
+    at, g, bt = ref.transform_tensors(m, dtype=torch.float32)
+    for name, mat in (("at", at), ("g", g), ("bt", bt)):
+        table = re.search(rf"float {name}\(int i, int j\) \{{\s*constexpr float t[^=]*= (.*?);",
+                          body, re.S).group(1)
+        values = [float(v) for v in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", table)]
+        assert torch.tensor(values, dtype=torch.float32).equal(mat.flatten()), name
+
+
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("padding", [0, 1, 2])
 def test_reference_float64_equals_conv(m, padding):
     x = torch.randn(2, 5, 11, 9, dtype=torch.float64)
@@ -292,6 +308,39 @@ def test_filter_transform_backward(m):
     torch.testing.assert_close(gw.double(), gw64, rtol=1e-5, atol=1e-5)
 
 
+@torch.library.custom_op("convkernels_test::ref_winograd_conv2d_fused", mutates_args=())
+def _ref_winograd_fused(input: torch.Tensor, weight: torch.Tensor,
+                        transformed_weight: torch.Tensor, scale: torch.Tensor | None,
+                        shift: torch.Tensor | None, residual: torch.Tensor | None,
+                        padding: list[int], tile: int, relu: bool) -> torch.Tensor:
+    return ref.winograd_conv2d(input, transformed_weight, scale, shift, residual, padding, tile,
+                               relu)
+
+
+torch.library.register_fake("convkernels_test::ref_winograd_conv2d_fused")(
+    convkernels._meta.FAKES["winograd_conv2d_fused"])
+_bwd, _setup = convkernels._autograd.FORMULAS["winograd_conv2d_fused"]
+torch.library.register_autograd("convkernels_test::ref_winograd_conv2d_fused", _bwd,
+                                setup_context=_setup)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("m", [2, 4])
+def test_backward_formula_gradcheck_float64(relu, m):
+    """The primitive's backward formula (shared by the cuda and triton twins), exactly in
+    float64 on a reference twin: gradients reach weight, never the transformed weight."""
+    def d(*shape, seed):
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(*shape, generator=g, dtype=torch.float64).requires_grad_()
+    x, w = d(1, 2, 4, 5, seed=0), d(3, 2, 3, 3, seed=1)
+    scale, shift, res = d(3, seed=2), d(3, seed=3), d(1, 3, 4, 5, seed=4)
+    # U follows w's values (finite differences see it) but carries no graph: the formula
+    # alone must route d out / d U back to the original weight.
+    fn = lambda x, w, s, sh, r: _ref_winograd_fused(
+        x, w, ref.filter_transform(w.detach(), m), s, sh, r, [1, 1], m, relu)
+    assert torch.autograd.gradcheck(fn, (x, w, scale, shift, res), fast_mode=True)
+
+
 @requires_triton()
 @pytest.mark.triton
 def test_opcheck_triton_primitives():
@@ -387,6 +436,7 @@ def test_auto_uses_measurements_and_the_numerics_gate(tmp_path, monkeypatch):
     table = tmp_path / "t.json"
     table.write_text(json.dumps({"entries": [entry]}))
     monkeypatch.setenv("CONVKERNELS_DISPATCH_TABLE", str(table))
+    ck_algo.reload_table()
     choice = convkernels.explain("conv2d", (8, 64, 16, 16), (64, 64, 3, 3), padding=1,
                                  dtype=torch.float16, device="cpu", channels_last=True,
                                  backend="triton")
@@ -394,6 +444,7 @@ def test_auto_uses_measurements_and_the_numerics_gate(tmp_path, monkeypatch):
     assert (choice.backend, choice.algo, choice.measured) == ("torch", "cudnn", True)
     entry["ms"]["cudnn"] = 2.0
     table.write_text(json.dumps({"entries": [entry]}))
+    ck_algo.reload_table()
     choice = convkernels.explain("conv2d", (8, 64, 16, 16), (64, 64, 3, 3), padding=1,
                                  dtype=torch.float16, device="cpu", channels_last=True,
                                  backend="triton")
@@ -405,6 +456,8 @@ def test_auto_uses_measurements_and_the_numerics_gate(tmp_path, monkeypatch):
         out = ops.conv2d(x, w, padding=1, backend="triton")  # runs the measured choice
         assert_within_rule(out, F.conv2d(x.float(), w.float(), padding=1).half(),
                            _ref64(x, w), what="auto->winograd_2x2")
+    monkeypatch.delenv("CONVKERNELS_DISPATCH_TABLE")
+    ck_algo.reload_table()
 
 
 def test_committed_table_is_empty_and_says_so():
