@@ -523,3 +523,38 @@ def test_numerics_report_rows():
         ("winograd_4x4", "standard_4x4")]
     assert all(0 < r.mean_rel <= r.max_rel < 0.1 for r in rows)
     assert "max_rel" in numerics.format_rows(rows)
+
+
+# ---- registration: fakes of the cuda twins, torch.compile ----------------------------------
+
+def test_cuda_winograd_ops_trace_on_fake_tensors_without_a_gpu():
+    loaded, why = convkernels._extension.load()
+    if not loaded:
+        pytest.skip("extension not built: " + why)
+    assert hasattr(torch.ops.convkernels, "cuda_winograd_conv2d_fused"), (
+        "the loaded extension predates the Winograd kernels: rebuild it")
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        x = torch.empty(2, 8, 9, 7, device="cuda", dtype=torch.float16).contiguous(
+            memory_format=torch.channels_last)
+        w = torch.empty(16, 8, 3, 3, device="cuda", dtype=torch.float16)
+        u = torch.ops.convkernels.cuda_winograd_filter_transform(w, 4)
+        assert u.shape == (36, 16, 8)
+        out = torch.ops.convkernels.cuda_winograd_conv2d_fused(x, w, u, None, None, None, [1, 1],
+                                                               4, True)
+        assert out.shape == (2, 16, 9, 7) and out.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_compile_fullgraph(backend, device):
+    x = torch.randn(1, 3, 6, 5, device=device)
+    w = torch.randn(4, 3, 3, 3, device=device, requires_grad=True)
+    b = torch.randn(4, device=device)
+
+    def f(x, w):
+        return ops.conv2d(x, w, b, padding=1, algo="winograd_2x2", backend=backend)
+
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x, w), f(x, w))
+    compiled(x, w).sum().backward()
+    assert w.grad is not None
