@@ -28,6 +28,7 @@ The table is empty today (nothing has run on a GPU), so every choice is the heur
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -63,7 +64,8 @@ class Choice:
     algo: str
     reason: str
     measured: bool = False
-    candidates: dict = field(default_factory=dict)  # algo -> why not / measured ms
+    candidates: dict = field(default_factory=dict)  # algo -> measured ms
+    workspace: dict = field(default_factory=dict)   # Winograd: bytes beyond input and output
 
     def __str__(self) -> str:
         return f"{self.backend}/{self.algo}: {self.reason}"
@@ -177,12 +179,15 @@ def explain(op: str = "conv2d", input_shape=(1, 64, 56, 56), weight_shape=(64, 6
     if algo != "auto":
         if algo in winograd.ALGOS:
             winograd.check_algo("conv2d", g, algo)
-        call = backends.Call("conv2d", device, dtype, groups, False, {"algo": algo})
         op_name = winograd.OP if algo in winograd.ALGOS else "conv2d"
-        call.op = op_name
-        b = backends.select(call, backend).backend
-        return Choice(b, algo, "requested explicitly")
-    return choose(g, dtype, device, channels_last, backend)
+        call = backends.Call(op_name, device, dtype, groups, False, {"algo": algo})
+        choice = Choice(backends.select(call, backend).backend, algo, "requested explicitly")
+    else:
+        choice = choose(g, dtype, device, channels_last, backend)
+    if choice.algo in winograd.ALGOS:
+        choice = dataclasses.replace(
+            choice, workspace=winograd.workspace_bytes(g, choice.algo, dtype))
+    return choice
 
 
 def summary() -> dict:

@@ -471,6 +471,8 @@ def test_explain_explicit_and_info():
                             dtype=torch.float32, device="cpu", algo="winograd_4x4",
                             backend="torch")
     assert (c.backend, c.algo) == ("torch", "winograd_4x4")
+    assert c.workspace["transformed_filter"] == 36 * 8 * 8 * 4
+    assert c.workspace["transformed_input_kernels"] == 0
     with pytest.raises(ValueError, match="stride 1"):
         convkernels.explain("conv2d", (1, 8, 8, 8), (8, 8, 3, 3), stride=2,
                             algo="winograd_2x2", device="cpu")
