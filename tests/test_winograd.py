@@ -177,9 +177,10 @@ def test_nan_and_inf_propagate(backend, device):
     x[1, 0, 0, 0] = float("inf")
     out = ops.conv2d(x, w, b, padding=1, algo="winograd_2x2", backend=backend)
     expect = F.conv2d(x, w, b, padding=1)
-    # Winograd mixes a whole tile's patch: a NaN/Inf input poisons (NaN) every output of
-    # the tiles whose patch holds it, a superset of the direct conv's NaN/Inf outputs.
-    assert torch.isnan(out)[~torch.isfinite(expect)].all()
+    # Winograd mixes a tile's patch: a NaN/Inf input makes non-finite (Inf - Inf = NaN in the
+    # transforms) every output the direct conv makes non-finite, and possibly more outputs of
+    # the same tile; outside those tiles the results are unaffected.
+    assert (~torch.isfinite(out))[~torch.isfinite(expect)].all()
     finite_tiles = torch.isfinite(out)
     torch.testing.assert_close(out[finite_tiles], expect[finite_tiles], rtol=1e-5, atol=1e-5)
 
