@@ -139,3 +139,19 @@ FAKES.update({
     "local_response_norm_backward": local_response_norm_backward_fake,
     "lrn_max_pool2d": lrn_max_pool2d_fake,
 })
+
+# ---- winograd (issue 3) ----------------------------------------------------------------------
+
+def winograd_filter_transform_fake(weight, tile):
+    alpha = tile + 2
+    return weight.new_empty((alpha * alpha, weight.shape[0], weight.shape[1]))
+
+
+def winograd_conv2d_fused_fake(input, weight, transformed_weight, scale, shift, residual,
+                               padding, tile, relu):
+    return conv2d_fused_fake(input, weight, scale, shift, residual, [1, 1], padding, [1, 1], 1,
+                             relu)
+
+
+FAKES["winograd_filter_transform"] = winograd_filter_transform_fake
+FAKES["winograd_conv2d_fused"] = winograd_conv2d_fused_fake
