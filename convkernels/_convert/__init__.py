@@ -94,6 +94,7 @@ def _convert(module: torch.nn.Module, prefix: str, ctx: _Context) -> None:
     # 1. chains among this module's direct children (they rename nothing)
     if isinstance(module, torch.nn.Sequential):
         chains.fuse_sequential(module, prefix, ctx)
+        chains.fuse_sequential_pairs(module, prefix, ctx)
     elif not isinstance(module, _CONTAINERS) and not _is_ours(module):
         chains.fuse_traced(module, prefix, ctx)
     # 2. every child: swap it, or look inside it

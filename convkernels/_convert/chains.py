@@ -106,6 +106,36 @@ def fuse_sequential(seq: torch.nn.Sequential, prefix: str, ctx) -> None:
         i += 3 if relu else 2
 
 
+def fuse_sequential_pairs(seq: torch.nn.Sequential, prefix: str, ctx) -> None:
+    """LocalResponseNorm -> MaxPool2d (AlexNet) and MaxPool2d -> LocalResponseNorm (GoogLeNet)
+    become one :class:`~convkernels.nn.LRNMaxPool2d` reading the input once; the second slot
+    becomes an ``Identity`` (neither layer has parameters, so no key moves)."""
+    from ..nn import LRNMaxPool2d
+    names = list(seq._modules)
+    i = 0
+    while i + 1 < len(names):
+        a, b = seq._modules[names[i]], seq._modules[names[i + 1]]
+        order = None
+        if own_forward(a, torch.nn.LocalResponseNorm) and _plain_max_pool(b):
+            order, lrn, pool = "lrn_pool", a, b
+        elif _plain_max_pool(a) and own_forward(b, torch.nn.LocalResponseNorm):
+            order, lrn, pool = "pool_lrn", b, a
+        if order is None or not ctx.wants(prefix + names[i]):
+            i += 1
+            continue
+        seq._modules[names[i]] = LRNMaxPool2d(lrn, pool, order, backend=ctx.backend)
+        seq._modules[names[i + 1]] = torch.nn.Identity()
+        source = ("LocalResponseNorm -> MaxPool2d" if order == "lrn_pool"
+                  else "MaxPool2d -> LocalResponseNorm")
+        ctx.report.add(prefix + names[i], source, f"LRNMaxPool2d (order={order!r}; "
+                       f"{prefix + names[i + 1]} -> Identity)", backend=ctx.backend)
+        i += 2
+
+
+def _plain_max_pool(m) -> bool:
+    return own_forward(m, torch.nn.MaxPool2d) and not m.return_indices
+
+
 # ---- any other module: an FX trace one level deep ------------------------------------------
 
 class _OneLevelTracer(fx.Tracer):
