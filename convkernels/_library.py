@@ -29,9 +29,10 @@ def triton_conv2d_fused(input: Tensor, weight: Tensor, scale: Optional[Tensor],
                         shift: Optional[Tensor], residual: Optional[Tensor],
                         stride: Sequence[int], padding: Sequence[int],
                         dilation: Sequence[int], groups: int, relu: bool) -> Tensor:
-    if groups != 1:
-        raise RuntimeError("convkernels::triton_conv2d_fused: grouped convolution is not "
-                           "implemented in the Triton kernel yet (groups must be 1)")
+    if groups != 1:  # grouped and depthwise kernels (convkernels/triton/grouped.py)
+        from .triton import grouped
+        return grouped.conv2d_grouped(input, weight, scale, shift, residual, list(stride),
+                                      list(padding), list(dilation), groups, relu)
     conv_direct, _ = _launchers()
     return conv_direct.conv2d_fused(input, weight, scale, shift, residual, list(stride),
                                     list(padding), list(dilation), relu)
@@ -53,7 +54,13 @@ def triton_scale_shift_relu(input: Tensor, scale: Tensor, shift: Tensor,
 def _register(qualname: str, primitive: str) -> None:
     torch.library.register_fake(qualname)(_meta.FAKES[primitive])
     backward, setup = _autograd.FORMULAS[primitive]
-    torch.library.register_autograd(qualname, backward, setup_context=setup)
+    backend = qualname.split("::")[1].split("_")[0]  # "cuda" | "triton"
+
+    def setup_on_backend(ctx, inputs, output):
+        ctx.backend = backend  # lets a formula call its own backend's backward kernels
+        setup(ctx, inputs, output)
+
+    torch.library.register_autograd(qualname, backward, setup_context=setup_on_backend)
 
 
 for _p in PRIMITIVES:
@@ -62,6 +69,35 @@ for _p in PRIMITIVES:
 if _extension.load()[0]:
     for _p in PRIMITIVES:
         _register(f"convkernels::cuda_{_p}", _p)
+
+
+# ---- grouped / depthwise: backward-only primitives (no autograd of their own) ----------------
+
+DEPTHWISE_BACKWARD_PRIMITIVES = ("depthwise_backward_input", "depthwise_backward_weight")
+
+
+@torch.library.custom_op("convkernels::triton_depthwise_backward_input", mutates_args=())
+def triton_depthwise_backward_input(grad_output: Tensor, input: Tensor, weight: Tensor,
+                                    stride: Sequence[int], padding: Sequence[int],
+                                    dilation: Sequence[int]) -> Tensor:
+    from .triton import depthwise
+    return depthwise.depthwise_backward_input(grad_output, input, weight, list(stride),
+                                              list(padding), list(dilation))
+
+
+@torch.library.custom_op("convkernels::triton_depthwise_backward_weight", mutates_args=())
+def triton_depthwise_backward_weight(grad_output: Tensor, input: Tensor, weight: Tensor,
+                                     stride: Sequence[int], padding: Sequence[int],
+                                     dilation: Sequence[int]) -> Tensor:
+    from .triton import depthwise
+    return depthwise.depthwise_backward_weight(grad_output, input, weight, list(stride),
+                                               list(padding), list(dilation))
+
+
+for _p in DEPTHWISE_BACKWARD_PRIMITIVES:
+    torch.library.register_fake(f"convkernels::triton_{_p}")(_meta.FAKES[_p])
+    if _extension.load()[0]:
+        torch.library.register_fake(f"convkernels::cuda_{_p}")(_meta.FAKES[_p])
 
 
 def op(backend: str, primitive: str):

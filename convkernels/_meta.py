@@ -40,3 +40,17 @@ FAKES = {
     "channel_moments": channel_moments_fake,
     "scale_shift_relu": scale_shift_relu_fake,
 }
+
+
+# ---- grouped / depthwise backward primitives --------------------------------------------------
+
+def depthwise_backward_input_fake(grad_output, input, weight, stride, padding, dilation):
+    return empty_like_layout(input, input.shape)
+
+
+def depthwise_backward_weight_fake(grad_output, input, weight, stride, padding, dilation):
+    return weight.new_empty(weight.shape)  # dense [K, 1, R, S]
+
+
+FAKES["depthwise_backward_input"] = depthwise_backward_input_fake
+FAKES["depthwise_backward_weight"] = depthwise_backward_weight_fake

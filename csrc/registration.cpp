@@ -60,6 +60,14 @@ TORCH_LIBRARY(convkernels, m) {
       "int[2] stride, int[2] padding, int[2] dilation, int groups, bool relu) -> Tensor");
   m.def("cuda_channel_moments(Tensor input) -> (Tensor, Tensor)");
   m.def("cuda_scale_shift_relu(Tensor input, Tensor scale, Tensor shift, Tensor? residual, bool relu) -> Tensor");
+  // ---- grouped / depthwise (csrc/ops/depthwise_backward.cpp; the forward is cuda_conv2d_fused) ----
+  m.def(
+      "cuda_depthwise_backward_input(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
+      "int[2] padding, int[2] dilation) -> Tensor");
+  m.def(
+      "cuda_depthwise_backward_weight(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
+      "int[2] padding, int[2] dilation) -> Tensor");
+  // ---- end grouped / depthwise ----
   m.def("cuda_build_info() -> str");
   // No tensor arguments: CompositeExplicitAutograd makes it callable without any device.
   m.impl("cuda_build_info", c10::DispatchKey::CompositeExplicitAutograd, TORCH_FN(convkernels::cuda_build_info));

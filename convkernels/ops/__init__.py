@@ -9,5 +9,7 @@ only gathers their public functions.
 from __future__ import annotations
 
 from .conv import conv2d, conv2d_affine, fold_batch_norm, fused_conv_bn_relu
+from .depthwise import depthwise_conv2d, separable_conv2d
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
+__all__ += ["depthwise_conv2d", "separable_conv2d"]
