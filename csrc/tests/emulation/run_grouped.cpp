@@ -1,0 +1,196 @@
+// Runs the grouped / depthwise kernels (csrc/kernels/grouped/) through their public launchers on
+// the CPU emulator and compares with float64 references: the forward over groups 2..C, channel
+// multipliers 1 and 2, kernel sizes 3/5/7 (specialized) and 1/2/4 (generic), strides, dilation,
+// every layout of emu_test.h and the full epilogue; the depthwise input and weight gradients, and
+// the weight gradient's bitwise determinism across two runs. Test-only.
+#include "emu_test.h"
+#include "grouped/grouped.h"
+
+using namespace convkernels;
+using namespace emu;
+
+namespace {
+
+struct Geometry {
+  int N, C, H, W, K, R, S, groups, sh, sw, ph, pw, dh, dw;
+  int64_t P() const { return conv_output_size(H, R, sh, ph, dh); }
+  int64_t Q() const { return conv_output_size(W, S, sw, pw, dw); }
+};
+
+// Sums of products of quantized values are exact in fp32 up to 2^24, so the only error left
+// is one rounding of the output (plus fp16/bf16 operand storage, exact for quarter steps).
+double reference_conv(const Geometry& g, const Tensor4& x, const Tensor4& w, int n, int k, int64_t p, int64_t q) {
+  const int Cg = g.C / g.groups, Kg = g.K / g.groups;
+  double acc = 0;
+  for (int c = 0; c < Cg; ++c)
+    for (int r = 0; r < g.R; ++r)
+      for (int s = 0; s < g.S; ++s) {
+        const int64_t h = p * g.sh - g.ph + r * g.dh, ww = q * g.sw - g.pw + s * g.dw;
+        if (h < 0 || h >= g.H || ww < 0 || ww >= g.W) continue;
+        acc += double(x.get(n, (k / Kg) * Cg + c, h, ww)) * w.get(k, c, r, s);
+      }
+  return acc;
+}
+
+void run_forward(const char* label, DType dtype, const Geometry& g, Layout in_layout, Layout w_layout,
+                 Layout out_layout, bool scale_shift, bool residual_on, bool relu) {
+  const std::string name = std::string(label) + "/" + dtype_name(dtype);
+  const int64_t P = g.P(), Q = g.Q();
+  Tensor4 x = make_tensor(dtype, g.N, g.C, g.H, g.W, in_layout);
+  Tensor4 w = make_tensor(dtype, g.K, g.C / g.groups, g.R, g.S, w_layout);
+  Tensor4 res = make_tensor(dtype, g.N, g.K, P, Q, out_layout);
+  Tensor4 out = make_tensor(dtype, g.N, g.K, P, Q, out_layout);
+  fill_random(x);
+  fill_random(w, -2, 2);
+  fill_random(res, -8, 8);
+  std::vector<float> scale(g.K), shift(g.K);
+  for (int k = 0; k < g.K; ++k) scale[k] = 0.5f + 0.0625f * float(k % 9), shift[k] = -1.f + 0.25f * float(k % 7);
+  Conv2dParams p;
+  p.input = x.data();
+  p.weight = w.data();
+  p.scale = scale_shift ? scale.data() : nullptr;
+  p.shift = scale_shift ? shift.data() : nullptr;
+  p.residual = residual_on ? res.data() : nullptr;
+  p.output = out.data();
+  p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.K = g.K, p.R = g.R, p.S = g.S, p.P = P, p.Q = Q;
+  p.stride_h = g.sh, p.stride_w = g.sw, p.pad_h = g.ph, p.pad_w = g.pw, p.dil_h = g.dh, p.dil_w = g.dw;
+  std::memcpy(p.input_strides, x.strides, sizeof(p.input_strides));
+  std::memcpy(p.weight_strides, w.strides, sizeof(p.weight_strides));
+  std::memcpy(p.residual_strides, res.strides, sizeof(p.residual_strides));
+  std::memcpy(p.output_strides, out.strides, sizeof(p.output_strides));
+  p.relu = relu;
+  ++g_checks;
+  if (launch_conv2d_grouped_direct(p, g.groups, dtype, nullptr) != cudaSuccess) {
+    ++g_failures;
+    std::printf("FAIL %s: launcher failed\n", name.c_str());
+    return;
+  }
+  for (int n = 0; n < g.N; ++n)
+    for (int k = 0; k < g.K; ++k)
+      for (int64_t pp = 0; pp < P; ++pp)
+        for (int64_t q = 0; q < Q; ++q) {
+          double v = reference_conv(g, x, w, n, k, pp, q);
+          if (scale_shift) v = v * scale[k] + shift[k];
+          if (residual_on) v += res.get(n, k, pp, q);
+          if (relu && v < 0) v = 0;
+          expect_close("out", name, out.get(n, k, pp, q), v, tolerance(dtype, v));
+        }
+}
+
+DepthwiseBackwardParams backward_params(const Geometry& g, const Tensor4& dy, const Tensor4& x, const Tensor4& w) {
+  DepthwiseBackwardParams p;
+  p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.K = g.K, p.R = g.R, p.S = g.S, p.P = g.P(), p.Q = g.Q();
+  p.stride_h = g.sh, p.stride_w = g.sw, p.pad_h = g.ph, p.pad_w = g.pw, p.dil_h = g.dh, p.dil_w = g.dw;
+  std::memcpy(p.grad_output_strides, dy.strides, sizeof(p.grad_output_strides));
+  std::memcpy(p.input_strides, x.strides, sizeof(p.input_strides));
+  std::memcpy(p.weight_strides, w.strides, sizeof(p.weight_strides));
+  return p;
+}
+
+void run_backward(const char* label, DType dtype, const Geometry& g, Layout layout) {
+  const std::string name = std::string(label) + "/" + dtype_name(dtype);
+  const int64_t P = g.P(), Q = g.Q();
+  const int mult = g.K / g.C;
+  Tensor4 x = make_tensor(dtype, g.N, g.C, g.H, g.W, layout);
+  Tensor4 w = make_tensor(dtype, g.K, 1, g.R, g.S, Layout::kNCHW);
+  Tensor4 dy = make_tensor(dtype, g.N, g.K, P, Q, layout);
+  Tensor4 dx = make_tensor(dtype, g.N, g.C, g.H, g.W, layout == Layout::kSliced ? Layout::kNCHW : layout);
+  fill_random(x);
+  fill_random(w, -2, 2);
+  fill_random(dy, -4, 4);
+  DepthwiseBackwardParams p = backward_params(g, dy, x, w);
+  p.grad_output = const_cast<Tensor4&>(dy).data();
+  p.input = x.data();
+  p.weight = w.data();
+  p.grad_input = dx.data();
+  std::memcpy(p.grad_input_strides, dx.strides, sizeof(p.grad_input_strides));
+  ++g_checks;
+  if (launch_depthwise_backward_input(p, dtype, nullptr) != cudaSuccess) {
+    ++g_failures;
+    std::printf("FAIL %s: input-grad launcher failed\n", name.c_str());
+    return;
+  }
+  for (int n = 0; n < g.N; ++n)
+    for (int c = 0; c < g.C; ++c)
+      for (int h = 0; h < g.H; ++h)
+        for (int ww = 0; ww < g.W; ++ww) {
+          double v = 0;
+          for (int m = 0; m < mult; ++m)
+            for (int64_t pp = 0; pp < P; ++pp)
+              for (int64_t q = 0; q < Q; ++q) {
+                const int64_t r_num = h - pp * g.sh + g.ph, s_num = ww - q * g.sw + g.pw;
+                if (r_num < 0 || s_num < 0 || r_num % g.dh || s_num % g.dw) continue;
+                const int64_t r = r_num / g.dh, s = s_num / g.dw;
+                if (r >= g.R || s >= g.S) continue;
+                v += double(dy.get(n, c * mult + m, pp, q)) * w.get(c * mult + m, 0, r, s);
+              }
+          expect_close("grad_input", name, dx.get(n, c, h, ww), v, tolerance(dtype, v));
+        }
+
+  // Weight gradient, twice: the second run must reproduce the first bit for bit.
+  std::vector<float> workspace(size_t(depthwise_weight_grad_workspace_floats(p)));
+  Tensor4 dw1 = make_tensor(dtype, g.K, 1, g.R, g.S, Layout::kNCHW);
+  Tensor4 dw2 = make_tensor(dtype, g.K, 1, g.R, g.S, Layout::kNCHW);
+  p.workspace = workspace.data();
+  for (Tensor4* dw : {&dw1, &dw2}) {
+    p.grad_weight = dw->data();
+    ++g_checks;
+    if (launch_depthwise_backward_weight(p, dtype, nullptr) != cudaSuccess) {
+      ++g_failures;
+      std::printf("FAIL %s: weight-grad launcher failed\n", name.c_str());
+      return;
+    }
+  }
+  for (int k = 0; k < g.K; ++k)
+    for (int r = 0; r < g.R; ++r)
+      for (int s = 0; s < g.S; ++s) {
+        double v = 0;
+        for (int n = 0; n < g.N; ++n)
+          for (int64_t pp = 0; pp < P; ++pp)
+            for (int64_t q = 0; q < Q; ++q) {
+              const int64_t h = pp * g.sh - g.ph + r * g.dh, ww = q * g.sw - g.pw + s * g.dw;
+              if (h < 0 || h >= g.H || ww < 0 || ww >= g.W) continue;
+              v += double(dy.get(n, k, pp, q)) * x.get(n, k / mult, h, ww);
+            }
+        expect_close("grad_weight", name, dw1.get(k, 0, r, s), v, tolerance(dtype, v));
+      }
+  ++g_checks;
+  if (std::memcmp(dw1.storage.data(), dw2.storage.data(), dw1.storage.size()) != 0) {
+    ++g_failures;
+    std::printf("FAIL %s: grad_weight differs between two runs\n", name.c_str());
+  }
+}
+
+}  // namespace
+
+int main() {
+  using L = Layout;
+  const DType f32 = DType::kFloat32, f16 = DType::kFloat16, bf16 = DType::kBFloat16;
+  for (DType dt : {f32, f16, bf16}) {
+    // N C H W K R S groups sh sw ph pw dh dw
+    run_forward("depthwise 3x3 nchw", dt, {2, 8, 9, 7, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1}, L::kNCHW, L::kNCHW, L::kNCHW, true, true, true);
+    run_forward("depthwise 3x3/2 nhwc", dt, {2, 12, 9, 8, 12, 3, 3, 12, 2, 2, 1, 1, 1, 1}, L::kNHWC, L::kNCHW, L::kNHWC, true, false, true);
+    run_forward("depthwise 5x5 mult2 nhwc", dt, {1, 6, 8, 8, 12, 5, 5, 6, 1, 1, 2, 2, 1, 1}, L::kNHWC, L::kNCHW, L::kNHWC, false, true, false);
+    run_forward("depthwise 7x7/2 mult2 nchw", dt, {1, 4, 11, 10, 8, 7, 7, 4, 2, 2, 3, 3, 1, 1}, L::kNCHW, L::kNCHW, L::kNCHW, true, true, true);
+    run_forward("grouped resnext-like Cg=4 nhwc", dt, {2, 16, 6, 6, 16, 3, 3, 4, 1, 1, 1, 1, 1, 1}, L::kNHWC, L::kNHWC, L::kNHWC, true, true, true);
+    run_forward("grouped two towers nchw", dt, {1, 12, 7, 7, 10, 3, 3, 2, 1, 1, 1, 1, 1, 1}, L::kNCHW, L::kNCHW, L::kNCHW, true, false, false);
+  }
+  run_forward("depthwise 3x3 dilated sliced", f32, {2, 5, 10, 9, 5, 3, 3, 5, 1, 1, 2, 2, 2, 2}, L::kSliced, L::kNCHW, L::kNCHW, true, true, true);
+  run_forward("depthwise misaligned 3x3", f32, {1, 5, 6, 7, 5, 3, 3, 5, 1, 1, 1, 1, 1, 1}, L::kMisaligned, L::kNCHW, L::kMisaligned, false, false, false);
+  run_forward("depthwise expanded batch 4x4 generic", f32, {3, 4, 7, 7, 4, 4, 4, 4, 1, 1, 1, 2, 1, 1}, L::kExpandedN, L::kNCHW, L::kNCHW, true, true, false);
+  run_forward("depthwise 2x3 generic stride (2,1)", f32, {1, 6, 7, 8, 6, 2, 3, 6, 2, 1, 0, 1, 1, 1}, L::kNHWC, L::kNCHW, L::kNHWC, false, true, true);
+  run_forward("depthwise 1x1 C=1 groups=1-like", f32, {2, 3, 4, 5, 6, 1, 1, 3, 1, 1, 0, 0, 1, 1}, L::kNCHW, L::kNCHW, L::kNCHW, true, true, false);
+  run_forward("grouped Kg=3 odd nhwc-out", f32, {1, 9, 5, 6, 9, 3, 3, 3, 1, 2, 1, 0, 1, 1}, L::kNCHW, L::kNHWC, L::kNHWC, true, true, true);
+  run_forward("grouped Kg=2 Cg=3 dilated", f32, {2, 6, 9, 9, 4, 3, 3, 2, 1, 1, 2, 2, 2, 2}, L::kNHWCOffset2, L::kNCHW, L::kSliced, true, true, true);
+  run_forward("grouped 5x5 Kg=8 nchw", f32, {1, 8, 8, 8, 16, 5, 5, 2, 1, 1, 2, 2, 1, 1}, L::kNCHW, L::kNHWC, L::kNCHW, false, false, true);
+  for (DType dt : {f32, f16, bf16}) {
+    run_backward("dw-bwd 3x3 nchw", dt, {2, 6, 8, 7, 6, 3, 3, 6, 1, 1, 1, 1, 1, 1}, L::kNCHW);
+    run_backward("dw-bwd 3x3/2 nhwc", dt, {2, 8, 9, 9, 8, 3, 3, 8, 2, 2, 1, 1, 1, 1}, L::kNHWC);
+  }
+  run_backward("dw-bwd 5x5 mult2 nhwc", f32, {1, 4, 8, 8, 8, 5, 5, 4, 1, 1, 2, 2, 1, 1}, L::kNHWC);
+  run_backward("dw-bwd 7x7/2 nchw", f32, {1, 3, 11, 11, 3, 7, 7, 3, 2, 2, 3, 3, 1, 1}, L::kNCHW);
+  run_backward("dw-bwd 3x3 dilated sliced", f32, {1, 3, 9, 8, 3, 3, 3, 3, 1, 1, 2, 2, 2, 2}, L::kSliced);
+  run_backward("dw-bwd 4x2 generic stride (1,2)", f32, {2, 3, 7, 9, 6, 4, 2, 3, 1, 2, 1, 0, 1, 1}, L::kNCHW);
+  run_backward("dw-bwd many chunks", f32, {2, 2, 72, 64, 2, 3, 3, 2, 1, 1, 1, 1, 1, 1}, L::kNCHW);
+  return finish("run_grouped");
+}
