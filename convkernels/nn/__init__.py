@@ -3,5 +3,7 @@
 
 from .conv import Conv2d
 from .conv_bn_relu import ConvBNReLU2d
+from .depthwise import SeparableConv2d
 
 __all__ = ["Conv2d", "ConvBNReLU2d"]
+__all__ += ["SeparableConv2d"]
