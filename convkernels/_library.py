@@ -103,3 +103,21 @@ for _p in DEPTHWISE_BACKWARD_PRIMITIVES:
 def op(backend: str, primitive: str):
     """The operator implementing ``primitive`` on ``backend`` ("cuda" or "triton")."""
     return getattr(torch.ops.convkernels, f"{backend}_{primitive}").default
+
+
+@torch.library.custom_op("convkernels::triton_separable_conv2d_fused", mutates_args=())
+def triton_separable_conv2d_fused(input: Tensor, dw_weight: Tensor, pw_weight: Tensor,
+                                  mid_scale: Optional[Tensor], mid_shift: Optional[Tensor],
+                                  mid_relu: bool, scale: Optional[Tensor],
+                                  shift: Optional[Tensor], relu: bool, stride: Sequence[int],
+                                  padding: Sequence[int], dilation: Sequence[int]) -> Tensor:
+    """Inference-only (no autograd): ops.separable_conv2d uses it when no gradient is needed."""
+    from .triton import separable
+    return separable.separable_conv2d_fused(input, dw_weight, pw_weight, mid_scale, mid_shift,
+                                            mid_relu, scale, shift, relu, list(stride),
+                                            list(padding), list(dilation))
+
+
+torch.library.register_fake("convkernels::triton_separable_conv2d_fused")(
+    _meta.FAKES["separable_conv2d_fused"])
+

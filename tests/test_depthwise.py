@@ -316,3 +316,31 @@ def test_real_depthwise_layers_gpu(backend, case, dtype, layout):
     ours, same, ref = _grads(case, backend, "cuda", dtype, layout)
     for i, what in enumerate(("grad_input", "grad_weight")):
         assert_within_rule(ours[i], same[i], ref[i], what=f"{case.name}/{what}")
+
+
+@requires_triton()
+@pytest.mark.parametrize("needs_grad", [False, True])
+def test_triton_separable_fuses_only_without_grad(needs_grad, monkeypatch):
+    """Inference takes the one-kernel path (mid kept on chip); training the two launches."""
+    from convkernels.triton import separable
+    calls = []
+    real = separable.separable_conv2d_fused
+    monkeypatch.setattr(separable, "separable_conv2d_fused",
+                        lambda *a: calls.append(1) or real(*a))
+    x, dw, pw, _, cast = _separable_inputs()
+    x, dw, pw = (cast(t, torch.float32).requires_grad_(needs_grad) for t in (x, dw, pw))
+    out = ops.separable_conv2d(x, dw, pw, padding=1, relu=True, backend="triton")
+    assert len(calls) == (0 if needs_grad else 1)
+    assert out.requires_grad == needs_grad
+    ref = torch.relu(F.conv2d(F.conv2d(x, dw, padding=1, groups=8), pw))
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@requires_triton()
+def test_triton_separable_primitive_opcheck():
+    x, dw, pw, v, cast = _separable_inputs()
+    args = (cast(x, torch.float32), cast(dw, torch.float32), cast(pw, torch.float32),
+            cast(v["mid_scale"], torch.float32), None, True, None,
+            cast(v["shift"], torch.float32), False, [2, 2], [1, 1], [1, 1])
+    torch.library.opcheck(_library.op("triton", "separable_conv2d_fused"), args,
+                          test_utils=("test_schema", "test_faketensor"))

@@ -77,9 +77,12 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
     stage. Each stage's epilogue runs in float32 and rounds once, so ``mid`` is rounded to the
     input dtype exactly as two separate convolutions would round it.
 
-    Implementation (cuda and triton backends): two launches of the ``conv2d_fused``
+    Implementation: on the triton backend, without autograd and for up to 256 output
+    channels, one kernel computes the depthwise tile in registers and feeds it to the
+    pointwise ``tl.dot`` (``mid`` never reaches memory). Otherwise (gradients needed, wider
+    layers, and always on the cuda backend for now) two launches of the ``conv2d_fused``
     primitive, the depthwise kernel then the pointwise convolution, each with its epilogue
-    fused. The single-kernel fusion that keeps ``mid`` on chip is not implemented yet.
+    fused; gradients then flow through the primitive's formula.
 
     Example::
 
@@ -109,17 +112,31 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
                             pointwise_bias, mid_scale, mid_shift, scale, shift))
     return select(call, backend).implementation.fn(
         input, depthwise_weight, pointwise_weight, mid_scale, mid_shift, bool(mid_relu), scale,
-        shift, bool(relu), g)
+        shift, bool(relu), g, call.needs_grad)
 
 
 @register("separable_conv2d", "torch")
-def _separable_torch(input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift, relu, g):
+def _separable_torch(input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift, relu, g,
+                     needs_grad):
     return reference.separable_conv2d(input, dw, pw, mid_scale, mid_shift, mid_relu, scale,
                                       shift, relu, g.stride, g.padding, g.dilation)
 
 
+def _fused_separable_fits(backend: str, K: int) -> bool:
+    """The one-kernel separable (middle tensor kept on chip) exists for this backend and
+    pays for K output channels; see convkernels/triton/separable.py."""
+    if backend != "triton":
+        return False  # the CUDA backend runs two launches (no fused CUDA kernel yet)
+    from ..triton import separable
+    return separable.fits(K)
+
+
 def _separable_kernels(backend, input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift,
-                       relu, g):
+                       relu, g, needs_grad):
+    if not needs_grad and _fused_separable_fits(backend, pw.shape[0]):
+        return _library.op(backend, "separable_conv2d_fused")(
+            input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift, relu, list(g.stride),
+            list(g.padding), list(g.dilation))
     conv = _library.op(backend, "conv2d_fused")
     mid = conv(input, dw, mid_scale, mid_shift, None, list(g.stride), list(g.padding),
                list(g.dilation), g.groups, mid_relu)
