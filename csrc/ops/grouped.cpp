@@ -1,7 +1,8 @@
 // Torch glue of the grouped / depthwise forward (csrc/kernels/grouped/grouped_direct.cu). Reached
 // from cuda_conv2d_fused when groups > 1, after that op's checks (shapes, dtypes, devices, epilogue
 // operands), so grouped and dense convolutions share one schema, one fake kernel and one autograd
-// formula. The kernel reads every tensor through its strides: no layout copies.
+// formula. Dense channels_last depthwise (multiplier 1, C % 4 == 0, aligned) takes the vectorized
+// NHWC kernel; everything else the direct kernel, which reads every tensor through its strides.
 #include "ops/grouped.h"
 
 #include "grouped/grouped.h"
@@ -16,8 +17,18 @@ void run_conv2d_grouped(const char* op, Conv2dParams p, const at::Tensor& input,
               " must be divisible by groups (", groups, ")");
   check_index_limits(op, grouped_conv2d_index_limit_violation(p, groups));
   p.input = input.data_ptr();
-  p.weight = weight.data_ptr();
   copy_strides(p.input_strides, input);
+  if (groups == p.C && p.K == p.C) {
+    // Dense channels_last depthwise: the vectorized kernel, with the weight as [R, S, C].
+    const at::Tensor weight_rsc = weight.permute({2, 3, 0, 1}).contiguous();
+    Conv2dParams vec = p;
+    vec.weight = weight_rsc.data_ptr();
+    if (depthwise_nhwc_vec_supported(vec, groups, dtype)) {
+      check_launch(op, launch_depthwise_conv2d_nhwc_vec(vec, dtype, stream));
+      return;  // weight_rsc is released stream-ordered by the caching allocator
+    }
+  }
+  p.weight = weight.data_ptr();
   copy_strides(p.weight_strides, weight);
   check_launch(op, launch_conv2d_grouped_direct(p, groups, dtype, stream));
 }

@@ -24,6 +24,13 @@ const char* grouped_conv2d_index_limit_violation(const Conv2dParams& p, int64_t 
 // Kernel sizes 3, 5 and 7 (square) are compile-time specialized; others run a generic loop.
 cudaError_t launch_conv2d_grouped_direct(const Conv2dParams& p, int64_t groups, DType dtype, cudaStream_t stream);
 
+// Depthwise forward specialized for dense channels_last input/output (and residual), multiplier 1,
+// C % 4 == 0, input/weight/output/residual aligned to one 4-channel vector (16 B fp32, 8 B
+// fp16/bf16). `p.weight` must point at the weight laid out as a dense [R, S, C] array (the
+// weight_strides field is not read). 4 channels per thread, one vector load per tap.
+bool depthwise_nhwc_vec_supported(const Conv2dParams& p, int64_t groups, DType dtype);
+cudaError_t launch_depthwise_conv2d_nhwc_vec(const Conv2dParams& p, DType dtype, cudaStream_t stream);
+
 // Depthwise backward (groups == C, weight [K, 1, R, S], K = multiplier * C).
 struct DepthwiseBackwardParams {
   const void* grad_output = nullptr;  // [N, K, P, Q] logical, element strides below

@@ -77,6 +77,63 @@ void run_forward(const char* label, DType dtype, const Geometry& g, Layout in_la
         }
 }
 
+// The vectorized NHWC depthwise kernel: dense channels_last tensors, weight passed as [R, S, C].
+void run_forward_vec(const char* label, DType dtype, const Geometry& g, bool scale_shift, bool residual_on, bool relu,
+                     Layout layout = Layout::kNHWC) {
+  const std::string name = std::string(label) + "/" + dtype_name(dtype);
+  const int64_t P = g.P(), Q = g.Q();
+  Tensor4 x = make_tensor(dtype, g.N, g.C, g.H, g.W, layout);
+  Tensor4 w = make_tensor(dtype, g.K, 1, g.R, g.S, Layout::kNCHW);
+  Tensor4 w_rsc = make_tensor(dtype, 1, g.K, g.R, g.S, Layout::kNHWC);  // [R][S][C] in memory
+  Tensor4 res = make_tensor(dtype, g.N, g.K, P, Q, layout);
+  Tensor4 out = make_tensor(dtype, g.N, g.K, P, Q, layout);
+  fill_random(x);
+  fill_random(w, -2, 2);
+  fill_random(res, -8, 8);
+  for (int k = 0; k < g.K; ++k)
+    for (int r = 0; r < g.R; ++r)
+      for (int s = 0; s < g.S; ++s) w_rsc.set(0, k, r, s, w.get(k, 0, r, s));
+  std::vector<float> scale(g.K), shift(g.K);
+  for (int k = 0; k < g.K; ++k) scale[k] = 0.75f + 0.125f * float(k % 5), shift[k] = -0.5f + 0.25f * float(k % 3);
+  Conv2dParams p;
+  p.input = x.data();
+  p.weight = w_rsc.data();
+  p.scale = scale_shift ? scale.data() : nullptr;
+  p.shift = scale_shift ? shift.data() : nullptr;
+  p.residual = residual_on ? res.data() : nullptr;
+  p.output = out.data();
+  p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.K = g.K, p.R = g.R, p.S = g.S, p.P = P, p.Q = Q;
+  p.stride_h = g.sh, p.stride_w = g.sw, p.pad_h = g.ph, p.pad_w = g.pw, p.dil_h = g.dh, p.dil_w = g.dw;
+  std::memcpy(p.input_strides, x.strides, sizeof(p.input_strides));
+  std::memcpy(p.residual_strides, res.strides, sizeof(p.residual_strides));
+  std::memcpy(p.output_strides, out.strides, sizeof(p.output_strides));
+  p.relu = relu;
+  const bool expect_supported = layout == Layout::kNHWC;
+  ++g_checks;
+  if (depthwise_nhwc_vec_supported(p, g.groups, dtype) != expect_supported) {
+    ++g_failures;
+    std::printf("FAIL %s: depthwise_nhwc_vec_supported() != %d\n", name.c_str(), int(expect_supported));
+    return;
+  }
+  if (!expect_supported) return;
+  ++g_checks;
+  if (launch_depthwise_conv2d_nhwc_vec(p, dtype, nullptr) != cudaSuccess) {
+    ++g_failures;
+    std::printf("FAIL %s: launcher failed\n", name.c_str());
+    return;
+  }
+  for (int n = 0; n < g.N; ++n)
+    for (int k = 0; k < g.K; ++k)
+      for (int64_t pp = 0; pp < P; ++pp)
+        for (int64_t q = 0; q < Q; ++q) {
+          double v = reference_conv(g, x, w, n, k, pp, q);
+          if (scale_shift) v = v * scale[k] + shift[k];
+          if (residual_on) v += res.get(n, k, pp, q);
+          if (relu && v < 0) v = 0;
+          expect_close("out", name, out.get(n, k, pp, q), v, tolerance(dtype, v));
+        }
+}
+
 DepthwiseBackwardParams backward_params(const Geometry& g, const Tensor4& dy, const Tensor4& x, const Tensor4& w) {
   DepthwiseBackwardParams p;
   p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.K = g.K, p.R = g.R, p.S = g.S, p.P = g.P(), p.Q = g.Q();
@@ -183,6 +240,17 @@ int main() {
   run_forward("grouped Kg=3 odd nhwc-out", f32, {1, 9, 5, 6, 9, 3, 3, 3, 1, 2, 1, 0, 1, 1}, L::kNCHW, L::kNHWC, L::kNHWC, true, true, true);
   run_forward("grouped Kg=2 Cg=3 dilated", f32, {2, 6, 9, 9, 4, 3, 3, 2, 1, 1, 2, 2, 2, 2}, L::kNHWCOffset2, L::kNCHW, L::kSliced, true, true, true);
   run_forward("grouped 5x5 Kg=8 nchw", f32, {1, 8, 8, 8, 16, 5, 5, 2, 1, 1, 2, 2, 1, 1}, L::kNCHW, L::kNHWC, L::kNCHW, false, false, true);
+  for (DType dt : {f32, f16, bf16}) {
+    run_forward_vec("vec nhwc 3x3", dt, {2, 8, 7, 6, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1}, true, true, true);
+    run_forward_vec("vec nhwc 3x3/2", dt, {1, 12, 9, 9, 12, 3, 3, 12, 2, 2, 1, 1, 1, 1}, false, false, false);
+    run_forward_vec("vec nhwc 5x5 dilated", dt, {1, 4, 9, 8, 4, 5, 5, 4, 1, 1, 4, 4, 2, 2}, true, false, true);
+    run_forward_vec("vec nhwc 7x7/2", dt, {1, 8, 11, 11, 8, 7, 7, 8, 2, 2, 3, 3, 1, 1}, false, true, false);
+    run_forward_vec("vec nhwc 2x3 generic", dt, {2, 4, 5, 6, 4, 2, 3, 4, 1, 2, 0, 1, 1, 1}, true, true, false);
+  }
+  // Only 8-byte aligned: a 16-byte fp32 vector would be misaligned, so the kernel must refuse.
+  run_forward_vec("vec refuses 8B-aligned fp32", f32, {1, 8, 4, 4, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1}, false, false, false,
+                  L::kNHWCOffset2);
+  run_forward_vec("vec refuses nchw", f16, {1, 8, 4, 4, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1}, false, false, false, L::kNCHW);
   for (DType dt : {f32, f16, bf16}) {
     run_backward("dw-bwd 3x3 nchw", dt, {2, 6, 8, 7, 6, 3, 3, 6, 1, 1, 1, 1, 1, 1}, L::kNCHW);
     run_backward("dw-bwd 3x3/2 nhwc", dt, {2, 8, 9, 9, 8, 3, 3, 8, 2, 2, 1, 1, 1, 1}, L::kNHWC);
