@@ -121,6 +121,7 @@ __global__ void __launch_bounds__(kBackwardThreads) depthwise_backward_weight_pa
     float acc[kTaps];
 #pragma unroll
     for (int t = 0; t < kTaps; ++t) acc[t] = 0.f;
+#pragma unroll 1
     for (int px = px_begin + lane_px; px < px_end; px += kLanes) {
       int n, p, q, pq;
       args.div_a.divmod(px, n, pq);  // div_a = P*Q
@@ -138,11 +139,13 @@ __global__ void __launch_bounds__(kBackwardThreads) depthwise_backward_weight_pa
         }
       }
     }
-    // Fixed-order tree over the pixel lanes of each channel: deterministic.
-#pragma unroll 1
+    // Fixed-order tree over the pixel lanes of each channel: deterministic. Unrolled so acc[t]
+    // stays in registers (a rolled loop indexes acc dynamically and sends it to local memory).
+#pragma unroll
     for (int t = 0; t < kTaps; ++t) {
       reduce_buffer[threadIdx.x] = acc[t];
       __syncthreads();
+#pragma unroll
       for (int half = kLanes / 2; half > 0; half /= 2) {
         if (lane_px < half) reduce_buffer[threadIdx.x] += reduce_buffer[threadIdx.x + half * kChannels];
         __syncthreads();

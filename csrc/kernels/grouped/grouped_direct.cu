@@ -87,7 +87,8 @@ __global__ void __launch_bounds__(kThreads) grouped_direct_kernel(const DirectAr
     for (int r = 0; r < R; ++r) {  // rows rolled, columns unrolled: 7x7 x 4 channels fully unrolled spills
       const int h = h0 + r * g.dil_h;
       if (static_cast<unsigned>(h) >= static_cast<unsigned>(g.H)) continue;
-#pragma unroll
+      // Unrolled only when S is compile-time: a runtime-bounded unroll of the KT-wide body spills.
+#pragma unroll(KS > 0 ? KS : 1)
       for (int s = 0; s < S; ++s) {
         const int w = w0 + s * g.dil_w;
         if (static_cast<unsigned>(w) >= static_cast<unsigned>(g.W)) continue;
