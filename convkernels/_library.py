@@ -118,6 +118,7 @@ def triton_separable_conv2d_fused(input: Tensor, dw_weight: Tensor, pw_weight: T
                                             list(padding), list(dilation))
 
 
-torch.library.register_fake("convkernels::triton_separable_conv2d_fused")(
-    _meta.FAKES["separable_conv2d_fused"])
+for _backend in ("triton", "cuda") if _extension.load()[0] else ("triton",):
+    torch.library.register_fake(f"convkernels::{_backend}_separable_conv2d_fused")(
+        _meta.FAKES["separable_conv2d_fused"])
 

@@ -67,6 +67,10 @@ TORCH_LIBRARY(convkernels, m) {
   m.def(
       "cuda_depthwise_backward_weight(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
       "int[2] padding, int[2] dilation) -> Tensor");
+  m.def(
+      "cuda_separable_conv2d_fused(Tensor input, Tensor dw_weight, Tensor pw_weight, Tensor? mid_scale, "
+      "Tensor? mid_shift, bool mid_relu, Tensor? scale, Tensor? shift, bool relu, int[2] stride, int[2] padding, "
+      "int[2] dilation) -> Tensor");
   // ---- end grouped / depthwise ----
   m.def("cuda_build_info() -> str");
   // No tensor arguments: CompositeExplicitAutograd makes it callable without any device.

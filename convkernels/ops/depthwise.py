@@ -77,12 +77,13 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
     stage. Each stage's epilogue runs in float32 and rounds once, so ``mid`` is rounded to the
     input dtype exactly as two separate convolutions would round it.
 
-    Implementation: on the triton backend, without autograd and for up to 256 output
-    channels, one kernel computes the depthwise tile in registers and feeds it to the
-    pointwise ``tl.dot`` (``mid`` never reaches memory). Otherwise (gradients needed, wider
-    layers, and always on the cuda backend for now) two launches of the ``conv2d_fused``
-    primitive, the depthwise kernel then the pointwise convolution, each with its epilogue
-    fused; gradients then flow through the primitive's formula.
+    Implementation: without autograd and for up to 256 output channels, one kernel computes
+    the depthwise tile on chip and feeds it to the pointwise product (``mid`` never reaches
+    memory): ``tl.dot`` on the triton backend (any dtype), mma.sync tensor cores on the cuda
+    backend (fp16/bf16, sm_80+). Otherwise (gradients needed, wider layers, fp32 on cuda) two
+    launches of the ``conv2d_fused`` primitive, the depthwise kernel then the pointwise
+    convolution, each with its epilogue fused; gradients then flow through the primitive's
+    formula.
 
     Example::
 
@@ -122,18 +123,23 @@ def _separable_torch(input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift
                                       shift, relu, g.stride, g.padding, g.dilation)
 
 
-def _fused_separable_fits(backend: str, K: int) -> bool:
-    """The one-kernel separable (middle tensor kept on chip) exists for this backend and
-    pays for K output channels; see convkernels/triton/separable.py."""
-    if backend != "triton":
-        return False  # the CUDA backend runs two launches (no fused CUDA kernel yet)
+_CUDA_FUSED_MAX_K = 256  # kSeparableMaxOutputTiles (4) x 64-channel tiles, see grouped.h
+
+
+def _fused_separable_fits(backend: str, input: Tensor, K: int) -> bool:
+    """Whether the one-kernel separable (middle tensor kept on chip) runs this call: Triton
+    for any dtype while K fits its tiles (convkernels/triton/separable.py); CUDA for fp16/bf16
+    on sm_80+ up to 256 output channels (csrc/kernels/grouped/separable_fused.cu)."""
+    if backend == "cuda":
+        return (input.dtype in (torch.float16, torch.bfloat16) and K <= _CUDA_FUSED_MAX_K
+                and torch.cuda.get_device_capability(input.device)[0] >= 8)
     from ..triton import separable
     return separable.fits(K)
 
 
 def _separable_kernels(backend, input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift,
                        relu, g, needs_grad):
-    if not needs_grad and _fused_separable_fits(backend, pw.shape[0]):
+    if not needs_grad and _fused_separable_fits(backend, input, pw.shape[0]):
         return _library.op(backend, "separable_conv2d_fused")(
             input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift, relu, list(g.stride),
             list(g.padding), list(g.dilation))

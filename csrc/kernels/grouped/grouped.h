@@ -31,6 +31,32 @@ cudaError_t launch_conv2d_grouped_direct(const Conv2dParams& p, int64_t groups, 
 bool depthwise_nhwc_vec_supported(const Conv2dParams& p, int64_t groups, DType dtype);
 cudaError_t launch_depthwise_conv2d_nhwc_vec(const Conv2dParams& p, DType dtype, cudaStream_t stream);
 
+// Fused depthwise-separable convolution (csrc/kernels/grouped/separable_fused.cu): depthwise R x S
+// (multiplier CM / C) -> mid epilogue -> pointwise 1x1 on tensor cores -> epilogue, the middle
+// tensor kept in shared memory. fp16 / bf16 on sm_80+, at most kSeparableMaxOutputTiles * 64
+// output channels (each 64-channel tile recomputes the depthwise).
+constexpr int64_t kSeparableMaxOutputTiles = 4;
+struct SeparableParams {
+  const void* input = nullptr;      // [N, C, H, W] any strides
+  const void* dw_weight = nullptr;  // [CM, 1, R, S] any strides
+  const void* pw_weight = nullptr;  // [K, CM, 1, 1] any strides (dims 0 and 1 used)
+  const float* mid_scale = nullptr;
+  const float* mid_shift = nullptr;  // [CM] fp32 or null
+  const float* scale = nullptr;
+  const float* shift = nullptr;  // [K] fp32 or null
+  void* output = nullptr;        // [N, K, P, Q] any strides
+  int64_t N = 0, C = 0, H = 0, W = 0, CM = 0, K = 0, R = 0, S = 0, P = 0, Q = 0;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  int64_t input_strides[4] = {0, 0, 0, 0};
+  int64_t dw_strides[4] = {0, 0, 0, 0};
+  int64_t pw_strides[4] = {0, 0, 0, 0};
+  int64_t output_strides[4] = {0, 0, 0, 0};
+  bool mid_relu = false, relu = false;
+};
+// Empty string when the fused kernel can run p in dtype on the current device, else why not.
+const char* separable_fused_unsupported(const SeparableParams& p, DType dtype);
+cudaError_t launch_separable_conv2d_fused(const SeparableParams& p, DType dtype, cudaStream_t stream);
+
 // Depthwise backward (groups == C, weight [K, 1, R, S], K = multiplier * C).
 struct DepthwiseBackwardParams {
   const void* grad_output = nullptr;  // [N, K, P, Q] logical, element strides below

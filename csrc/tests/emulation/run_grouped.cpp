@@ -134,6 +134,76 @@ void run_forward_vec(const char* label, DType dtype, const Geometry& g, bool sca
         }
 }
 
+// The fused separable kernel vs a float64 reference that rounds the middle tensor to the dtype
+// exactly where the kernel does (it is the A operand of the tensor-core product).
+void run_separable(const char* label, DType dtype, int N, int C, int H, int W, int mult, int K, int R, int stride,
+                   int pad, Layout in_layout, Layout out_layout, bool affine, bool mid_relu, bool relu) {
+  const std::string name = std::string(label) + "/" + dtype_name(dtype);
+  const Geometry g{N, C, H, W, C * mult, R, R, C, stride, stride, pad, pad, 1, 1};
+  const int64_t P = g.P(), Q = g.Q();
+  const int CM = C * mult;
+  Tensor4 x = make_tensor(dtype, N, C, H, W, in_layout);
+  Tensor4 dw = make_tensor(dtype, CM, 1, R, R, Layout::kNCHW);
+  Tensor4 pw = make_tensor(dtype, K, CM, 1, 1, Layout::kNCHW);
+  Tensor4 out = make_tensor(dtype, N, K, P, Q, out_layout);
+  fill_random(x);
+  fill_random(dw, -2, 2);
+  fill_random(pw, -2, 2);
+  std::vector<float> mid_scale(CM), mid_shift(CM), scale(K), shift(K);
+  for (int c = 0; c < CM; ++c) mid_scale[c] = 0.5f + 0.25f * float(c % 3), mid_shift[c] = -0.5f + 0.25f * float(c % 4);
+  for (int k = 0; k < K; ++k) scale[k] = 0.25f + 0.125f * float(k % 5), shift[k] = -1.f + 0.5f * float(k % 3);
+  SeparableParams p;
+  p.input = x.data(), p.dw_weight = dw.data(), p.pw_weight = pw.data(), p.output = out.data();
+  if (affine) {
+    p.mid_scale = mid_scale.data(), p.mid_shift = mid_shift.data(), p.scale = scale.data(), p.shift = shift.data();
+  }
+  p.N = N, p.C = C, p.H = H, p.W = W, p.CM = CM, p.K = K, p.R = R, p.S = R, p.P = P, p.Q = Q;
+  p.stride_h = p.stride_w = stride, p.pad_h = p.pad_w = pad;
+  std::memcpy(p.input_strides, x.strides, sizeof(p.input_strides));
+  std::memcpy(p.dw_strides, dw.strides, sizeof(p.dw_strides));
+  std::memcpy(p.pw_strides, pw.strides, sizeof(p.pw_strides));
+  std::memcpy(p.output_strides, out.strides, sizeof(p.output_strides));
+  p.mid_relu = mid_relu, p.relu = relu;
+  ++g_checks;
+  const char* why = separable_fused_unsupported(p, dtype);
+  if (why[0] != '\0' || launch_separable_conv2d_fused(p, dtype, nullptr) != cudaSuccess) {
+    ++g_failures;
+    std::printf("FAIL %s: fused separable refused or failed (%s)\n", name.c_str(), why);
+    return;
+  }
+  for (int n = 0; n < N; ++n)
+    for (int64_t pp = 0; pp < P; ++pp)
+      for (int64_t q = 0; q < Q; ++q) {
+        std::vector<double> mid(CM);
+        for (int cm = 0; cm < CM; ++cm) {
+          double v = 0;
+          for (int r = 0; r < R; ++r)
+            for (int s = 0; s < R; ++s) {
+              const int64_t h = pp * stride - pad + r, w = q * stride - pad + s;
+              if (h < 0 || h >= H || w < 0 || w >= W) continue;
+              v += double(x.get(n, cm / mult, h, w)) * dw.get(cm, 0, r, s);
+            }
+          if (affine) v = float(float(v) * mid_scale[cm]) + mid_shift[cm];
+          if (mid_relu && v < 0) v = 0;
+          mid[cm] = dtype == DType::kFloat16 ? double(__half2float(__float2half_rn(float(v))))
+                                             : double(__bfloat162float(__float2bfloat16_rn(float(v))));
+        }
+        for (int k = 0; k < K; ++k) {
+          double v = 0;
+          for (int cm = 0; cm < CM; ++cm) v += mid[cm] * pw.get(k, cm, 0, 0);
+          if (affine) v = v * scale[k] + shift[k];
+          if (relu && v < 0) v = 0;
+          // The middle rounding can flip by one ulp between fp32 orders: allow an ulp of
+          // |pw| * |mid| per term on top of the output rounding.
+          double slack = 0;
+          for (int cm = 0; cm < CM; ++cm) slack += std::fabs(mid[cm] * pw.get(k, cm, 0, 0));
+          const double u = dtype == DType::kFloat16 ? std::ldexp(1.0, -10) : std::ldexp(1.0, -7);
+          expect_close("out", name, out.get(n, k, pp, q), v,
+                       tolerance(dtype, v) + u * slack * (affine ? scale[k] : 1.0));
+        }
+      }
+}
+
 DepthwiseBackwardParams backward_params(const Geometry& g, const Tensor4& dy, const Tensor4& x, const Tensor4& w) {
   DepthwiseBackwardParams p;
   p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.K = g.K, p.R = g.R, p.S = g.S, p.P = g.P(), p.Q = g.Q();
@@ -251,6 +321,13 @@ int main() {
   run_forward_vec("vec refuses 8B-aligned fp32", f32, {1, 8, 4, 4, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1}, false, false, false,
                   L::kNHWCOffset2);
   run_forward_vec("vec refuses nchw", f16, {1, 8, 4, 4, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1}, false, false, false, L::kNCHW);
+  for (DType dt : {f16, bf16}) {
+    // N C H W mult K R stride pad, layouts, affine mid_relu relu
+    run_separable("sep 3x3 nhwc K=40", dt, 2, 24, 5, 6, 1, 40, 3, 1, 1, L::kNHWC, L::kNHWC, true, true, true);
+    run_separable("sep 3x3/2 mult2 nchw K=70 (two n-tiles)", dt, 1, 20, 7, 7, 2, 70, 3, 2, 1, L::kNCHW, L::kNCHW, true,
+                  false, false);
+    run_separable("sep 5x5 sliced m-tail", dt, 1, 5, 9, 8, 1, 9, 5, 1, 2, L::kSliced, L::kNHWC, false, true, false);
+  }
   for (DType dt : {f32, f16, bf16}) {
     run_backward("dw-bwd 3x3 nchw", dt, {2, 6, 8, 7, 6, 3, 3, 6, 1, 1, 1, 1, 1, 1}, L::kNCHW);
     run_backward("dw-bwd 3x3/2 nhwc", dt, {2, 8, 9, 9, 8, 3, 3, 8, 2, 2, 1, 1, 1, 1}, L::kNHWC);
