@@ -24,6 +24,12 @@ const char* grouped_conv2d_index_limit_violation(const Conv2dParams& p, int64_t 
 // Kernel sizes 3, 5 and 7 (square) are compile-time specialized; others run a generic loop.
 cudaError_t launch_conv2d_grouped_direct(const Conv2dParams& p, int64_t groups, DType dtype, cudaStream_t stream);
 
+// Grouped convolution on tensor cores (fp16/bf16, sm_80+): dense NHWC input (4-byte aligned),
+// `p.weight` pointing at a dense [K, R, S, Cg] weight (weight_strides not read), Cg even and >= 4,
+// Kg a multiple of 8 or Kg in {2, 4} (an mma n8 block then spans whole groups). Any output strides.
+bool conv2d_grouped_tc_supported(const Conv2dParams& p, int64_t groups, DType dtype);
+cudaError_t launch_conv2d_grouped_tc(const Conv2dParams& p, int64_t groups, DType dtype, cudaStream_t stream);
+
 // Depthwise forward specialized for dense channels_last input/output (and residual), multiplier 1,
 // C % 4 == 0, input/weight/output/residual aligned to one 4-channel vector (16 B fp32, 8 B
 // fp16/bf16). `p.weight` must point at the weight laid out as a dense [R, S, C] array (the

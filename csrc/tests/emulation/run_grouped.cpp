@@ -33,7 +33,7 @@ double reference_conv(const Geometry& g, const Tensor4& x, const Tensor4& w, int
 }
 
 void run_forward(const char* label, DType dtype, const Geometry& g, Layout in_layout, Layout w_layout,
-                 Layout out_layout, bool scale_shift, bool residual_on, bool relu) {
+                 Layout out_layout, bool scale_shift, bool residual_on, bool relu, bool tensor_cores = false) {
   const std::string name = std::string(label) + "/" + dtype_name(dtype);
   const int64_t P = g.P(), Q = g.Q();
   Tensor4 x = make_tensor(dtype, g.N, g.C, g.H, g.W, in_layout);
@@ -60,7 +60,14 @@ void run_forward(const char* label, DType dtype, const Geometry& g, Layout in_la
   std::memcpy(p.output_strides, out.strides, sizeof(p.output_strides));
   p.relu = relu;
   ++g_checks;
-  if (launch_conv2d_grouped_direct(p, g.groups, dtype, nullptr) != cudaSuccess) {
+  if (tensor_cores && !conv2d_grouped_tc_supported(p, g.groups, dtype)) {
+    ++g_failures;
+    std::printf("FAIL %s: conv2d_grouped_tc_supported() said no\n", name.c_str());
+    return;
+  }
+  const cudaError_t err = tensor_cores ? launch_conv2d_grouped_tc(p, g.groups, dtype, nullptr)
+                                       : launch_conv2d_grouped_direct(p, g.groups, dtype, nullptr);
+  if (err != cudaSuccess) {
     ++g_failures;
     std::printf("FAIL %s: launcher failed\n", name.c_str());
     return;
@@ -301,6 +308,19 @@ int main() {
     run_forward("depthwise 7x7/2 mult2 nchw", dt, {1, 4, 11, 10, 8, 7, 7, 4, 2, 2, 3, 3, 1, 1}, L::kNCHW, L::kNCHW, L::kNCHW, true, true, true);
     run_forward("grouped resnext-like Cg=4 nhwc", dt, {2, 16, 6, 6, 16, 3, 3, 4, 1, 1, 1, 1, 1, 1}, L::kNHWC, L::kNHWC, L::kNHWC, true, true, true);
     run_forward("grouped two towers nchw", dt, {1, 12, 7, 7, 10, 3, 3, 2, 1, 1, 1, 1, 1, 1}, L::kNCHW, L::kNCHW, L::kNCHW, true, false, false);
+  }
+  for (DType dt : {f16, bf16}) {  // tensor cores: NHWC input, KRSC weight (Layout::kNHWC of [K, Cg, R, S])
+    // N C H W K R S groups sh sw ph pw dh dw
+    run_forward("tc resnext Cg=Kg=4", dt, {2, 16, 6, 7, 16, 3, 3, 4, 1, 1, 1, 1, 1, 1}, L::kNHWC, L::kNHWC, L::kNHWC, true,
+                true, true, true);
+    run_forward("tc Cg=Kg=8 s2 nchw-out", dt, {1, 32, 9, 9, 32, 3, 3, 4, 2, 2, 1, 1, 1, 1}, L::kNHWC, L::kNHWC, L::kNCHW,
+                true, false, false, true);
+    run_forward("tc Cg=16 Kg=24 K-tail dilated", dt, {1, 32, 7, 8, 48, 3, 3, 2, 1, 1, 2, 2, 2, 2}, L::kNHWC, L::kNHWC,
+                L::kSliced, false, true, true, true);
+    run_forward("tc Kg=2 Cg=6 5x5 m-tail", dt, {1, 18, 5, 5, 6, 5, 5, 3, 1, 1, 2, 2, 1, 1}, L::kNHWC, L::kNHWC, L::kNHWC,
+                true, true, false, true);
+    run_forward("tc two towers Cg=12 Kg=8 1x1", dt, {2, 24, 3, 5, 16, 1, 1, 2, 1, 1, 0, 0, 1, 1}, L::kNHWC, L::kNHWC,
+                L::kNHWC, true, false, true, true);
   }
   run_forward("depthwise 3x3 dilated sliced", f32, {2, 5, 10, 9, 5, 3, 3, 5, 1, 1, 2, 2, 2, 2}, L::kSliced, L::kNCHW, L::kNCHW, true, true, true);
   run_forward("depthwise misaligned 3x3", f32, {1, 5, 6, 7, 5, 3, 3, 5, 1, 1, 1, 1, 1, 1}, L::kMisaligned, L::kNCHW, L::kMisaligned, false, false, false);
