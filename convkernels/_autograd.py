@@ -44,10 +44,29 @@ def conv2d_fused_backward(ctx, grad):
         grad_scale = (g.to(acc) * raw.to(acc)).sum(_DIMS)
     if need[0] or need[1]:
         g_acc = (g.to(acc) * scale.to(acc).view(1, -1, 1, 1)).to(x.dtype) if ctx.has[0] else g
-        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
-            g_acc, x, w, None, stride, padding, dilation, False, [0, 0], groups,
-            [need[0], need[1], False])
+        depthwise = _depthwise_backward_ops(ctx, x, w, groups)
+        if depthwise is not None:
+            input_grad, weight_grad = depthwise
+            g_acc = g_acc.to(x.dtype)
+            grad_x = input_grad(g_acc, x, w, stride, padding, dilation) if need[0] else None
+            grad_w = weight_grad(g_acc, x, w, stride, padding, dilation) if need[1] else None
+        else:
+            grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+                g_acc, x, w, None, stride, padding, dilation, False, [0, 0], groups,
+                [need[0], need[1], False])
     return grad_x, grad_w, grad_scale, grad_shift, grad_residual, None, None, None, None, None
+
+
+def _depthwise_backward_ops(ctx, x, w, groups):
+    """(input_grad, weight_grad) ops of the forward's backend for a depthwise convolution
+    (groups == C > 1, weight [multiplier * C, 1, R, S]), else None (aten's backward)."""
+    backend = getattr(ctx, "backend", None)
+    if backend not in ("cuda", "triton") or groups == 1 or groups != x.shape[1] \
+            or w.shape[1] != 1 or x.dtype == torch.float64:
+        return None
+    ops = torch.ops.convkernels
+    return (getattr(ops, f"{backend}_depthwise_backward_input").default,
+            getattr(ops, f"{backend}_depthwise_backward_weight").default)
 
 
 # ---- channel_moments: mean and biased variance per channel ---------------------------------

@@ -155,3 +155,29 @@ def winograd_conv2d_fused_fake(input, weight, transformed_weight, scale, shift, 
 
 FAKES["winograd_filter_transform"] = winograd_filter_transform_fake
 FAKES["winograd_conv2d_fused"] = winograd_conv2d_fused_fake
+
+# ---- grouped / depthwise backward primitives --------------------------------------------------
+
+def depthwise_backward_input_fake(grad_output, input, weight, stride, padding, dilation):
+    return empty_like_layout(input, input.shape)
+
+
+def depthwise_backward_weight_fake(grad_output, input, weight, stride, padding, dilation):
+    return weight.new_empty(weight.shape)  # dense [K, 1, R, S]
+
+
+FAKES["depthwise_backward_input"] = depthwise_backward_input_fake
+FAKES["depthwise_backward_weight"] = depthwise_backward_weight_fake
+
+
+def separable_conv2d_fused_fake(input, dw_weight, pw_weight, mid_scale, mid_shift, mid_relu,
+                                scale, shift, relu, stride, padding, dilation):
+    N, _, H, W = input.shape
+    _, _, R, S = dw_weight.shape
+    P = _conv_out_size(H, padding[0], dilation[0], R, stride[0])
+    Q = _conv_out_size(W, padding[1], dilation[1], S, stride[1])
+    return empty_like_layout(input, (N, pw_weight.shape[0], P, Q))
+
+
+FAKES["separable_conv2d_fused"] = separable_conv2d_fused_fake
+

@@ -88,6 +88,19 @@ TORCH_LIBRARY(convkernels, m) {
       "cuda_winograd_conv2d_fused(Tensor input, Tensor weight, Tensor transformed_weight, Tensor? scale, "
       "Tensor? shift, Tensor? residual, int[2] padding, int tile, bool relu) -> Tensor");
   // ---- end winograd
+
+  // ---- grouped / depthwise (csrc/ops/depthwise_backward.cpp; the forward is cuda_conv2d_fused) ----
+  m.def(
+      "cuda_depthwise_backward_input(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
+      "int[2] padding, int[2] dilation) -> Tensor");
+  m.def(
+      "cuda_depthwise_backward_weight(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
+      "int[2] padding, int[2] dilation) -> Tensor");
+  m.def(
+      "cuda_separable_conv2d_fused(Tensor input, Tensor dw_weight, Tensor pw_weight, Tensor? mid_scale, "
+      "Tensor? mid_shift, bool mid_relu, Tensor? scale, Tensor? shift, bool relu, int[2] stride, int[2] padding, "
+      "int[2] dilation) -> Tensor");
+  // ---- end grouped / depthwise ----
   m.def("cuda_build_info() -> str");
   // No tensor arguments: CompositeExplicitAutograd makes it callable without any device.
   m.impl("cuda_build_info", c10::DispatchKey::CompositeExplicitAutograd, TORCH_FN(convkernels::cuda_build_info));

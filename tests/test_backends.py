@@ -82,12 +82,12 @@ def test_auto_on_cuda_skips_unverified_kernels(monkeypatch):
     assert "not yet verified on a GPU" in sel.skipped["triton"]
 
 
-def test_grouped_conv_routes_to_torch_and_refuses_kernels(monkeypatch):
+def test_grouped_conv_runs_on_the_kernel_backends(monkeypatch):
+    """groups > 1 is a kernel configuration like any other (grouped / depthwise kernels)."""
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    assert backends.select(_call(groups=2), "auto").backend == "torch"
+    assert backends.select(_call(groups=2), "auto").backend == "triton"
+    assert backends.select(_call(device="cuda", groups=2), "torch").backend == "torch"
     x, w = torch.randn(1, 4, 5, 5), torch.randn(4, 2, 3, 3)
-    with pytest.raises(BackendUnavailableError, match="grouped convolution|not importable"):
-        ops.conv2d(x, w, groups=2, backend="triton")
     torch.testing.assert_close(ops.conv2d(x, w, groups=2),
                                torch.nn.functional.conv2d(x, w, groups=2))
 

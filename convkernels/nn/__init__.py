@@ -3,6 +3,7 @@
 
 from .conv import Conv2d
 from .conv_bn_relu import ConvBNReLU2d
+from .depthwise import SeparableConv2d
 from .folded import FoldedBatchNorm2d, FusedConv2d
 from .lrn import LocalResponseNorm, LRNMaxPool2d, fuse_lrn_max_pool
 from .pool import (
@@ -14,6 +15,10 @@ from .pool import (
     SpatialPyramidPool2d,
 )
 
-__all__ = ["Conv2d", "ConvBNReLU2d", "FusedConv2d", "FoldedBatchNorm2d"]
-__all__ += ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
-            "SpatialPyramidPool2d", "LocalResponseNorm", "LRNMaxPool2d", "fuse_lrn_max_pool"]
+__all__ = [
+    # convolution
+    "Conv2d", "ConvBNReLU2d", "FusedConv2d", "FoldedBatchNorm2d", "SeparableConv2d",
+    # pooling and LRN
+    "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
+    "SpatialPyramidPool2d", "LocalResponseNorm", "LRNMaxPool2d", "fuse_lrn_max_pool",
+]

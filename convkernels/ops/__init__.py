@@ -9,6 +9,7 @@ only gathers their public functions.
 from __future__ import annotations
 
 from .conv import conv2d, conv2d_affine, fold_batch_norm, fused_conv_bn_relu
+from .depthwise import depthwise_conv2d, separable_conv2d
 from .lrn import ALEXNET_LRN, GOOGLENET_LRN, local_response_norm, lrn_max_pool2d
 from .pool import (
     adaptive_avg_pool2d,
@@ -20,7 +21,12 @@ from .pool import (
     spatial_pyramid_pool,
 )
 
-__all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
-__all__ += ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
-            "global_avg_pool2d", "max_unpool2d", "spatial_pyramid_pool",
-            "local_response_norm", "lrn_max_pool2d", "ALEXNET_LRN", "GOOGLENET_LRN"]
+__all__ = [
+    # convolution (algo="direct" | "winograd_2x2" | "winograd_4x4" | "auto"; grouped/depthwise)
+    "conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm",
+    "depthwise_conv2d", "separable_conv2d",
+    # pooling and LRN
+    "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
+    "global_avg_pool2d", "max_unpool2d", "spatial_pyramid_pool",
+    "local_response_norm", "lrn_max_pool2d", "ALEXNET_LRN", "GOOGLENET_LRN",
+]

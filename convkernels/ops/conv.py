@@ -33,9 +33,8 @@ def _check_algo(op: str, algo: str) -> None:
 
 
 def _kernel_supports(call: Call) -> str:
-    if call.groups != 1:
-        return ("grouped convolution (groups > 1) has no convkernels kernel yet; use "
-                "backend='torch' or 'auto'")
+    # Every groups value runs on both kernel backends: groups > 1 goes to the grouped /
+    # depthwise kernels inside the conv2d_fused primitive (see convkernels/ops/depthwise.py).
     return ""
 
 
@@ -68,8 +67,10 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     :mod:`convkernels.ops.winograd`); ``"auto"`` chooses per layer (see
     :func:`convkernels.explain`; cuDNN for the torch backend).
     Inputs may be NCHW or channels_last (the output follows the input), float32, float16 or
-    bfloat16 (float64 on the torch backend). Backward: gradients come from aten's
-    ``convolution_backward`` (cuDNN on a GPU); our own backward kernels come later.
+    bfloat16 (float64 on the torch backend). ``groups > 1`` runs the grouped kernel, and
+    ``groups == C`` (weight [multiplier*C, 1, R, S]) the depthwise one. Backward: depthwise
+    convolutions use our own input- and weight-gradient kernels; every other case gets its
+    gradients from aten's ``convolution_backward`` (cuDNN on a GPU).
 
     Example::
 

@@ -9,5 +9,7 @@ from __future__ import annotations
 
 from . import pool  # noqa: F401  (pooling and LRN: reference.pool.*)
 from .conv import channel_moments, conv2d_fused, conv_bn_relu, scale_shift_relu
+from .depthwise import separable_conv2d
 
 __all__ = ["conv2d_fused", "channel_moments", "scale_shift_relu", "conv_bn_relu"]
+__all__ += ["separable_conv2d"]

@@ -12,6 +12,7 @@
 //     misaligned storage offset is not copied, it goes to (2). Output and residual are used
 //     as they are (any strides): the kernel writes NCHW or NHWC directly, so an NCHW input
 //     gets an NCHW output without a transpose pass.
+//  0. groups > 1: the grouped / depthwise direct kernel (csrc/ops/grouped.cpp), any layout.
 //  2. SIMT implicit GEMM (launch_conv2d_implicit_gemm_generic): everything else, reading
 //     every tensor through its strides (no copies); fp32 at full precision when TF32 is off.
 #include <ATen/Context.h>
@@ -27,6 +28,7 @@
 #include "common/index_math.h"
 #include "conv_direct/conv_direct.h"
 #include "ops/checks.h"
+#include "ops/grouped.h"
 
 namespace convkernels {
 namespace ops {
@@ -95,8 +97,6 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
   TORCH_CHECK(weight.size(1) * groups == C, kOp, ": Given groups=", groups, ", weight of size ", weight.sizes(),
               ", expected input", input.sizes(), " to have ", weight.size(1) * groups, " channels, but got ", C,
               " channels instead");
-  TORCH_CHECK(groups == 1, kOp, ": groups=", groups,
-              " is not supported by the cuda backend: grouped convolution kernels are not built yet (groups=1 only)");
   TORCH_CHECK(R > 0 && S > 0, kOp, ": kernel size must be positive, got weight of size ", weight.sizes());
   const int64_t P = conv_output_size(H, R, stride[0], padding[0], dilation[0]);
   const int64_t Q = conv_output_size(W, S, stride[1], padding[1], dilation[1]);
@@ -128,6 +128,11 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
   p.relu = relu;
   check_index_limits(kOp, conv2d_index_limit_violation(p));
   const DType dtype = kernel_dtype(input.scalar_type());
+
+  if (groups != 1) {  // grouped and depthwise kernels (csrc/ops/grouped.cpp)
+    run_conv2d_grouped(kOp, p, input, weight, groups, dtype, stream);
+    return output;
+  }
 
   // C must fill whole 16-byte chunks: 8 fp16/bf16 or 4 fp32 values.
   const int64_t chunk_elems = 16 / dtype_size(dtype);
