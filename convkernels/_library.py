@@ -126,7 +126,7 @@ def triton_depthwise_backward_weight(grad_output: Tensor, input: Tensor, weight:
 
 for _p in DEPTHWISE_BACKWARD_PRIMITIVES:
     torch.library.register_fake(f"convkernels::triton_{_p}")(_meta.FAKES[_p])
-    if _extension.load()[0]:
+    if _extension.load()[0] and has_op("cuda", _p):   # an older build may lack a family
         torch.library.register_fake(f"convkernels::cuda_{_p}")(_meta.FAKES[_p])
 
 
@@ -275,7 +275,7 @@ def _register_pool(backend: str) -> None:
 
 
 _register_pool("triton")
-if _extension.load()[0] and hasattr(torch.ops.convkernels, "cuda_max_pool2d"):
+if _extension.load()[0] and has_op("cuda", "max_pool2d"):
     _register_pool("cuda")
 
 @torch.library.custom_op("convkernels::triton_separable_conv2d_fused", mutates_args=())
@@ -292,6 +292,7 @@ def triton_separable_conv2d_fused(input: Tensor, dw_weight: Tensor, pw_weight: T
 
 
 for _backend in ("triton", "cuda") if _extension.load()[0] else ("triton",):
-    torch.library.register_fake(f"convkernels::{_backend}_separable_conv2d_fused")(
-        _meta.FAKES["separable_conv2d_fused"])
+    if has_op(_backend, "separable_conv2d_fused"):
+        torch.library.register_fake(f"convkernels::{_backend}_separable_conv2d_fused")(
+            _meta.FAKES["separable_conv2d_fused"])
 
