@@ -51,6 +51,12 @@ template <int M>
 constexpr int point_groups() { return M == 4 ? 2 : 1; }
 template <int M>
 constexpr int channels_per_cta() { return 32 / point_groups<M>(); }
+// CTAs per SM the register allocation targets (__launch_bounds__' second argument), stated
+// rather than left to ptxas' heuristic: F(2x2) fits 2 CTAs (128 registers, 2 x 48 KB of
+// shared memory), which it meets exactly, with no slack. F(4x4) with 2 CTAs would have to
+// fit 72 accumulators in 128 registers: ptxas spills ~280 bytes, so it runs one CTA per SM.
+template <int M>
+constexpr int min_ctas_per_sm() { return M == 2 ? 2 : 1; }
 
 template <typename T, int M>
 struct FusedConfig {
@@ -127,7 +133,7 @@ __device__ __forceinline__ void store_output_tile(const FusedArgs& args, const P
 }
 
 template <typename T, int M>
-__global__ void __launch_bounds__(kThreads) winograd_fused_kernel(const FusedArgs args) {
+__global__ void __launch_bounds__(kThreads, min_ctas_per_sm<M>()) winograd_fused_kernel(const FusedArgs args) {
   using Tr = winograd::Transform<M>;
   using Cfg = FusedConfig<T, M>;
   constexpr int A = Cfg::kAlpha;
