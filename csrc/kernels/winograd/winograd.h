@@ -44,11 +44,11 @@ const char* winograd_index_limit_violation(const WinogradConvParams& p, int tile
 cudaError_t launch_winograd_filter_transform(const WinogradFilterParams& p, int tile, DType dtype,
                                              cudaStream_t stream);
 
-// The fused kernel: per CTA 32 tiles x 32 output channels; per C slice the input transform
-// B^T d B (fp32, rounded once to the dtype) into shared memory, the per-point GEMM over C
-// (fp16/bf16: mma.sync m16n8k16 tensor cores on sm_80+; fp32: SIMT fp32 FMA, IEEE, no TF32),
-// then the output transform A^T M A and the epilogue in registers, written through the
-// output's strides. No global workspace. tile is m (2 or 4).
+// The fused kernel: per CTA 32 tiles x 32 (F(2x2)) / 16 (F(4x4)) output channels; per C slice
+// the input transform B^T d B (fp32, rounded once to the dtype) into shared memory, the
+// per-point GEMM over C (fp16/bf16: mma.sync m16n8k16 tensor cores on sm_80+; fp32: SIMT fp32
+// FMA, IEEE, no TF32), then the output transform A^T M A and the epilogue in fp32, written
+// through the output's strides. No global workspace. tile is m (2 or 4).
 cudaError_t launch_winograd_conv2d(const WinogradConvParams& p, int tile, DType dtype, cudaStream_t stream);
 
 // Dynamic shared memory the fused kernel needs (for reporting and the opt-in above 48 KB).

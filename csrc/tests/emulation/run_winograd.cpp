@@ -209,6 +209,10 @@ int main() {
     run_case({"misaligned", dt, 4, 1, 6, 9, 5, 3, 1, Layout::kMisaligned, Layout::kNHWC, true});
     run_case({"expanded-batch", dt, 4, 2, 3, 5, 5, 4, 2, Layout::kExpandedN, Layout::kNCHW, false});
     run_case({"3x3-valid-single-tile", dt, 4, 1, 17, 3, 3, 33, 0, Layout::kNHWC, Layout::kNCHW, true});
+    // F(4x4) CTAs own 32 tiles x 16 channels: 2 x 5 x 5 = 50 tiles -> 2 CTAs along x (the
+    // second partial), K = 40 -> 3 CTAs along y (the last half full), through the shared-memory
+    // accumulator exchange of its two point groups.
+    run_case({"4x4-multi-cta", dt, 4, 2, 19, 17, 17, 40, 1, Layout::kNCHW, Layout::kNHWC, true});
   }
   return finish("run_winograd");
 }
