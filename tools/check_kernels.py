@@ -152,7 +152,7 @@ def demangle(names: list[str]) -> dict[str, str]:
 
 def short_name(demangled: str) -> str:
     """'void convkernels::x::k<T, convkernels::x::C<1> >(convkernels::x::Args)' -> 'k<T, C<1>>'"""
-    name = demangled.removeprefix("void ")
+    name = demangled.removeprefix("void ").replace("(anonymous namespace)::", "")
     depth = 0
     for i, ch in enumerate(name):  # drop the parameter list: first '(' at template depth 0
         if ch == "<":
