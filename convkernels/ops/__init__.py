@@ -9,5 +9,7 @@ only gathers their public functions.
 from __future__ import annotations
 
 from .conv import conv2d, conv2d_affine, fold_batch_norm, fused_conv_bn_relu
+from .resize_conv import fold_nearest_weight, resize_conv2d, resize_conv2d_affine
 
-__all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
+__all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm",
+           "resize_conv2d", "resize_conv2d_affine", "fold_nearest_weight"]
