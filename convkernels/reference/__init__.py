@@ -7,7 +7,7 @@ that is wider; one rounding to the output dtype; output in the input's memory fo
 
 from __future__ import annotations
 
-from .conv import channel_moments, conv2d_fused, conv_bn_relu, scale_shift_relu
 from . import resize_conv  # noqa: F401  (resize_conv.resize_conv2d_fused, the phase fold)
+from .conv import channel_moments, conv2d_fused, conv_bn_relu, scale_shift_relu
 
 __all__ = ["conv2d_fused", "channel_moments", "scale_shift_relu", "conv_bn_relu"]
