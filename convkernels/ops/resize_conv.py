@@ -32,8 +32,10 @@ from .conv import _as_f32, _needs_grad
 
 __all__ = ["resize_conv2d", "resize_conv2d_affine", "fold_nearest_weight"]
 
-# weight -> (key, folded): reused while the weight's version and the geometry are unchanged.
-_FOLD_CACHE: "weakref.WeakKeyDictionary[Tensor, tuple]" = weakref.WeakKeyDictionary()
+# id(weight) -> (weakref to weight, key, folded): reused while the weight's version and the
+# geometry are unchanged; an entry dies with its weight. (Tensors cannot key a
+# WeakKeyDictionary: their __eq__ is elementwise.)
+_FOLD_CACHE: dict[int, tuple] = {}
 
 
 def fold_nearest_weight(weight: Tensor, scale_factor: int, padding, stride) -> Tensor:
@@ -57,11 +59,13 @@ def fold_nearest_weight(weight: Tensor, scale_factor: int, padding, stride) -> T
         return ref.fold_nearest_weight(weight, scale_factor, padding, stride)
     key = (weight._version, weight.data_ptr(), weight.dtype, weight.device, tuple(weight.shape),
            scale_factor, padding, stride)
-    hit = _FOLD_CACHE.get(weight)
-    if hit is not None and hit[0] == key:
-        return hit[1]
+    hit = _FOLD_CACHE.get(id(weight))
+    if hit is not None and hit[0]() is weight and hit[1] == key:
+        return hit[2]
     folded = ref.fold_nearest_weight(weight.detach(), scale_factor, padding, stride)
-    _FOLD_CACHE[weight] = (key, folded)
+    if hit is None or hit[0]() is not weight:
+        weakref.finalize(weight, _FOLD_CACHE.pop, id(weight), None)
+    _FOLD_CACHE[id(weight)] = (weakref.ref(weight), key, folded)
     return folded
 
 
