@@ -60,6 +60,13 @@ TORCH_LIBRARY(convkernels, m) {
       "int[2] stride, int[2] padding, int[2] dilation, int groups, bool relu) -> Tensor");
   m.def("cuda_channel_moments(Tensor input) -> (Tensor, Tensor)");
   m.def("cuda_scale_shift_relu(Tensor input, Tensor scale, Tensor shift, Tensor? residual, bool relu) -> Tensor");
+  // ---- resize_conv: nearest (phase-folded weight [Lh, Lw, K, C, Th, Tw]) and bilinear ----
+  m.def(
+      "cuda_resize_nearest_conv2d_fused(Tensor input, Tensor folded_weight, Tensor? scale, Tensor? shift, "
+      "int scale_factor, int[2] padding, int[2] stride, int[2] kernel_size, bool relu) -> Tensor");
+  m.def(
+      "cuda_resize_bilinear_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, "
+      "int scale_factor, int[2] padding, int[2] stride, bool align_corners, bool relu) -> Tensor");
   m.def("cuda_build_info() -> str");
   // No tensor arguments: CompositeExplicitAutograd makes it callable without any device.
   m.impl("cuda_build_info", c10::DispatchKey::CompositeExplicitAutograd, TORCH_FN(convkernels::cuda_build_info));

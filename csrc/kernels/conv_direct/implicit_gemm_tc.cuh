@@ -103,9 +103,11 @@ struct TcTileConfig {
   static_assert(BM % 8 == 0 && BN % 8 == 0, "swizzle period is 8 rows");
 };
 
+// One CTA's BM x BN output tile at (block_m, block_n). A device function so that kernels
+// running several convolutions in one launch (resize_conv's sub-pixel phases) share the body.
 template <typename T, typename Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
-    conv2d_implicit_gemm_tc_kernel(const TcKernelArgs args) {
+__device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& args, const int block_m,
+                                                            const int block_n) {
 #if CK_SM80_ENABLED
   using Element = TcElement<T>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -118,8 +120,6 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
   const int warp = tid >> 5;
   const int warp_row0 = (warp % Cfg::kWarpsM) * Cfg::kWarpTileM;
   const int warp_col0 = (warp / Cfg::kWarpsM) * Cfg::kWarpTileN;
-  const int block_m = blockIdx.x * Cfg::BM;
-  const int block_n = blockIdx.y * Cfg::BN;
   const uint32_t smem_base = shared_address(smem);
 
   // ---- loader state, computed once per CTA (no division in the main loop) ----
@@ -283,6 +283,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     }
   }
 #endif  // CK_SM80_ENABLED
+}
+
+template <typename T, typename Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
+    conv2d_implicit_gemm_tc_kernel(const TcKernelArgs args) {
+  conv2d_implicit_gemm_tc_cta<T, Cfg>(args, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
 }
 
 }  // namespace conv_direct
