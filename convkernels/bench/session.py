@@ -86,9 +86,11 @@ def finished_cases(path: os.PathLike, env: dict) -> set[tuple]:
             if not any(str(r.get("reason") or "").startswith(_UNFINISHED) for r in rows)}
 
 
-def case_key(case: Case) -> tuple:
-    from .runner import _row
-    return report.case_key(_row(case, "cudnn", "skipped"))
+def case_key(case) -> tuple:
+    """The report key of a conv-suite ``Case`` or an ``opbench.OpCase``."""
+    from . import opbench, runner
+    row = opbench._row if isinstance(case, opbench.OpCase) else runner._row
+    return report.case_key(row(case, "cudnn", "skipped"))
 
 
 class ReportWriter:
