@@ -29,7 +29,8 @@ def fake_timing(monkeypatch):
     def measure(fn, config=None):
         fn()
         calls.append(fn)
-        return Timing(2.0 - 0.5 * len(calls), 1.0, 2.0, "fake")
+        # 1.5 ms, 1.0 ms, then 0.5 ms for every later call (never 0: rates divide by it)
+        return Timing(max(2.0 - 0.5 * len(calls), 0.5), 1.0, 2.0, "fake")
     monkeypatch.setattr(opbench, "measure", measure)
     return calls
 
