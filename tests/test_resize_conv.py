@@ -61,6 +61,9 @@ CASES = [
     ResizeCase("x2-2x2-even", 1, 3, 4, 4, 3, 2, padding=0),
     ResizeCase("x4-5x5-pad4-stride3", 1, 2, 3, 3, 3, 5, scale=4, padding=4, stride=3),
 ]
+# C a multiple of 8: the shapes the CUDA nearest kernel runs on tensor cores (channels_last).
+TC_CASES = [ResizeCase("x2-3x3-c16", 2, 16, 5, 4, 8, 3),
+            ResizeCase("x3-3x3-s2-c8", 1, 8, 3, 4, 12, 3, scale=3, stride=2)]
 MODES = [("nearest", False), ("bilinear", False), ("bilinear", True)]
 MODE_IDS = ["nearest", "bilinear", "bilinear-ac"]
 
@@ -100,6 +103,14 @@ def test_half_precision_within_rule(backend, device, mode, align_corners, dtype,
     # nearest also rounds the folded (summed) weights to the dtype once; the rule holds
     # because that rounding is of the size of the one F.conv2d's output rounding adds.
     _check(case, backend, device, dtype, mode, align_corners)
+
+
+@pytest.mark.parametrize("backend,device", backend_params(kernels_only=True))
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize("dtype", DTYPES[1:], ids=str)
+@pytest.mark.parametrize("case", TC_CASES, ids=lambda c: c.name)
+def test_tensor_core_shapes_channels_last(backend, device, mode, dtype, case):
+    _check(case, backend, device, dtype, mode, False, layout="channels_last")
 
 
 @pytest.mark.parametrize("backend,device", backend_params())
@@ -337,6 +348,22 @@ def test_bad_inputs_rejected(backend, kwargs, args, error, match):
         return
     with pytest.raises(error, match=match):
         ops.resize_conv2d(*args, **kwargs, backend=backend)
+
+
+def test_fake_kernels_give_the_real_output_format():
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    x, w, _ = TC_CASES[0].tensors()
+    x = x.contiguous(memory_format=torch.channels_last)
+    folded = ref.fold_nearest_weight(w, 2, (1, 1), (1, 1))
+    real = ref.nearest_folded_conv2d(x, folded, None, None, 2, (1, 1), (1, 1), (3, 3), False)
+    with FakeTensorMode() as mode:
+        fx, fw, ff = mode.from_tensor(x), mode.from_tensor(w), mode.from_tensor(folded)
+        near = _meta.FAKES["resize_nearest_conv2d_fused"](fx, ff, None, None, 2, [1, 1], [1, 1],
+                                                          [3, 3], False)
+        bil = _meta.FAKES["resize_bilinear_conv2d_fused"](fx, fw, None, None, 2, [1, 1], [1, 1],
+                                                          False, False)
+    for fake in (near, bil):
+        assert fake.shape == real.shape and fake.stride() == real.stride()
 
 
 def test_cpu_tensor_to_cuda_backend_is_refused():
