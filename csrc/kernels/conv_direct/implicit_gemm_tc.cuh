@@ -28,8 +28,9 @@ struct TcKernelArgs {
   const void* weight;  // dense KRSC: row k holds the C*R*S reduction values contiguously
   ConvShape shape;
   EpilogueOperands epilogue;  // residual/output [N, K, P, Q] logical, any strides
-  // Output (and residual) are dense NHWC with K % 4 == 0 and aligned to 4 elements: 4-channel
-  // loads and stores.
+  // Output (and residual) have unit channel stride, K % 4 == 0, and pointers and pixel strides
+  // (n, p, q) aligned to 4 elements: 4-channel loads and stores. Dense NHWC is the common case;
+  // resize_conv's interleaved sub-pixel outputs (pixel strides a multiple of the dense ones) too.
   bool vector_epilogue;
 };
 
@@ -237,7 +238,9 @@ __device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& 
   T* __restrict__ output = static_cast<T*>(ep.output);
   constexpr int kGroupsPerRow = Cfg::BN / 4;  // each thread finishes 4 consecutive channels
   if (args.vector_epilogue) {
-    // Dense NHWC: consecutive threads take consecutive channel groups of one pixel.
+    // Channels contiguous: consecutive threads take consecutive channel groups of one pixel.
+    const int64_t* os = ep.output_strides;
+    const int64_t* rs = ep.residual_strides;
     for (int idx = tid; idx < Cfg::BM * kGroupsPerRow; idx += Cfg::kThreads) {
       const int row = idx / kGroupsPerRow;
       const int group = idx % kGroupsPerRow;
@@ -247,14 +250,14 @@ __device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& 
       const float4 v = *reinterpret_cast<const float4*>(staging + row * Cfg::kStagingStride + group * 4);
       float vals[4] = {v.x, v.y, v.z, v.w};
       float res[4] = {0.f, 0.f, 0.f, 0.f};
-      const int64_t offset = static_cast<int64_t>(m) * s.K + k;
-      if (residual != nullptr) load4_as_float(residual + offset, res);
+      const OutputPixel px = decompose_output_row(s, m);
+      if (residual != nullptr) load4_as_float(residual + (px.n * rs[0] + px.p * rs[2] + px.q * rs[3] + k), res);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const ChannelAffine affine = ChannelAffine::load(ep, k + j);
         vals[j] = finish_epilogue(affine.apply(vals[j]), res[j], ep.relu);
       }
-      store4_from_float(output + offset, vals);
+      store4_from_float(output + (px.n * os[0] + px.p * os[2] + px.q * os[3] + k), vals);
     }
   } else {
     // Any strides (NCHW output, odd K, sliced residual): consecutive threads take consecutive

@@ -140,10 +140,10 @@ conv_direct::TcKernelArgs tc_args(const Conv2dParams& c, DType dtype) {
   args.weight = c.weight;
   args.shape = conv_direct::make_conv_shape(c);
   args.epilogue = make_epilogue_operands(c);
-  const int64_t sizes[4] = {c.N, c.K, c.P, c.Q};
-  // Only a single class (stride a multiple of the scale) leaves the output dense.
-  args.vector_epilogue = c.K % 4 == 0 && pointer_aligned(c.output, 4 * dtype_size(dtype)) &&
-                         is_dense_layout(sizes, c.output_strides, kOrderNHWC);
+  // Channels-contiguous output (channels_last): 4-channel stores at each interleaved pixel.
+  const int64_t* os = c.output_strides;
+  args.vector_epilogue = c.K % 4 == 0 && os[1] == 1 && pointer_aligned(c.output, 4 * dtype_size(dtype)) &&
+                         os[0] % 4 == 0 && os[2] % 4 == 0 && os[3] % 4 == 0;
   return args;
 }
 
