@@ -8,6 +8,9 @@
 // dense [Lh, Lw, K, Th, Tw, C] (the layout the fold produces, so normally no copy). Otherwise the
 // SIMT conv kernel runs once per class through the strides. The output is written in the input's
 // memory format directly (interleaved phases, no shuffle pass).
+//
+// Bilinear takes the [K, C, R, S] weight; the same tensor-core rule, with the weight as dense KRSC;
+// otherwise the SIMT kernel through the strides.
 #include <ATen/Context.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -42,6 +45,12 @@ bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)(const std::string&) const) {
 template <typename Ctx>
 bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)() const) {
   return ctx.allowTF32CuDNN();
+}
+
+// fp16/bf16, or fp32 when cuDNN convolutions may use TF32; sm_80+; C fills 16-byte chunks.
+bool tensor_cores_allowed(const at::Tensor& input, DType dtype) {
+  return (dtype != DType::kFloat32 || conv_tf32_flag(at::globalContext(), &at::Context::allowTF32CuDNN)) &&
+         device_compute_major(input.get_device()) >= 8 && input.size(1) % (16 / dtype_size(dtype)) == 0;
 }
 
 void check_pair(const char* op, const char* name, at::IntArrayRef values) {
@@ -121,10 +130,7 @@ at::Tensor cuda_resize_nearest_conv2d_fused(const at::Tensor& input, const at::T
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
   ResizeConvParams& p = prep.params;
   const DType dtype = kernel_dtype(input.scalar_type());
-  const bool tensor_cores = (dtype != DType::kFloat32 || conv_tf32_flag(at::globalContext(),
-                                                                         &at::Context::allowTF32CuDNN)) &&
-                            device_compute_major(input.get_device()) >= 8 &&
-                            p.C % (16 / dtype_size(dtype)) == 0;
+  const bool tensor_cores = tensor_cores_allowed(input, dtype);
   at::Tensor x = input, w = folded_weight;
   if (tensor_cores) {
     x = input.contiguous(at::MemoryFormat::ChannelsLast);
@@ -158,11 +164,18 @@ at::Tensor cuda_resize_bilinear_conv2d_fused(const at::Tensor& input, const at::
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
   ResizeConvParams& p = prep.params;
   p.align_corners = align_corners;
-  p.input = input.data_ptr();
-  p.weight = weight.data_ptr();
-  copy_strides(p.input_strides, input);
-  for (int d = 0; d < 4; ++d) p.weight_strides[d] = weight.stride(d);
-  check_launch(op, launch_resize_bilinear_conv2d(p, kernel_dtype(input.scalar_type()), stream));
+  const DType dtype = kernel_dtype(input.scalar_type());
+  const bool tensor_cores = tensor_cores_allowed(input, dtype);
+  at::Tensor x = input, w = weight;
+  if (tensor_cores) {  // dense NHWC input, dense KRSC weight (free for a channels_last weight)
+    x = input.contiguous(at::MemoryFormat::ChannelsLast);
+    w = weight.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+  }
+  p.input = x.data_ptr();
+  p.weight = w.data_ptr();
+  copy_strides(p.input_strides, x);
+  for (int d = 0; d < 4; ++d) p.weight_strides[d] = w.stride(d);
+  check_launch(op, launch_resize_bilinear_conv2d(p, dtype, tensor_cores, stream));
   return prep.output;
 }
 

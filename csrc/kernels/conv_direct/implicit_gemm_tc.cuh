@@ -104,17 +104,31 @@ struct TcTileConfig {
   static_assert(BM % 8 == 0 && BN % 8 == 0, "swizzle period is 8 rows");
 };
 
+// The A-operand loader of a plain convolution: one cp.async of a 16-byte NHWC chunk, zero-filled
+// in the padding and past the reduction's end. Other loaders (resize_conv's bilinear one, which
+// computes the chunk in registers and stores it) have the same call signature.
+template <typename T>
+struct NhwcGatherA {
+  const T* input;  // dense NHWC
+  __device__ __forceinline__ void operator()(const ConvShape& s, const RowGeometry& g, const RscCursor& k,
+                                             uint32_t smem_addr) const {
+    int64_t offset;
+    const bool valid = nhwc_input_offset(s, g, k, &offset);
+    cp_async_16_zfill(smem_addr, valid ? input + offset : input, valid);
+  }
+};
+
 // One CTA's BM x BN output tile at (block_m, block_n). A device function so that kernels
-// running several convolutions in one launch (resize_conv's sub-pixel phases) share the body.
-template <typename T, typename Cfg>
-__device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& args, const int block_m,
-                                                            const int block_n) {
+// running several convolutions in one launch (resize_conv's sub-pixel phases), or loading A
+// differently (load_a), share the body.
+template <typename T, typename Cfg, typename ALoader>
+__device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& args, const ALoader& load_a,
+                                                            const int block_m, const int block_n) {
 #if CK_SM80_ENABLED
   using Element = TcElement<T>;
   extern __shared__ __align__(128) unsigned char smem[];
 
   const ConvShape& s = args.shape;
-  const T* __restrict__ input = static_cast<const T*>(args.input);
   const T* __restrict__ weight = static_cast<const T*>(args.weight);
   const int tid = threadIdx.x;
   const int lane = tid & 31;
@@ -145,10 +159,7 @@ __device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& 
 #pragma unroll
       for (int i = 0; i < Cfg::kLoadsA; ++i) {
         const int row = tc::tile_load_source(tid, i, Cfg::kThreads).row;
-        int64_t offset;
-        const bool valid = nhwc_input_offset(s, a_rows[i], cursor, &offset);
-        cp_async_16_zfill(a_base + tc::swizzled_chunk_offset(row, load_chunk), valid ? input + offset : input,
-                          valid);
+        load_a(s, a_rows[i], cursor, a_base + tc::swizzled_chunk_offset(row, load_chunk));
       }
 #pragma unroll
       for (int i = 0; i < Cfg::kLoadsB; ++i) {
@@ -291,7 +302,8 @@ __device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& 
 template <typename T, typename Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     conv2d_implicit_gemm_tc_kernel(const TcKernelArgs args) {
-  conv2d_implicit_gemm_tc_cta<T, Cfg>(args, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
+  const NhwcGatherA<T> load_a{static_cast<const T*>(args.input)};
+  conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
 }
 
 }  // namespace conv_direct

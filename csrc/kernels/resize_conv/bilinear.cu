@@ -1,4 +1,4 @@
-// Bilinear resize-convolution, SIMT implicit GEMM (fp32 accumulate) over the upsampled grid:
+// Bilinear resize-convolution, SIMT implicit GEMM (fp32 accumulate; the fallback of bilinear_tc.cu) over the upsampled grid:
 // M = N*P*Q output pixels, N_gemm = K, K_gemm = R*S*C ordered (r, s, c). The upsampled image is
 // never stored: each A-operand value is interpolated from its four low-res neighbours while the
 // tile is loaded, exactly as aten's upsample_bilinear2d computes it (fp32 source index
@@ -9,7 +9,6 @@
 // CTA tile 64 pixels x 64 channels x 16 reduction values, 256 threads, 4x4 outputs per thread,
 // one shared-memory buffer. Any input/weight/output strides. The interpolation weights depend on
 // (pixel, tap) only; they are recomputed per element here, which keeps the kernel general.
-// A tensor-core variant (interpolate in registers, then st.shared + ldmatrix) is future work.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -18,6 +17,7 @@
 #include "common/epilogue.cuh"
 #include "common/index_math.h"
 #include "common/launch.h"
+#include "resize_conv/bilinear_source.cuh"
 #include "resize_conv/resize_conv.h"
 
 namespace convkernels {
@@ -50,25 +50,6 @@ constexpr int kThreads = 256;
 constexpr int kPad = 4;
 constexpr int kLoads = kBK * kBM / kThreads;  // 4 per thread for A, and for B
 }  // namespace bilinear
-
-// One axis of aten's linear interpolation: lower index, +1 step (0 at the border) and weights.
-struct Linear1d {
-  int i0;
-  int step;
-  float l0, l1;
-};
-
-__device__ __forceinline__ Linear1d linear_source(int dst, int in_size, float ratio, bool align_corners) {
-  float src = align_corners ? ratio * static_cast<float>(dst) : ratio * (static_cast<float>(dst) + 0.5f) - 0.5f;
-  src = src < 0.f ? 0.f : src;
-  Linear1d l;
-  l.i0 = static_cast<int>(src);
-  if (l.i0 > in_size - 1) l.i0 = in_size - 1;
-  l.step = l.i0 < in_size - 1 ? 1 : 0;
-  l.l1 = src - static_cast<float>(l.i0);
-  l.l0 = 1.f - l.l1;
-  return l;
-}
 
 template <typename T>
 __global__ void __launch_bounds__(bilinear::kThreads) resize_bilinear_conv2d_kernel(const BilinearArgs args) {
@@ -184,14 +165,6 @@ template __global__ void resize_bilinear_conv2d_kernel<__nv_bfloat16>(const Bili
 
 namespace {
 
-// aten's area_pixel_compute_scale for an explicit integer scale_factor, as an fp32 value.
-float source_ratio(int64_t in_size, int64_t out_size, int64_t scale_factor, bool align_corners) {
-  if (align_corners) {
-    return out_size > 1 ? static_cast<float>(in_size - 1) / static_cast<float>(out_size - 1) : 0.f;
-  }
-  return static_cast<float>(1.0 / static_cast<double>(scale_factor));
-}
-
 template <typename T>
 cudaError_t launch(const BilinearArgs& args, cudaStream_t stream) {
   const dim3 grid(ceil_div(args.shape.M, bilinear::kBM), ceil_div(args.shape.K, bilinear::kBN));
@@ -202,10 +175,12 @@ cudaError_t launch(const BilinearArgs& args, cudaStream_t stream) {
 }  // namespace
 }  // namespace resize_conv
 
-cudaError_t launch_resize_bilinear_conv2d(const ResizeConvParams& p, DType dtype, cudaStream_t stream) {
+cudaError_t launch_resize_bilinear_conv2d(const ResizeConvParams& p, DType dtype, bool allow_tensor_cores,
+                                          cudaStream_t stream) {
   using namespace resize_conv;
   if (resize_conv_index_limit_violation(p)[0] != '\0' || p.scale_factor < 1) return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q == 0 || p.K == 0) return cudaSuccess;
+  if (allow_tensor_cores && resize_bilinear_tc_supported(p, dtype)) return launch_resize_bilinear_tc(p, dtype, stream);
   BilinearArgs args;
   args.input = p.input;
   args.weight = p.weight;

@@ -48,7 +48,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
   const int block_m = blockIdx.x * Cfg::BM;
   // The grid is sized for the largest class; the others have up to L-1 fewer rows/columns.
   if (block_m >= args.shape.M) return;
-  conv_direct::conv2d_implicit_gemm_tc_cta<T, Cfg>(args, block_m, blockIdx.y * Cfg::BN);
+  const conv_direct::NhwcGatherA<T> load_a{static_cast<const T*>(args.input)};
+  conv_direct::conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, block_m, blockIdx.y * Cfg::BN);
 }
 
 #define CK_INSTANTIATE_NEAREST(T, CFG) \

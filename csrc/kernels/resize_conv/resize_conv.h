@@ -47,7 +47,12 @@ const char* resize_conv_index_limit_violation(const ResizeConvParams& p);
 cudaError_t launch_resize_nearest_conv2d(const ResizeConvParams& p, DType dtype, bool allow_tensor_cores,
                                          cudaStream_t stream);
 
-// Bilinear, SIMT (fp32 accumulate), any strides.
-cudaError_t launch_resize_bilinear_conv2d(const ResizeConvParams& p, DType dtype, cudaStream_t stream);
+// Bilinear. Tensor cores when `allow_tensor_cores` (as for nearest) and
+// resize_bilinear_tc_supported(): input dense NHWC, weight dense KRSC, 16-byte aligned, C % (16
+// bytes) == 0, sm_80+. Otherwise a SIMT implicit GEMM (fp32 accumulate) through any strides.
+cudaError_t launch_resize_bilinear_conv2d(const ResizeConvParams& p, DType dtype, bool allow_tensor_cores,
+                                          cudaStream_t stream);
+bool resize_bilinear_tc_supported(const ResizeConvParams& p, DType dtype);
+cudaError_t launch_resize_bilinear_tc(const ResizeConvParams& p, DType dtype, cudaStream_t stream);
 
 }  // namespace convkernels

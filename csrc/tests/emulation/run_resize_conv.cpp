@@ -1,5 +1,6 @@
 // Emulator driver for csrc/kernels/resize_conv: the nearest launcher (phase classes on the
-// tensor-core tile body in one launch, or the per-class SIMT path) and the bilinear SIMT kernel,
+// tensor-core tile body in one launch, or the per-class SIMT path) and the bilinear launcher
+// (tensor-core tile body with the interpolating A loader, or the SIMT kernel),
 // through their public launchers, against float64 references computed on the upsampled image.
 // Inputs and weights are multiples of 1/4 with small magnitude, so folded weight sums, TF32
 // operands and (at scale 2) the bilinear interpolation are exact in every dtype: a wrong index
@@ -73,7 +74,7 @@ struct Case {
   bool bilinear, align_corners;
   int N, C, H, W, K, R, S, scale, sh, sw, ph, pw;
   Layout input_layout, output_layout;
-  bool tensor_cores;  // nearest: allow (and, for suitable inputs, expect) the tensor-core path
+  bool tensor_cores;  // allow the tensor-core path (bilinear: and require it to be taken)
   bool scale_shift, relu;
   int sm_count;
 };
@@ -132,7 +133,23 @@ void run(const Case& tc) {
   if (tc.bilinear) {
     p.weight = w.data();
     std::memcpy(p.weight_strides, w.strides, sizeof(w.strides));
-    err = launch_resize_bilinear_conv2d(p, tc.dtype, nullptr);
+    Tensor4 w_krsc;
+    if (tc.tensor_cores) {  // the layout the glue hands the tensor-core kernel
+      w_krsc = make_tensor(tc.dtype, tc.K, tc.C, tc.R, tc.S, Layout::kNHWC);
+      for (int k = 0; k < tc.K; ++k)
+        for (int c = 0; c < tc.C; ++c)
+          for (int r = 0; r < tc.R; ++r)
+            for (int s = 0; s < tc.S; ++s) w_krsc.set(k, c, r, s, w.get(k, c, r, s));
+      p.weight = w_krsc.data();
+      std::memcpy(p.weight_strides, w_krsc.strides, sizeof(w_krsc.strides));
+      ++g_checks;
+      if (!resize_bilinear_tc_supported(p, tc.dtype)) {
+        ++g_failures;
+        std::printf("FAIL %s: resize_bilinear_tc_supported() said no\n", name.c_str());
+        return;
+      }
+    }
+    err = launch_resize_bilinear_conv2d(p, tc.dtype, tc.tensor_cores, nullptr);
   } else {
     resize_conv::PhaseAxis ah, aw;
     resize_conv::make_phase_axis(tc.scale, tc.R, tc.ph, tc.sh, &ah);
@@ -197,6 +214,12 @@ int main() {
       {"bilinear-x4-align-misaligned", f32, true, true, 1, 2, 3, 2, 3, 3, 3, 4, 1, 1, 1, 1, L::kMisaligned, L::kNCHW, false, false, true, 4},
       {"bilinear-x2-K70", f16, true, false, 1, 5, 4, 4, 70, 3, 3, 2, 1, 1, 1, 1, L::kNHWCOffset2, L::kNHWC, false, true, false, 4},
       {"bilinear-x1-on-1x1", f32, true, false, 1, 4, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, L::kNCHW, L::kNCHW, false, false, false, 4},
+      // ---- bilinear on tensor cores: A chunks interpolated in registers, st.shared ----
+      {"bilinear-x2-3x3-tc", f16, true, false, 2, 8, 5, 4, 8, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, true, true, true, 4},
+      {"bilinear-x2-align-tc-nchw-out", bf16, true, true, 1, 16, 4, 3, 12, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNCHW, true, false, false, 4},
+      {"bilinear-x4-s2-tc", f16, true, false, 1, 8, 3, 2, 4, 3, 3, 4, 2, 2, 1, 1, L::kNHWC, L::kNHWC, true, true, false, 4},
+      {"bilinear-x3-5x5-tc-tf32", f32, true, true, 1, 4, 3, 3, 6, 5, 5, 3, 1, 1, 2, 2, L::kNHWC, L::kNHWC, true, false, true, 4},
+      {"bilinear-x2-K72-large-tile", f16, true, false, 2, 8, 6, 6, 72, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, true, true, false, 1},
   };
   for (const Case& c : cases) run(c);
   return finish("run_resize_conv");
