@@ -89,10 +89,16 @@ def _check(case, backend, device, dtype, mode, align_corners, layout="nchw", bia
 
 
 @pytest.mark.parametrize("backend,device", backend_params())
-@pytest.mark.parametrize("mode,align_corners", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_matches_interpolate_then_conv(backend, device, mode, align_corners, case):
-    _check(case, backend, device, torch.float32, mode, align_corners)
+def test_matches_interpolate_then_conv(backend, device, mode, case):
+    _check(case, backend, device, torch.float32, mode, False)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[7], CASES[10]], ids=lambda c: c.name)
+def test_bilinear_align_corners(backend, device, case):
+    _check(case, backend, device, torch.float32, "bilinear", True)
 
 
 @pytest.mark.parametrize("backend,device", backend_params(kernels_only=True))
@@ -183,7 +189,7 @@ def test_nan_propagates_like_torch(backend, device, mode):
 
 # ---- the phase fold -------------------------------------------------------------------------
 
-@settings(deadline=None, max_examples=25)
+@settings(deadline=None, max_examples=15)
 @given(scale=st.integers(1, 4), k=st.integers(1, 6), padding=st.integers(0, 4),
        stride=st.integers(1, 4), H=st.integers(1, 5), W=st.integers(1, 5))
 def test_folded_formulation_equals_composite_in_float64(scale, k, padding, stride, H, W):
