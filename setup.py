@@ -256,6 +256,7 @@ def main() -> None:
         )
     setup(
         packages=packages,
+        package_data={"convkernels": ["dispatch_table.json"]},  # conv2d algo="auto" (algo.py)
         ext_modules=ext_modules,
         cmdclass=cmdclass,
         zip_safe=False,

@@ -29,8 +29,8 @@ def fake_timing(monkeypatch):
     def measure(fn, config=None):
         fn()
         calls.append(fn)
-        # 1.5 ms, 1.0 ms, then 0.5 ms for every later call (never 0: rates divide by it)
-        return Timing(max(2.0 - 0.5 * len(calls), 0.5), 1.0, 2.0, "fake")
+        # 1.5 ms, 1.0 ms, 1.5 ms, ...: a baseline timed first looks 1.5x slower; never 0
+        return Timing(1.5 if len(calls) % 2 else 1.0, 1.0, 2.0, "fake")
     monkeypatch.setattr(opbench, "measure", measure)
     return calls
 
@@ -152,3 +152,23 @@ def test_family_baseline_matches_reference_backend(family):
         rows = {r["backend"]: r for r in opbench.run_case(small, _ctx(("cudnn", "torch")))}
         assert rows["cudnn"]["status"] == "ok", rows["cudnn"]["reason"]
         assert rows["torch"]["status"] == "ok", (case.id, rows["torch"]["reason"])
+
+
+def test_progress_prefix_counts_and_estimates():
+    from convkernels.bench.runner import progress_prefix
+    assert progress_prefix(5, 100, 50.0) == "[  5/100   5% 50s, ~16m left]"
+    assert progress_prefix(10, 10, 12.0) == "[10/10 100% 12s, ~0s left]"
+
+
+def test_cli_bench_suite_selection(capsys):
+    import argparse
+
+    from convkernels import cli
+    args = cli.build_parser().parse_args(["bench", "--suite", "conv_ops", "--network",
+                                          "resnet50", "--quick"])
+    cases = cli._cases(args)
+    assert cases and all(c.shape.network == "resnet50" for c in cases)
+    with pytest.raises(SystemExit, match="unknown suite"):
+        cli._cases(argparse.Namespace(**{**vars(args), "suite": ["nope"]}))
+    assert cli.main(["bench", "--list-suites"]) == 0
+    assert "conv_ops" in capsys.readouterr().out

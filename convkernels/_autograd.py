@@ -170,3 +170,47 @@ FORMULAS["resize_nearest_conv2d_fused"] = (resize_nearest_conv2d_fused_backward,
                                            resize_conv2d_fused_setup)
 FORMULAS["resize_bilinear_conv2d_fused"] = (resize_bilinear_conv2d_fused_backward,
                                             resize_conv2d_fused_setup)
+# ---- winograd (issue 3) ----------------------------------------------------------------------
+# winograd_conv2d_fused(input, weight, transformed_weight, scale, shift, residual, padding,
+# tile, relu): the kernel reads only the transformed weight U; gradients go to the original
+# weight through the conv2d_fused formula (aten convolution_backward), and U, a cached,
+# detached function of weight, gets none. winograd_filter_transform is linear in the
+# weight: d weight = G^T dU G per (k, c).
+
+def winograd_conv2d_fused_setup(ctx, inputs, output):
+    x, w, _u, scale, shift, residual, padding, _tile, relu = inputs
+    conv2d_fused_setup(ctx, (x, w, scale, shift, residual, [1, 1], padding, [1, 1], 1, relu),
+                       output)
+
+
+def winograd_conv2d_fused_backward(ctx, grad):
+    # conv2d_fused_backward reads ctx.needs_input_grad in its own argument order.
+    need = ctx.needs_input_grad
+
+    class _Ctx:
+        saved_tensors = ctx.saved_tensors
+        geometry, relu, has = ctx.geometry, ctx.relu, ctx.has
+        needs_input_grad = (need[0], need[1], need[3], need[4], need[5])
+
+    gx, gw, gscale, gshift, gres = conv2d_fused_backward(_Ctx, grad)[:5]
+    return gx, gw, None, gscale, gshift, gres, None, None, None
+
+
+def winograd_filter_transform_setup(ctx, inputs, output):
+    weight, tile = inputs
+    ctx.tile = tile
+    ctx.weight_dtype = weight.dtype
+
+
+def winograd_filter_transform_backward(ctx, grad):
+    from .reference.winograd import transform_tensors
+    alpha = ctx.tile + 2
+    acc = _acc(grad.dtype)
+    _, g, _ = transform_tensors(ctx.tile, None, acc, grad.device)
+    gu = grad.to(acc).reshape(alpha, alpha, grad.shape[1], grad.shape[2])
+    return torch.einsum("ar,abkc,bs->kcrs", g, gu, g).to(ctx.weight_dtype), None
+
+
+FORMULAS["winograd_conv2d_fused"] = (winograd_conv2d_fused_backward, winograd_conv2d_fused_setup)
+FORMULAS["winograd_filter_transform"] = (winograd_filter_transform_backward,
+                                         winograd_filter_transform_setup)

@@ -48,6 +48,8 @@ def info(verbose: bool = True) -> dict:
     }
     # Also without a GPU: says what auto would run on one, and why the rest would not run.
     result["cuda_tensors"] = _choices(torch.device("cuda"))
+    from .algo import summary as _algo_summary  # conv2d algo="auto" (issue 3)
+    result["conv2d_algo"] = _algo_summary()
     if verbose:
         print(format_info(result))
     return result
@@ -65,6 +67,11 @@ def format_info(d: dict) -> str:
         f"Default backend: {d['default_backend']}; verified on a GPU: "
         f"{', '.join(d['gpu_verified']) or 'nothing yet'}",
     ]
+    if "conv2d_algo" in d:
+        a = d["conv2d_algo"]
+        lines.append(f"conv2d algo='auto': {a['measured_entries']} measured layers in "
+                     f"{a['dispatch_table']} (commit {a['source_commit'] or 'none'}); otherwise "
+                     f"{a['heuristic']}. Explain one layer: convkernels.explain(...)")
     for key, title in (("cuda_tensors", "CUDA tensors"), ("cpu_tensors", "CPU tensors")):
         if key not in d:
             continue

@@ -56,12 +56,42 @@ def _register(qualname: str, primitive: str) -> None:
     torch.library.register_autograd(qualname, backward, setup_context=setup)
 
 
-for _p in PRIMITIVES:
+# ---- winograd (issue 3) ----------------------------------------------------------------------
+
+WINOGRAD_PRIMITIVES = ("winograd_filter_transform", "winograd_conv2d_fused")
+
+
+@torch.library.custom_op("convkernels::triton_winograd_filter_transform", mutates_args=())
+def triton_winograd_filter_transform(weight: Tensor, tile: int) -> Tensor:
+    from .triton import winograd
+    return winograd.filter_transform(weight, tile)
+
+
+@torch.library.custom_op("convkernels::triton_winograd_conv2d_fused", mutates_args=())
+def triton_winograd_conv2d_fused(input: Tensor, weight: Tensor, transformed_weight: Tensor,
+                                 scale: Optional[Tensor], shift: Optional[Tensor],
+                                 residual: Optional[Tensor], padding: Sequence[int], tile: int,
+                                 relu: bool) -> Tensor:
+    """``weight`` is read only by the backward (gradients go to it, not to U)."""
+    from .triton import winograd
+    return winograd.conv2d_fused(input, transformed_weight, scale, shift, residual,
+                                 list(padding), tile, relu)
+
+
+# ---- end winograd ----------------------------------------------------------------------------
+
+for _p in PRIMITIVES + WINOGRAD_PRIMITIVES:
     _register(f"convkernels::triton_{_p}", _p)
 
 if _extension.load()[0]:
-    for _p in PRIMITIVES:
-        _register(f"convkernels::cuda_{_p}", _p)
+    for _p in PRIMITIVES + WINOGRAD_PRIMITIVES:
+        if hasattr(torch.ops.convkernels, f"cuda_{_p}"):  # an older build may lack a family
+            _register(f"convkernels::cuda_{_p}", _p)
+
+
+def has_op(backend: str, primitive: str) -> bool:
+    """Whether ``primitive`` exists on ``backend`` here (a cuda build may predate it)."""
+    return hasattr(torch.ops.convkernels, f"{backend}_{primitive}")
 
 
 def op(backend: str, primitive: str):

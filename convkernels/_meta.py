@@ -71,3 +71,18 @@ def resize_bilinear_conv2d_fused_fake(input, weight, scale, shift, scale_factor,
 
 FAKES["resize_nearest_conv2d_fused"] = resize_nearest_conv2d_fused_fake
 FAKES["resize_bilinear_conv2d_fused"] = resize_bilinear_conv2d_fused_fake
+# ---- winograd (issue 3) ----------------------------------------------------------------------
+
+def winograd_filter_transform_fake(weight, tile):
+    alpha = tile + 2
+    return weight.new_empty((alpha * alpha, weight.shape[0], weight.shape[1]))
+
+
+def winograd_conv2d_fused_fake(input, weight, transformed_weight, scale, shift, residual,
+                               padding, tile, relu):
+    return conv2d_fused_fake(input, weight, scale, shift, residual, [1, 1], padding, [1, 1], 1,
+                             relu)
+
+
+FAKES["winograd_filter_transform"] = winograd_filter_transform_fake
+FAKES["winograd_conv2d_fused"] = winograd_conv2d_fused_fake

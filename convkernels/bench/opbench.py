@@ -27,7 +27,7 @@ from typing import Callable, Optional, Sequence
 
 from . import device as _device
 from .report import derive_speedups, new_row
-from .runner import Context, _cuda_broken, numerics
+from .runner import Context, _cuda_broken, numerics, progress_prefix
 from .timing import measure
 
 BACKENDS = ("cuda", "triton", "cudnn", "compile")
@@ -372,4 +372,4 @@ def progress_line(index: int, total: int, case: OpCase, rows: list[dict], elapse
                          + (f" {sp:.2f}x" if sp and r["backend"] != "cudnn" else ""))
         else:
             parts.append(f"{r['backend']} {r['status']}")
-    return f"[{index}/{total} {elapsed:.0f}s] {case.id} | " + " | ".join(parts)
+    return f"{progress_prefix(index, total, elapsed)} {case.id} | " + " | ".join(parts)

@@ -3,6 +3,7 @@
 
 from .conv import Conv2d
 from .conv_bn_relu import ConvBNReLU2d
+from .folded import FoldedBatchNorm2d, FusedConv2d
 from .resize_conv import ResizeConv2d
 
-__all__ = ["Conv2d", "ConvBNReLU2d", "ResizeConv2d"]
+__all__ = ["Conv2d", "ConvBNReLU2d", "FusedConv2d", "FoldedBatchNorm2d", "ResizeConv2d"]

@@ -16,14 +16,20 @@ from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import Call, register, select
+from . import winograd as _winograd
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
 
-ALGOS = ("auto", "direct")
+ALGOS = ("auto", "direct") + _winograd.ALGOS
 
 
 def _needs_grad(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _check_algo(op: str, algo: str) -> None:
+    if algo not in ALGOS:
+        raise ValueError(f"convkernels.{op}: algo must be one of {ALGOS}, got {algo!r}")
 
 
 def _kernel_supports(call: Call) -> str:
@@ -57,7 +63,10 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     """2-D convolution, equal to :func:`torch.nn.functional.conv2d`.
 
     ``algo="direct"`` asks for our implicit-GEMM kernel (no im2col buffer; bias applied in
-    the epilogue); ``"auto"`` lets the backend choose (cuDNN picks for the torch backend).
+    the epilogue); ``"winograd_2x2"`` / ``"winograd_4x4"`` for Winograd F(2x2,3x3) /
+    F(4x4,3x3) (3x3, stride 1, dilation 1, groups 1 only; see
+    :mod:`convkernels.ops.winograd`); ``"auto"`` chooses per layer (see
+    :func:`convkernels.explain`; cuDNN for the torch backend).
     Inputs may be NCHW or channels_last (the output follows the input), float32, float16 or
     bfloat16 (float64 on the torch backend). Backward: gradients come from aten's
     ``convolution_backward`` (cuDNN on a GPU); our own backward kernels come later.
@@ -71,11 +80,13 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     """
     g, extra = _checks.check_conv2d("conv2d", input, weight, bias, stride, padding, dilation,
                                     groups)
-    if algo not in ALGOS:
-        raise ValueError(f"convkernels.conv2d: algo must be one of {ALGOS}, got {algo!r}")
+    _check_algo("conv2d", algo)
     input = _pad_same_extra(input, extra)
-    call = Call("conv2d", input.device, input.dtype, g.groups,
-                _needs_grad(input, weight, bias), {"algo": algo})
+    needs_grad = _needs_grad(input, weight, bias)
+    algo, backend = _winograd.route("conv2d", input, g, algo, backend, needs_grad)
+    if algo in _winograd.ALGOS:
+        return _winograd.conv2d_affine(input, weight, None, bias, None, g, False, algo, backend)
+    call = Call("conv2d", input.device, input.dtype, g.groups, needs_grad, {"algo": algo})
     return select(call, backend).implementation.fn(input, weight, bias, g)
 
 
@@ -100,8 +111,10 @@ def _conv2d_kernels(backend, input, weight, bias, g):
 def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
                   shift: Optional[Tensor], stride=1, padding=0, dilation=1, groups: int = 1, *,
                   relu: bool = False, residual: Optional[Tensor] = None,
-                  backend: Optional[str] = None) -> Tensor:
+                  algo: str = "auto", backend: Optional[str] = None) -> Tensor:
     """``act(conv2d(input, weight) * scale[k] + shift[k] + residual)`` in one pass.
+
+    ``algo`` as in :func:`conv2d`: the Winograd kernels apply the same epilogue.
 
     The epilogue runs on the float32 accumulator, so the output is rounded once. This is
     the inference form of conv + BatchNorm (+ residual) + ReLU once BN is folded with
@@ -113,9 +126,14 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     _checks.check_vector("conv2d_affine", "shift", shift, g.K)
     _checks.check_same_device("conv2d_affine", "input", input, scale=scale, shift=shift)
     _checks.check_residual("conv2d_affine", residual, input, g.output_shape)
+    _check_algo("conv2d_affine", algo)
     input = _pad_same_extra(input, extra)
-    call = Call("conv2d_affine", input.device, input.dtype, g.groups,
-                _needs_grad(input, weight, scale, shift, residual))
+    needs_grad = _needs_grad(input, weight, scale, shift, residual)
+    algo, backend = _winograd.route("conv2d_affine", input, g, algo, backend, needs_grad)
+    if algo in _winograd.ALGOS:
+        return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
+                                       backend, "conv2d_affine")
+    call = Call("conv2d_affine", input.device, input.dtype, g.groups, needs_grad)
     return select(call, backend).implementation.fn(input, weight, scale, shift, residual, g,
                                                    relu)
 
@@ -158,7 +176,7 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
                        bn_weight: Optional[Tensor], bn_bias: Optional[Tensor], stride=1,
                        padding=0, dilation=1, groups: int = 1, *, eps: float = 1e-5,
                        momentum: float = 0.1, training: bool = False, relu: bool = True,
-                       residual: Optional[Tensor] = None,
+                       residual: Optional[Tensor] = None, algo: str = "auto",
                        backend: Optional[str] = None) -> Tensor:
     """``relu(batch_norm(conv2d(input)) + residual)`` as one operator.
 
@@ -174,7 +192,9 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
       the convolution is aten's ``convolution_backward``; BN's is our formula in
       :mod:`convkernels._autograd`).
 
-    ``relu=False`` gives conv + BN (+ residual). Example::
+    ``relu=False`` gives conv + BN (+ residual). ``algo`` as in :func:`conv2d`; the
+    Winograd algorithms serve the inference form (``training=False``: the folded BN,
+    residual and ReLU run in the Winograd kernels' epilogue). Example::
 
         >>> conv, bn = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8).eval()
         >>> y = convkernels.ops.fused_conv_bn_relu(
@@ -189,9 +209,20 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
     if training and g.N * g.P * g.Q <= 1:
         raise ValueError(f"convkernels.{op}: expected more than 1 value per channel when "
                          f"training, got output of shape {list(g.output_shape)}")
+    _check_algo(op, algo)
     input = _pad_same_extra(input, extra)
-    call = Call(op, input.device, input.dtype, g.groups,
-                _needs_grad(input, weight, bias, bn_weight, bn_bias, residual))
+    needs_grad = _needs_grad(input, weight, bias, bn_weight, bn_bias, residual)
+    if training and algo in _winograd.ALGOS:
+        raise ValueError(f"convkernels.{op}: algo={algo!r} serves the inference form "
+                         f"(training=False) only; training uses the direct kernel (algo='auto')")
+    if not training:
+        algo, backend = _winograd.route(op, input, g, algo, backend, needs_grad)
+        if algo in _winograd.ALGOS:
+            scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias,
+                                           eps)
+            return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
+                                           backend, op)
+    call = Call(op, input.device, input.dtype, g.groups, needs_grad)
     impl = select(call, backend).implementation
     return impl.fn(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g,
                    float(eps), float(momentum), bool(training), bool(relu), residual)

@@ -1,0 +1,214 @@
+// Runs the Winograd kernels (filter transform + fused F(2x2,3x3) / F(4x4,3x3) conv) through their
+// public launchers on the CPU emulator and compares with float64 direct convolution: every
+// padding 0..2, ragged border tiles, several CTAs along tiles and channels, C not a multiple of
+// the kernel's C slice, all dtypes (fp16/bf16 through the emulated mma.sync), NCHW / NHWC /
+// sliced / misaligned / batch-expanded inputs, NCHW and NHWC outputs and residuals, and the
+// epilogue (scale, shift, residual, ReLU). Test-only.
+#include "emu_test.h"
+#include "winograd/winograd.h"
+#include "winograd/winograd_transforms.h"
+
+using namespace convkernels;
+using namespace emu;
+
+namespace {
+
+struct WinoCase {
+  const char* name;
+  DType dtype;
+  int tile;
+  int N, C, H, W, K, pad;
+  Layout input_layout, output_layout;
+  bool epilogue;  // scale + shift + residual + relu
+};
+
+double round_to(DType d, double v) {
+  const float f = float(v);
+  if (d == DType::kFloat32) return f;
+  if (d == DType::kFloat16) return __half2float(__float2half_rn(f));
+  return __bfloat162float(__float2bfloat16_rn(f));
+}
+
+template <int M>
+double coef_at(int i, int j) { return winograd::Transform<M>::at(i, j); }
+template <int M>
+double coef_bt(int i, int j) { return winograd::Transform<M>::bt(i, j); }
+
+double unit_roundoff(DType d) {
+  return d == DType::kFloat32 ? std::ldexp(1.0, -24) : d == DType::kFloat16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+}
+
+void run_case(const WinoCase& tc) {
+  const std::string name = std::string(tc.name) + "/" + dtype_name(tc.dtype) + "/F" + std::to_string(tc.tile);
+  const int64_t P = tc.H + 2 * tc.pad - 2, Q = tc.W + 2 * tc.pad - 2;
+  const int alpha = tc.tile + 2;
+  Tensor4 input = make_tensor(tc.dtype, tc.N, tc.C, tc.H, tc.W, tc.input_layout);
+  Tensor4 weight = make_tensor(tc.dtype, tc.K, tc.C, 3, 3, Layout::kNCHW);
+  Tensor4 residual = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
+  Tensor4 output = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
+  fill_random(input);
+  fill_random(weight, -2, 2);
+  fill_random(residual, -8, 8);
+  std::vector<float> scale(tc.K), shift(tc.K);
+  for (int k = 0; k < tc.K; ++k) {
+    scale[k] = 0.5f + 0.03125f * float(k % 17);
+    shift[k] = -1.f + 0.125f * float(k % 13);
+  }
+
+  // Filter transform into a dense [alpha^2, K, C] buffer, checked against G w G^T in float64.
+  std::vector<unsigned char> u_bytes(size_t(alpha * alpha) * tc.K * tc.C * dtype_size(tc.dtype));
+  WinogradFilterParams fp;
+  fp.weight = weight.data();
+  fp.transformed = u_bytes.data();
+  fp.K = tc.K, fp.C = tc.C;
+  std::memcpy(fp.weight_strides, weight.strides, sizeof(fp.weight_strides));
+  ++g_checks;
+  if (launch_winograd_filter_transform(fp, tc.tile, tc.dtype, nullptr) != cudaSuccess) {
+    ++g_failures;
+    std::printf("FAIL %s: filter transform launcher failed\n", name.c_str());
+    return;
+  }
+  Tensor4 u_view;  // [alpha^2, K, C, 1] over u_bytes
+  u_view.dtype = tc.dtype;
+  const int64_t us[4] = {alpha * alpha, tc.K, tc.C, 1};
+  std::memcpy(u_view.sizes, us, sizeof(us));
+  u_view.strides[0] = int64_t(tc.K) * tc.C, u_view.strides[1] = tc.C, u_view.strides[2] = 1, u_view.strides[3] = 1;
+  u_view.storage = u_bytes;
+  const double u = unit_roundoff(tc.dtype);
+  // G (rows) for the reference, in float64 from the same points the header encodes.
+  const double g2[4][3] = {{-1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  const double g4[6][3] = {{4, 0, 0},          {2. / 3, 2. / 3, 2. / 3},   {2. / 3, -2. / 3, 2. / 3},
+                           {-8. / 3, -4. / 3, -2. / 3}, {-8. / 3, 4. / 3, -2. / 3}, {0, 0, 1}};
+  for (int k = 0; k < tc.K; k += 3)
+    for (int c = 0; c < tc.C; ++c)
+      for (int a = 0; a < alpha; ++a)
+        for (int b = 0; b < alpha; ++b) {
+          double v = 0, mag = 0;
+          for (int r = 0; r < 3; ++r)
+            for (int s = 0; s < 3; ++s) {
+              const double ga = tc.tile == 2 ? g2[a][r] : g4[a][r], gb = tc.tile == 2 ? g2[b][s] : g4[b][s];
+              v += ga * weight.get(k, c, r, s) * gb;
+              mag += std::fabs(ga * weight.get(k, c, r, s) * gb);
+            }
+          expect_close("U", name, u_view.get(a * alpha + b, k, c, 0), v, (u + 1e-6) * (mag + std::fabs(v)));
+        }
+
+  WinogradConvParams p;
+  p.input = input.data();
+  p.transformed = u_bytes.data();
+  p.scale = tc.epilogue ? scale.data() : nullptr;
+  p.shift = tc.epilogue ? shift.data() : nullptr;
+  p.residual = tc.epilogue ? residual.data() : nullptr;
+  p.output = output.data();
+  p.N = tc.N, p.C = tc.C, p.H = tc.H, p.W = tc.W, p.K = tc.K, p.P = P, p.Q = Q;
+  p.pad_h = p.pad_w = tc.pad;
+  std::memcpy(p.input_strides, input.strides, sizeof(p.input_strides));
+  std::memcpy(p.residual_strides, residual.strides, sizeof(p.residual_strides));
+  std::memcpy(p.output_strides, output.strides, sizeof(p.output_strides));
+  p.relu = tc.epilogue;
+  ++g_checks;
+  if (launch_winograd_conv2d(p, tc.tile, tc.dtype, nullptr) != cudaSuccess) {
+    ++g_failures;
+    std::printf("FAIL %s: conv launcher failed\n", name.c_str());
+    return;
+  }
+  // Two references per output. (1) The kernel's own arithmetic in float64: V = B^T d B rounded
+  // to the dtype, times the kernel's U (checked above), summed over C, A^T M A. Only fp32 vs
+  // float64 transform/accumulation rounding separates it from the kernel (~1e-6 of the sum of
+  // |terms|), plus at most a 1-ulp different rounding of some V element where the fp32 value
+  // sits on a rounding boundary (2u of the largest term). This bound is tight: any index,
+  // mask or coefficient error shows. (2) The exact direct convolution, with the loose
+  // Winograd bound (transform amplification x dtype rounding), for the semantics.
+  const int tiles_w = int((Q + tc.tile - 1) / tc.tile), tiles_h = int((P + tc.tile - 1) / tc.tile);
+  auto at = [&](int i, int j) { return tc.tile == 2 ? coef_at<2>(i, j) : coef_at<4>(i, j); };
+  auto bt = [&](int i, int j) { return tc.tile == 2 ? coef_bt<2>(i, j) : coef_bt<4>(i, j); };
+  const int E = alpha * alpha;
+  // vt[((n * tiles_h + ty) * tiles_w + tx) * C + c][e]
+  std::vector<double> vt(size_t(tc.N) * tiles_h * tiles_w * tc.C * E);
+  for (int n = 0; n < tc.N; ++n)
+    for (int ty = 0; ty < tiles_h; ++ty)
+      for (int tx = 0; tx < tiles_w; ++tx)
+        for (int c = 0; c < tc.C; ++c) {
+          double d[6][6] = {}, bd[6][6] = {};
+          for (int i = 0; i < alpha; ++i)
+            for (int j = 0; j < alpha; ++j) {
+              const int64_t h = int64_t(ty) * tc.tile - tc.pad + i, w = int64_t(tx) * tc.tile - tc.pad + j;
+              d[i][j] = (h >= 0 && h < tc.H && w >= 0 && w < tc.W) ? input.get(n, c, h, w) : 0.0;
+            }
+          for (int i = 0; i < alpha; ++i)
+            for (int j = 0; j < alpha; ++j)
+              for (int a = 0; a < alpha; ++a) bd[i][j] += bt(i, a) * d[a][j];
+          double* v = &vt[((size_t(n) * tiles_h + ty) * tiles_w + tx) * tc.C * E + size_t(c) * E];
+          for (int i = 0; i < alpha; ++i)
+            for (int j = 0; j < alpha; ++j) {
+              double s = 0;
+              for (int b = 0; b < alpha; ++b) s += bd[i][b] * bt(j, b);
+              v[i * alpha + j] = round_to(tc.dtype, s);
+            }
+        }
+  const double amplification = tc.tile == 2 ? 8.0 : 96.0;
+  for (int n = 0; n < tc.N; ++n)
+    for (int k = 0; k < tc.K; ++k)
+      for (int64_t pp = 0; pp < P; ++pp)
+        for (int64_t q = 0; q < Q; ++q) {
+          const int ty = int(pp / tc.tile), tx = int(q / tc.tile), i = int(pp % tc.tile), j = int(q % tc.tile);
+          const double* vtile = &vt[((size_t(n) * tiles_h + ty) * tiles_w + tx) * tc.C * E];
+          double emulated = 0, term_sum = 0, term_max = 0;
+          for (int a = 0; a < alpha; ++a)
+            for (int b = 0; b < alpha; ++b) {
+              const double coef = at(i, a) * at(j, b);
+              if (coef == 0) continue;
+              for (int c = 0; c < tc.C; ++c) {
+                const double term = coef * vtile[size_t(c) * E + a * alpha + b] * u_view.get(a * alpha + b, k, c, 0);
+                emulated += term;
+                term_sum += std::fabs(term);
+                term_max = std::max(term_max, std::fabs(term));
+              }
+            }
+          double acc = 0, magnitude = 0;
+          for (int c = 0; c < tc.C; ++c)
+            for (int r = 0; r < 3; ++r)
+              for (int s = 0; s < 3; ++s) {
+                const int64_t h = pp - tc.pad + r, w = q - tc.pad + s;
+                if (h < 0 || h >= tc.H || w < 0 || w >= tc.W) continue;
+                const double a = input.get(n, c, h, w), b = weight.get(k, c, r, s);
+                acc += a * b;
+                magnitude += std::fabs(a * b);
+              }
+          const double sc = tc.epilogue ? scale[k] : 1.0, sh = tc.epilogue ? shift[k] : 0.0;
+          const double res = tc.epilogue ? residual.get(n, k, pp, q) : 0.0;
+          auto finish = [&](double y) {
+            const double v = y * sc + sh + res;
+            return tc.epilogue && v < 0 ? 0.0 : v;
+          };
+          const double got = output.get(n, k, pp, q);
+          const double want = finish(emulated);
+          const double out_round = 2 * u * (std::fabs(want) + std::fabs(sh) + std::fabs(res)) + 1e-6;
+          expect_close("out vs emulated rounding", name, got, want,
+                       (4e-6 * term_sum + 2 * u * term_max) * std::fabs(sc) + out_round);
+          const double exact = finish(acc);
+          expect_close("out vs exact conv", name, got, exact,
+                       (amplification * (2 * u + 1e-6) + 1e-6) * (magnitude + 1.0) * std::fabs(sc) + out_round);
+        }
+}
+
+}  // namespace
+
+int main() {
+  const DType dtypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16};
+  for (DType dt : dtypes)
+    for (int tile : {2, 4})
+      for (int pad = 0; pad <= 2; ++pad) {
+        // 2 images x ragged tiles -> more than 32 tiles (2+ CTAs along x) for F(2x2); K = 37
+        // -> 2 CTAs along y; C = 19 -> a partial C slice for both slice widths (16 and 8).
+        run_case({"nchw", dt, tile, 2, 19, 9, 11, 37, pad, Layout::kNCHW, Layout::kNCHW, pad == 1});
+        run_case({"nhwc", dt, tile, 1, 8, 7, 6, 5, pad, Layout::kNHWC, Layout::kNHWC, pad != 1});
+      }
+  for (DType dt : dtypes) {
+    run_case({"sliced", dt, 2, 1, 5, 6, 9, 7, 1, Layout::kSliced, Layout::kNCHW, true});
+    run_case({"misaligned", dt, 4, 1, 6, 9, 5, 3, 1, Layout::kMisaligned, Layout::kNHWC, true});
+    run_case({"expanded-batch", dt, 4, 2, 3, 5, 5, 4, 2, Layout::kExpandedN, Layout::kNCHW, false});
+    run_case({"3x3-valid-single-tile", dt, 4, 1, 17, 3, 3, 33, 0, Layout::kNHWC, Layout::kNCHW, true});
+  }
+  return finish("run_winograd");
+}
