@@ -241,6 +241,76 @@ POOL_FORMULAS = {
     "lrn_max_pool2d": (lrn_max_pool2d_backward, lrn_max_pool2d_setup),
 }
 
+# ---- resize_conv: out = act(conv(upsample(x), w) * scale + shift) -----------------------------
+# Nearest: the primitive takes the phase-folded weight; its backward is the folded
+# formulation (one aten convolution_backward per residue class on the low-res input), and
+# the fold itself (an einsum in convkernels.ops) carries the gradient back to the weight.
+# Bilinear: aten's composite backward: the upsampled input is re-materialized for the
+# weight gradient and upsample_bilinear2d_backward maps the input gradient back.
+
+def _relu_masked(ctx, grad, out):
+    return torch.where(out > 0, grad, torch.zeros_like(grad)) if ctx.relu else grad
+
+
+def _affine_grads(ctx, g, raw_fn, acc):
+    need = ctx.needs_input_grad
+    grad_scale = grad_shift = None
+    if ctx.has[1] and need[3]:
+        grad_shift = g.to(acc).sum(_DIMS)
+    if ctx.has[0] and need[2]:
+        grad_scale = (g.to(acc) * raw_fn().to(acc)).sum(_DIMS)
+    return grad_scale, grad_shift
+
+
+def resize_conv2d_fused_setup(ctx, inputs, output):
+    x, w, scale, shift, scale_factor, padding, stride, extra, relu = inputs
+    ctx.geometry = (scale_factor, list(padding), list(stride), extra)
+    ctx.relu = relu
+    ctx.has = (scale is not None, shift is not None)
+    ctx.save_for_backward(x, w, scale, output if relu else None)
+
+
+def resize_nearest_conv2d_fused_backward(ctx, grad):
+    from .reference import resize_conv as ref
+    x, wf, scale, out = ctx.saved_tensors
+    s, padding, stride, kernel_size = ctx.geometry
+    need = ctx.needs_input_grad
+    g = _relu_masked(ctx, grad, out)
+    grad_scale, grad_shift = _affine_grads(
+        ctx, g, lambda: ref.nearest_folded_conv2d(x, wf, None, None, s, padding, stride,
+                                                  kernel_size, False), _acc(x.dtype))
+    grad_x = grad_wf = None
+    if need[0] or need[1]:
+        g_in = (g.to(_acc(x.dtype)) * scale.view(1, -1, 1, 1)).to(x.dtype) if ctx.has[0] else g
+        grad_x, grad_wf = ref.nearest_folded_conv2d_backward(
+            g_in, x, wf, s, padding, stride, kernel_size, need[0], need[1])
+    return grad_x, grad_wf, grad_scale, grad_shift, None, None, None, None, None
+
+
+def resize_bilinear_conv2d_fused_backward(ctx, grad):
+    x, w, scale, out = ctx.saved_tensors
+    s, padding, stride, align_corners = ctx.geometry
+    need = ctx.needs_input_grad
+    g = _relu_masked(ctx, grad, out)
+    up = F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=align_corners)
+    grad_scale, grad_shift = _affine_grads(
+        ctx, g, lambda: F.conv2d(up, w, None, stride, padding), _acc(x.dtype))
+    grad_x = grad_w = None
+    if need[0] or need[1]:
+        g_in = (g.to(_acc(x.dtype)) * scale.view(1, -1, 1, 1)).to(x.dtype) if ctx.has[0] else g
+        grad_up, grad_w, _ = torch.ops.aten.convolution_backward(
+            g_in, up, w, None, stride, padding, [1, 1], False, [0, 0], 1,
+            [need[0], need[1], False])
+        if need[0]:
+            grad_x = torch.ops.aten.upsample_bilinear2d_backward(
+                grad_up, list(up.shape[2:]), list(x.shape), align_corners, float(s), float(s))
+    return grad_x, grad_w, grad_scale, grad_shift, None, None, None, None, None
+
+
+FORMULAS["resize_nearest_conv2d_fused"] = (resize_nearest_conv2d_fused_backward,
+                                           resize_conv2d_fused_setup)
+FORMULAS["resize_bilinear_conv2d_fused"] = (resize_bilinear_conv2d_fused_backward,
+                                            resize_conv2d_fused_setup)
 # ---- winograd (issue 3) ----------------------------------------------------------------------
 # winograd_conv2d_fused(input, weight, transformed_weight, scale, shift, residual, padding,
 # tile, relu): the kernel reads only the transformed weight U; gradients go to the original

@@ -296,3 +296,39 @@ for _backend in ("triton", "cuda") if _extension.load()[0] else ("triton",):
         torch.library.register_fake(f"convkernels::{_backend}_separable_conv2d_fused")(
             _meta.FAKES["separable_conv2d_fused"])
 
+# ---- resize_conv: nearest (phase-folded weight) and bilinear resize-convolution ----------------
+
+RESIZE_CONV_PRIMITIVES = ("resize_nearest_conv2d_fused", "resize_bilinear_conv2d_fused")
+
+
+def _resize_conv_launchers():
+    from .triton import resize_conv  # lazily: triton is optional
+    return resize_conv
+
+
+@torch.library.custom_op("convkernels::triton_resize_nearest_conv2d_fused", mutates_args=())
+def triton_resize_nearest_conv2d_fused(input: Tensor, folded_weight: Tensor,
+                                       scale: Optional[Tensor], shift: Optional[Tensor],
+                                       scale_factor: int, padding: Sequence[int],
+                                       stride: Sequence[int], kernel_size: Sequence[int],
+                                       relu: bool) -> Tensor:
+    return _resize_conv_launchers().nearest_conv2d_fused(
+        input, folded_weight, scale, shift, scale_factor, list(padding), list(stride),
+        list(kernel_size), relu)
+
+
+@torch.library.custom_op("convkernels::triton_resize_bilinear_conv2d_fused", mutates_args=())
+def triton_resize_bilinear_conv2d_fused(input: Tensor, weight: Tensor, scale: Optional[Tensor],
+                                        shift: Optional[Tensor], scale_factor: int,
+                                        padding: Sequence[int], stride: Sequence[int],
+                                        align_corners: bool, relu: bool) -> Tensor:
+    return _resize_conv_launchers().bilinear_conv2d_fused(
+        input, weight, scale, shift, scale_factor, list(padding), list(stride), align_corners,
+        relu)
+
+
+for _p in RESIZE_CONV_PRIMITIVES:
+    _register(f"convkernels::triton_{_p}", _p)
+    # An extension built before this family existed lacks the cuda_* schemas.
+    if _extension.load()[0] and hasattr(torch.ops.convkernels, f"cuda_{_p}"):
+        _register(f"convkernels::cuda_{_p}", _p)

@@ -140,6 +140,35 @@ FAKES.update({
     "lrn_max_pool2d": lrn_max_pool2d_fake,
 })
 
+# ---- resize_conv ---------------------------------------------------------------------------
+
+def _resize_out(size, scale_factor, kernel, pad, stride):
+    return (size * scale_factor + 2 * pad - kernel) // stride + 1
+
+
+def resize_nearest_conv2d_fused_fake(input, folded_weight, scale, shift, scale_factor, padding,
+                                     stride, kernel_size, relu):
+    torch._check(input.dim() == 4 and folded_weight.dim() == 6,
+                 lambda: "resize_nearest_conv2d_fused: 4-D input, 6-D folded weight")
+    N, _, H, W = input.shape
+    P = _resize_out(H, scale_factor, kernel_size[0], padding[0], stride[0])
+    Q = _resize_out(W, scale_factor, kernel_size[1], padding[1], stride[1])
+    return empty_like_layout(input, (N, folded_weight.shape[2], P, Q))
+
+
+def resize_bilinear_conv2d_fused_fake(input, weight, scale, shift, scale_factor, padding,
+                                      stride, align_corners, relu):
+    torch._check(input.dim() == 4 and weight.dim() == 4,
+                 lambda: "resize_bilinear_conv2d_fused: 4-D tensors")
+    N, _, H, W = input.shape
+    K, _, R, S = weight.shape
+    P = _resize_out(H, scale_factor, R, padding[0], stride[0])
+    Q = _resize_out(W, scale_factor, S, padding[1], stride[1])
+    return empty_like_layout(input, (N, K, P, Q))
+
+
+FAKES["resize_nearest_conv2d_fused"] = resize_nearest_conv2d_fused_fake
+FAKES["resize_bilinear_conv2d_fused"] = resize_bilinear_conv2d_fused_fake
 # ---- winograd (issue 3) ----------------------------------------------------------------------
 
 def winograd_filter_transform_fake(weight, tile):

@@ -81,6 +81,14 @@ TORCH_LIBRARY(convkernels, m) {
   m.def("cuda_lrn_max_pool2d(Tensor input, int size, float alpha, float beta, float k, int[2] kernel, "
         "int[2] stride, int[2] padding, int[2] dilation, bool ceil_mode, bool pool_first, bool return_indices) "
         "-> (Tensor, Tensor)");
+
+  // ---- resize_conv: nearest (phase-folded weight [Lh, Lw, K, C, Th, Tw]) and bilinear ----
+  m.def(
+      "cuda_resize_nearest_conv2d_fused(Tensor input, Tensor folded_weight, Tensor? scale, Tensor? shift, "
+      "int scale_factor, int[2] padding, int[2] stride, int[2] kernel_size, bool relu) -> Tensor");
+  m.def(
+      "cuda_resize_bilinear_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, "
+      "int scale_factor, int[2] padding, int[2] stride, bool align_corners, bool relu) -> Tensor");
   // ---- winograd (issue 3): U = G w G^T, and the fused F(mxm,3x3) conv reading U (weight only
   // carries the gradient; see csrc/ops/winograd.cpp).
   m.def("cuda_winograd_filter_transform(Tensor weight, int tile) -> Tensor");

@@ -14,10 +14,12 @@ from .pool import (
     MaxUnpool2d,
     SpatialPyramidPool2d,
 )
+from .resize_conv import ResizeConv2d
 
 __all__ = [
     # convolution
     "Conv2d", "ConvBNReLU2d", "FusedConv2d", "FoldedBatchNorm2d", "SeparableConv2d",
+    "ResizeConv2d",
     # pooling and LRN
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
     "SpatialPyramidPool2d", "LocalResponseNorm", "LRNMaxPool2d", "fuse_lrn_max_pool",

@@ -20,11 +20,14 @@ from .pool import (
     max_unpool2d,
     spatial_pyramid_pool,
 )
+from .resize_conv import fold_nearest_weight, resize_conv2d, resize_conv2d_affine
 
 __all__ = [
     # convolution (algo="direct" | "winograd_2x2" | "winograd_4x4" | "auto"; grouped/depthwise)
     "conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm",
     "depthwise_conv2d", "separable_conv2d",
+    # resize-convolution (upsample + conv, never materialized)
+    "resize_conv2d", "resize_conv2d_affine", "fold_nearest_weight",
     # pooling and LRN
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
     "global_avg_pool2d", "max_unpool2d", "spatial_pyramid_pool",

@@ -7,7 +7,8 @@ that is wider; one rounding to the output dtype; output in the input's memory fo
 
 from __future__ import annotations
 
-from . import pool  # noqa: F401  (pooling and LRN: reference.pool.*)
+# Families whose references are used as reference.<family>.<function>:
+from . import pool, resize_conv, winograd  # noqa: F401
 from .conv import channel_moments, conv2d_fused, conv_bn_relu, scale_shift_relu
 from .depthwise import separable_conv2d
 

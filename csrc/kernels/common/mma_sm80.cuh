@@ -35,6 +35,13 @@ __device__ __forceinline__ void cp_async_16_zfill(uint32_t smem_addr, const void
 #endif
 }
 
+// 16-byte store to shared memory (for operands computed in registers rather than copied).
+__device__ __forceinline__ void st_shared_16(uint32_t smem_addr, const uint4& v) {
+  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(smem_addr), "r"(v.x), "r"(v.y), "r"(v.z),
+               "r"(v.w)
+               : "memory");
+}
+
 __device__ __forceinline__ void cp_async_commit() {
 #if CK_SM80_ENABLED
   asm volatile("cp.async.commit_group;\n" ::: "memory");

@@ -28,8 +28,9 @@ struct TcKernelArgs {
   const void* weight;  // dense KRSC: row k holds the C*R*S reduction values contiguously
   ConvShape shape;
   EpilogueOperands epilogue;  // residual/output [N, K, P, Q] logical, any strides
-  // Output (and residual) are dense NHWC with K % 4 == 0 and aligned to 4 elements: 4-channel
-  // loads and stores.
+  // Output (and residual) have unit channel stride, K % 4 == 0, and pointers and pixel strides
+  // (n, p, q) aligned to 4 elements: 4-channel loads and stores. Dense NHWC is the common case;
+  // resize_conv's interleaved sub-pixel outputs (pixel strides a multiple of the dense ones) too.
   bool vector_epilogue;
 };
 
@@ -103,23 +104,37 @@ struct TcTileConfig {
   static_assert(BM % 8 == 0 && BN % 8 == 0, "swizzle period is 8 rows");
 };
 
-template <typename T, typename Cfg>
-__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
-    conv2d_implicit_gemm_tc_kernel(const TcKernelArgs args) {
+// The A-operand loader of a plain convolution: one cp.async of a 16-byte NHWC chunk, zero-filled
+// in the padding and past the reduction's end. Other loaders (resize_conv's bilinear one, which
+// computes the chunk in registers and stores it) have the same call signature.
+template <typename T>
+struct NhwcGatherA {
+  const T* input;  // dense NHWC
+  __device__ __forceinline__ void operator()(const ConvShape& s, const RowGeometry& g, const RscCursor& k,
+                                             uint32_t smem_addr) const {
+    int64_t offset;
+    const bool valid = nhwc_input_offset(s, g, k, &offset);
+    cp_async_16_zfill(smem_addr, valid ? input + offset : input, valid);
+  }
+};
+
+// One CTA's BM x BN output tile at (block_m, block_n). A device function so that kernels
+// running several convolutions in one launch (resize_conv's sub-pixel phases), or loading A
+// differently (load_a), share the body.
+template <typename T, typename Cfg, typename ALoader>
+__device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& args, const ALoader& load_a,
+                                                            const int block_m, const int block_n) {
 #if CK_SM80_ENABLED
   using Element = TcElement<T>;
   extern __shared__ __align__(128) unsigned char smem[];
 
   const ConvShape& s = args.shape;
-  const T* __restrict__ input = static_cast<const T*>(args.input);
   const T* __restrict__ weight = static_cast<const T*>(args.weight);
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const int warp_row0 = (warp % Cfg::kWarpsM) * Cfg::kWarpTileM;
   const int warp_col0 = (warp / Cfg::kWarpsM) * Cfg::kWarpTileN;
-  const int block_m = blockIdx.x * Cfg::BM;
-  const int block_n = blockIdx.y * Cfg::BN;
   const uint32_t smem_base = shared_address(smem);
 
   // ---- loader state, computed once per CTA (no division in the main loop) ----
@@ -144,10 +159,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
 #pragma unroll
       for (int i = 0; i < Cfg::kLoadsA; ++i) {
         const int row = tc::tile_load_source(tid, i, Cfg::kThreads).row;
-        int64_t offset;
-        const bool valid = nhwc_input_offset(s, a_rows[i], cursor, &offset);
-        cp_async_16_zfill(a_base + tc::swizzled_chunk_offset(row, load_chunk), valid ? input + offset : input,
-                          valid);
+        load_a(s, a_rows[i], cursor, a_base + tc::swizzled_chunk_offset(row, load_chunk));
       }
 #pragma unroll
       for (int i = 0; i < Cfg::kLoadsB; ++i) {
@@ -237,7 +249,9 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
   T* __restrict__ output = static_cast<T*>(ep.output);
   constexpr int kGroupsPerRow = Cfg::BN / 4;  // each thread finishes 4 consecutive channels
   if (args.vector_epilogue) {
-    // Dense NHWC: consecutive threads take consecutive channel groups of one pixel.
+    // Channels contiguous: consecutive threads take consecutive channel groups of one pixel.
+    const int64_t* os = ep.output_strides;
+    const int64_t* rs = ep.residual_strides;
     for (int idx = tid; idx < Cfg::BM * kGroupsPerRow; idx += Cfg::kThreads) {
       const int row = idx / kGroupsPerRow;
       const int group = idx % kGroupsPerRow;
@@ -247,14 +261,14 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
       const float4 v = *reinterpret_cast<const float4*>(staging + row * Cfg::kStagingStride + group * 4);
       float vals[4] = {v.x, v.y, v.z, v.w};
       float res[4] = {0.f, 0.f, 0.f, 0.f};
-      const int64_t offset = static_cast<int64_t>(m) * s.K + k;
-      if (residual != nullptr) load4_as_float(residual + offset, res);
+      const OutputPixel px = decompose_output_row(s, m);
+      if (residual != nullptr) load4_as_float(residual + (px.n * rs[0] + px.p * rs[2] + px.q * rs[3] + k), res);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const ChannelAffine affine = ChannelAffine::load(ep, k + j);
         vals[j] = finish_epilogue(affine.apply(vals[j]), res[j], ep.relu);
       }
-      store4_from_float(output + offset, vals);
+      store4_from_float(output + (px.n * os[0] + px.p * os[2] + px.q * os[3] + k), vals);
     }
   } else {
     // Any strides (NCHW output, odd K, sliced residual): consecutive threads take consecutive
@@ -283,6 +297,13 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     }
   }
 #endif  // CK_SM80_ENABLED
+}
+
+template <typename T, typename Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
+    conv2d_implicit_gemm_tc_kernel(const TcKernelArgs args) {
+  const NhwcGatherA<T> load_a{static_cast<const T*>(args.input)};
+  conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
 }
 
 }  // namespace conv_direct

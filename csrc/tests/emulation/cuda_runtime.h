@@ -128,10 +128,11 @@ template <typename... Params, typename... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem_bytes, cudaStream_t, Args&&... args) {
   const unsigned threads = block.x * block.y * block.z;
   if (smem_bytes > dynamic_shared().size() || threads == 0 || threads > 1024 || block.y != 1 || block.z != 1 ||
-      grid.z != 1) {
+      grid.z > 65535) {
     g_last_error = cudaErrorInvalidValue;
     return;
   }
+  for (unsigned bz = 0; bz < grid.z; ++bz)
   for (unsigned by = 0; by < grid.y; ++by)
     for (unsigned bx = 0; bx < grid.x; ++bx) {
       std::fill(dynamic_shared().begin(), dynamic_shared().end(), 0xCD);  // stale data must not matter
@@ -142,7 +143,7 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem_bytes,
         pool.emplace_back([&, t] {
           tl_block = &state;
           threadIdx = dim3(t);
-          blockIdx = dim3(bx, by);
+          blockIdx = dim3(bx, by, bz);
           blockDim = block;
           gridDim = grid;
           kernel(args...);

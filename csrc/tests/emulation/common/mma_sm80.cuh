@@ -33,6 +33,9 @@ inline void cp_async_16_zfill(uint32_t smem_addr, const void* gmem_ptr, bool val
     std::memset(dst, 0, 16);
   }
 }
+inline void st_shared_16(uint32_t smem_addr, const uint4& v) {
+  std::memcpy(ck_emu::dynamic_shared().data() + smem_addr, &v, 16);
+}
 inline void cp_async_commit() {}
 template <int kPending>
 inline void cp_async_wait() {}

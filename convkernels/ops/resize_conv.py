@@ -1,0 +1,160 @@
+"""Resize-convolution: upsample (nearest or bilinear, integer scale) then convolve, without
+ever materializing the upsampled image.
+
+* ``mode="nearest"``: the conv over a nearest-upsampled image is, per output residue class,
+  a conv over the low-resolution input with *phase-folded* weights (the taps that land on
+  the same low-res pixel summed; see :mod:`convkernels.reference.resize_conv`). The fold
+  is a differentiable einsum, cached per weight version when no gradient is needed; the
+  kernels compute every class in one launch and write the interleaved output.
+* ``mode="bilinear"``: the kernels interpolate each high-res operand value from four
+  low-res pixels while loading it (``F.interpolate``'s source-index rule and border clamp).
+
+Backward: nearest differentiates the folded formulation (one aten
+``convolution_backward`` per residue class on the low-res input); bilinear uses aten's
+composite backward (conv backward on the re-materialized upsampled input, then
+``upsample_bilinear2d_backward``). See :mod:`convkernels._autograd`.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import _checks, _library
+from ..backends import Call, register, select
+from ..reference import resize_conv as ref
+from .conv import _as_f32, _needs_grad
+
+__all__ = ["resize_conv2d", "resize_conv2d_affine", "fold_nearest_weight"]
+
+# id(weight) -> (weakref to weight, key, folded): reused while the weight's version and the
+# geometry are unchanged; an entry dies with its weight. (Tensors cannot key a
+# WeakKeyDictionary: their __eq__ is elementwise.)
+_FOLD_CACHE: dict[int, tuple] = {}
+
+
+def fold_nearest_weight(weight: Tensor, scale_factor: int, padding, stride) -> Tensor:
+    """Phase-folded weight ``[Lh, Lw, K, C, Th, Tw]`` for a nearest-``scale_factor``
+    resize-conv (``L = s / gcd(s, stride)`` residue classes per dimension).
+
+    Differentiable. When no gradient is needed the fold is cached on the weight object and
+    recomputed only when ``weight._version`` (an in-place update such as an optimizer step)
+    or the geometry changes; under autograd it is recomputed each call (cheap: K*C*k^2
+    adds) so that every forward owns its graph.
+
+    Example::
+
+        >>> w = torch.randn(8, 4, 3, 3)
+        >>> fold_nearest_weight(w, 2, 1, 1).shape   # 2x2 phases of 2x2 kernels
+        torch.Size([2, 2, 8, 4, 2, 2])
+    """
+    padding = _checks.pair("fold_nearest_weight", "padding", padding)
+    stride = _checks.pair("fold_nearest_weight", "stride", stride)
+    if (torch.is_grad_enabled() and weight.requires_grad) or torch.compiler.is_compiling():
+        return ref.fold_nearest_weight(weight, scale_factor, padding, stride)
+    key = (weight._version, weight.data_ptr(), weight.dtype, weight.device, tuple(weight.shape),
+           scale_factor, padding, stride)
+    hit = _FOLD_CACHE.get(id(weight))
+    if hit is not None and hit[0]() is weight and hit[1] == key:
+        return hit[2]
+    folded = ref.fold_nearest_weight(weight.detach(), scale_factor, padding, stride)
+    if hit is None or hit[0]() is not weight:
+        weakref.finalize(weight, _FOLD_CACHE.pop, id(weight), None)
+    _FOLD_CACHE[id(weight)] = (weakref.ref(weight), key, folded)
+    return folded
+
+
+def resize_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
+                  scale_factor: int = 2, mode: str = "nearest", padding=1, stride=1, *,
+                  align_corners: bool = False, backend: Optional[str] = None) -> Tensor:
+    """``F.conv2d(F.interpolate(input, scale_factor=scale_factor, mode=mode,
+    align_corners=...), weight, bias, padding=padding, stride=stride)`` in one pass.
+
+    The checkerboard-free replacement for a strided transposed convolution (Odena et al.,
+    Distill 2016). ``scale_factor``: any integer >= 1; ``mode``: "nearest" or "bilinear"
+    (``align_corners`` as in ``F.interpolate``, bilinear only); any kernel size, zero
+    padding and stride on the upsampled grid, groups=1, dilation=1. float32 / float16 /
+    bfloat16 (float64 on the torch backend), NCHW or channels_last (output follows input).
+
+    Example::
+
+        >>> x, w = torch.randn(2, 8, 16, 16), torch.randn(4, 8, 3, 3)
+        >>> y = convkernels.ops.resize_conv2d(x, w, scale_factor=2, mode="bilinear")
+        >>> y.shape
+        torch.Size([2, 4, 32, 32])
+    """
+    op = "resize_conv2d"
+    geom = _checks.check_resize_conv2d(op, input, weight, bias, scale_factor, mode, padding,
+                                       stride, align_corners)
+    call = Call(op, input.device, input.dtype, 1, _needs_grad(input, weight, bias),
+                {"mode": geom.mode})
+    return select(call, backend).implementation.fn(input, weight, None, bias, geom, False)
+
+
+def resize_conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
+                         shift: Optional[Tensor], scale_factor: int = 2,
+                         mode: str = "nearest", padding=1, stride=1, *,
+                         align_corners: bool = False, relu: bool = False,
+                         backend: Optional[str] = None) -> Tensor:
+    """``act(resize_conv2d(input, weight) * scale[k] + shift[k])``: the fused epilogue.
+
+    With ``scale, shift = convkernels.ops.fold_batch_norm(bias, running_mean, running_var,
+    bn_weight, bn_bias, eps)`` this is resize-conv + inference BatchNorm (+ ReLU) in one
+    kernel, as ``fused_conv_bn_relu`` does for a plain conv. The epilogue runs on the fp32
+    accumulator: one rounding. Example::
+
+        >>> scale, shift = convkernels.ops.fold_batch_norm(None, bn.running_mean,
+        ...                                                bn.running_var, bn.weight, bn.bias)
+        >>> y = convkernels.ops.resize_conv2d_affine(x, w, scale, shift, relu=True)
+    """
+    op = "resize_conv2d_affine"
+    geom = _checks.check_resize_conv2d(op, input, weight, None, scale_factor, mode, padding,
+                                       stride, align_corners)
+    _checks.check_vector(op, "scale", scale, geom.conv.K)
+    _checks.check_vector(op, "shift", shift, geom.conv.K)
+    _checks.check_same_device(op, "input", input, scale=scale, shift=shift)
+    call = Call(op, input.device, input.dtype, 1, _needs_grad(input, weight, scale, shift),
+                {"mode": geom.mode})
+    return select(call, backend).implementation.fn(input, weight, scale, shift, geom,
+                                                   bool(relu))
+
+
+def _torch_impl(input, weight, scale, shift, geom, relu):
+    g = geom.conv
+    if scale is None and not relu:  # plain resize_conv2d: exactly the eager composition
+        up = F.interpolate(input, scale_factor=geom.scale_factor, mode=geom.mode,
+                           align_corners=geom.align_corners if geom.mode == "bilinear" else None)
+        return F.conv2d(up, weight, shift, g.stride, g.padding)
+    return ref.resize_conv2d_fused(input, weight, scale, shift, geom.scale_factor, geom.mode,
+                                   g.padding, g.stride, geom.align_corners, relu)
+
+
+def _kernel_impl(backend, input, weight, scale, shift, geom, relu):
+    g = geom.conv
+    scale, shift = _as_f32(scale), _as_f32(shift)
+    if geom.mode == "nearest":
+        folded = fold_nearest_weight(weight, geom.scale_factor, g.padding, g.stride)
+        return _library.op(backend, "resize_nearest_conv2d_fused")(
+            input, folded, scale, shift, geom.scale_factor, list(g.padding), list(g.stride),
+            [g.R, g.S], relu)
+    return _library.op(backend, "resize_bilinear_conv2d_fused")(
+        input, weight, scale, shift, geom.scale_factor, list(g.padding), list(g.stride),
+        geom.align_corners, relu)
+
+
+def _cuda_supports(call: Call) -> str:
+    if not hasattr(torch.ops.convkernels, "cuda_resize_nearest_conv2d_fused"):
+        return ("the loaded convkernels._C was built without the resize_conv kernels; rebuild "
+                "it (python setup.py build_ext --inplace)")
+    return ""
+
+
+for _op in ("resize_conv2d", "resize_conv2d_affine"):
+    register(_op, "torch")(_torch_impl)
+    register(_op, "triton")(functools.partial(_kernel_impl, "triton"))
+    register(_op, "cuda", _cuda_supports)(functools.partial(_kernel_impl, "cuda"))
