@@ -296,3 +296,26 @@ def test_cli_convert_report(capsys):
     assert records and all(r["path"].startswith("layer1.") for r in records)
     assert cli.main(["convert-report", "resnet18"]) == 2
     assert "SOURCE:NAME" in capsys.readouterr().err
+
+
+def test_pairs_lrn_pool_and_upsample_conv():
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.LocalResponseNorm(5, k=2.0),
+        nn.MaxPool2d(3, 2),                                     # AlexNet order
+        nn.MaxPool2d(3, 1, padding=1), nn.LocalResponseNorm(3),  # GoogLeNet order
+        nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(8, 4, 3, padding=1),
+        nn.Upsample(scale_factor=2.0), nn.Conv2d(4, 4, 3, padding=1),
+        nn.Upsample(size=40), nn.Conv2d(4, 2, 3, padding=1),    # size=: stays
+    ).eval()
+    conv, report = convkernels.convert(model, backend="torch")
+    swapped = {r.path: r.target for r in report.swapped}
+    assert swapped["2"].startswith("LRNMaxPool2d (order='lrn_pool'")
+    assert swapped["4"].startswith("LRNMaxPool2d (order='pool_lrn'")
+    assert swapped["7"].startswith("ResizeConv2d (mode='bilinear'")
+    assert swapped["9"].startswith("ResizeConv2d (mode='nearest'")
+    assert "size=40" in {r.path: r.reason for r in report.skipped}["10"]
+    assert isinstance(conv[7], cknn.ResizeConv2d) and conv[7].weight is conv[7].weight
+    assert list(conv.state_dict()) == list(model.state_dict())
+    x = _x((2, 3, 19, 19))
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), model(x), rtol=1e-4, atol=1e-5)

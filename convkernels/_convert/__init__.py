@@ -95,6 +95,7 @@ def _convert(module: torch.nn.Module, prefix: str, ctx: _Context) -> None:
     if isinstance(module, torch.nn.Sequential):
         chains.fuse_sequential(module, prefix, ctx)
         chains.fuse_sequential_pairs(module, prefix, ctx)
+        chains.fuse_upsample_conv(module, prefix, ctx)
     elif not isinstance(module, _CONTAINERS) and not _is_ours(module):
         chains.fuse_traced(module, prefix, ctx)
     # 2. every child: swap it, or look inside it
@@ -104,7 +105,8 @@ def _convert(module: torch.nn.Module, prefix: str, ctx: _Context) -> None:
             continue   # fused above, or already a convkernels module
         swap = swaps.find_swap(child)
         if swap is None:
-            if isinstance(child, swaps.NOTEWORTHY) and ctx.wants(path):
+            if (isinstance(child, swaps.NOTEWORTHY) and ctx.wants(path)
+                    and not ctx.report.mentions(path)):
                 ctx.report.skip(path, type(child).__name__, _why_kept(child))
             _convert(child, path + ".", ctx)
             continue

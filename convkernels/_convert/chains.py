@@ -136,6 +136,52 @@ def _plain_max_pool(m) -> bool:
     return own_forward(m, torch.nn.MaxPool2d) and not m.return_indices
 
 
+def upsample_conv_problem(up: torch.nn.Module, conv: torch.nn.Module) -> Optional[str]:
+    """Why ``Upsample -> Conv2d`` cannot become one ResizeConv2d (None: it can)."""
+    if not own_forward(up, torch.nn.Upsample) or not own_forward(conv, torch.nn.Conv2d):
+        return "a subclass overrides forward"
+    if up.size is not None or up.mode not in ("nearest", "bilinear"):
+        return (f"Upsample(size={up.size}, mode={up.mode!r}): only scale_factor with "
+                "nearest/bilinear")
+    scales = up.scale_factor if isinstance(up.scale_factor, tuple) else (up.scale_factor,) * 2
+    if len(set(scales)) != 1 or float(scales[0]) != int(scales[0]) or scales[0] < 1:
+        return f"scale_factor {up.scale_factor}: one integer scale for both axes is supported"
+    if up.recompute_scale_factor:
+        return "recompute_scale_factor=True"
+    if (conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros"
+            or isinstance(conv.padding, str)):
+        return "the conv has groups, dilation, a padding mode or string padding"
+    return None
+
+
+def fuse_upsample_conv(seq: torch.nn.Sequential, prefix: str, ctx) -> None:
+    """``Upsample(scale_factor=s) -> Conv2d`` becomes a ResizeConv2d that never materializes
+    the upsampled tensor; it takes the conv's parameters (same names: it is a Conv2d), the
+    Upsample's slot becomes an ``Identity``."""
+    from ..nn import ResizeConv2d
+    names = list(seq._modules)
+    for i in range(len(names) - 1):
+        up, conv = seq._modules[names[i]], seq._modules[names[i + 1]]
+        if not (isinstance(up, torch.nn.Upsample) and isinstance(conv, torch.nn.Conv2d)
+                and ctx.wants(prefix + names[i + 1])) or isinstance(conv, ResizeConv2d):
+            continue
+        problem = upsample_conv_problem(up, conv)
+        if problem:
+            ctx.report.skip(prefix + names[i], "Upsample -> Conv2d", problem)
+            continue
+        scale = up.scale_factor[0] if isinstance(up.scale_factor, tuple) else up.scale_factor
+        new = ResizeConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, int(scale),
+                           up.mode, conv.stride, conv.padding, conv.bias is not None,
+                           align_corners=bool(up.align_corners), backend=ctx.backend,
+                           device="meta")
+        new.weight, new.bias = conv.weight, conv.bias   # the same Parameters, no copy
+        seq._modules[names[i + 1]] = new.train(conv.training)
+        seq._modules[names[i]] = torch.nn.Identity()
+        ctx.report.add(prefix + names[i + 1], "Upsample -> Conv2d",
+                       f"ResizeConv2d (mode={up.mode!r}; {prefix + names[i]} -> Identity)",
+                       backend=ctx.backend)
+
+
 # ---- any other module: an FX trace one level deep ------------------------------------------
 
 class _OneLevelTracer(fx.Tracer):

@@ -33,6 +33,9 @@ class ConvertReport:
     def skip(self, path: str, source: str, reason: str) -> None:
         self.add(path, source, status="skipped", reason=reason)
 
+    def mentions(self, path: str) -> bool:
+        return any(r.path == path for r in self.records)
+
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
 
