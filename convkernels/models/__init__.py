@@ -8,7 +8,8 @@ Networks torchvision or timm also ship load their ``state_dict`` through
 :func:`convert_state_dict` (documented key maps; see each module) and give the same logits.
 """
 
-from . import alexnet, googlenet, resnet, vgg  # noqa: F401  (register their networks)
+from . import (alexnet, densenet, googlenet, inception, inception_v4, lenet,  # noqa: F401
+               mnist, resnet, vgg, xception)  # (each registers its networks)
 from ._registry import (ModelInfo, convert_state_dict, get_model, list_models, model_info,
                         reference_model)
 

@@ -3,5 +3,6 @@
 
 from .conv import Conv2d
 from .conv_bn_relu import ConvBNReLU2d
+from .lenet import PartialConv2d, Subsampling2d
 
-__all__ = ["Conv2d", "ConvBNReLU2d"]
+__all__ = ["Conv2d", "ConvBNReLU2d", "PartialConv2d", "Subsampling2d"]
