@@ -43,7 +43,9 @@ def train_and_evaluate(name, digits, epochs, lr, seed=0, **kwargs) -> float:
     x, y = digits
     size = models.model_info(name).input_size[-1]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    model = models.get_model(name, **kwargs)
+    # backend='torch': our ops on their torch implementation (under TRITON_INTERPRET=1 'auto'
+    # would pick the Triton interpreter, far too slow to train with)
+    model = models.get_model(name, backend="torch", **kwargs)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = -(-N_TRAIN // 32)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, epochs=epochs,
@@ -73,8 +75,13 @@ def test_lenet5_modern_reaches_97_percent(digits, one_thread):
     assert acc >= 0.97, acc
 
 
+# the sigmoid nets (the seed's first two) need a larger step and more epochs than the ReLU ones
+RECIPES = {"mnist_conv1": (12, 6e-3), "mnist_conv2": (12, 6e-3)}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SEED_ACCURACY))
 def test_seed_mnist_nets_learn(name, digits, one_thread):
-    acc = train_and_evaluate(name, digits, epochs=8, lr=2e-3)
+    epochs, lr = RECIPES.get(name, (8, 2e-3))
+    acc = train_and_evaluate(name, digits, epochs=epochs, lr=lr)
     assert acc >= 0.95, (acc, SEED_ACCURACY[name])

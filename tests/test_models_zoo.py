@@ -64,7 +64,7 @@ def test_same_logits_as_reference(name):
     info = models.model_info(name)
     reference = models.reference_model(name).eval()
     _randomize_bn(reference, torch.Generator().manual_seed(1))
-    ours = models.get_model(name).eval()
+    ours = models.get_model(name, backend="torch").eval()  # not the Triton interpreter
     assert n_params(ours) == n_params(reference)
     if name in KNOWN_PARAMS:
         assert n_params(ours) == KNOWN_PARAMS[name]
@@ -80,7 +80,7 @@ def test_same_logits_as_reference(name):
 
 @pytest.mark.parametrize("name", sorted(KNOWN_PARAMS_NO_AUX))
 def test_param_count_without_aux_heads(name):
-    assert n_params(models.get_model(name, aux_logits=False)) == KNOWN_PARAMS_NO_AUX[name]
+    assert n_params(models.get_model(name, aux_logits=False, backend="torch")) == KNOWN_PARAMS_NO_AUX[name]
 
 
 def test_unknown_model_names_the_known_ones():

@@ -4,5 +4,7 @@
 from .conv import Conv2d
 from .conv_bn_relu import ConvBNReLU2d
 from .lenet import PartialConv2d, Subsampling2d
+from .local_conv import LocallyConnected2d
 
-__all__ = ["Conv2d", "ConvBNReLU2d", "PartialConv2d", "Subsampling2d"]
+__all__ = ["Conv2d", "ConvBNReLU2d", "PartialConv2d", "Subsampling2d",
+           "LocallyConnected2d"]

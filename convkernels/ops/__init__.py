@@ -9,5 +9,6 @@ only gathers their public functions.
 from __future__ import annotations
 
 from .conv import conv2d, conv2d_affine, fold_batch_norm, fused_conv_bn_relu
+from .local_conv import local_conv2d
 
-__all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
+__all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm", "local_conv2d"]

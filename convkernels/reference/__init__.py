@@ -8,5 +8,7 @@ that is wider; one rounding to the output dtype; output in the input's memory fo
 from __future__ import annotations
 
 from .conv import channel_moments, conv2d_fused, conv_bn_relu, scale_shift_relu
+from .local_conv import local_conv2d
 
-__all__ = ["conv2d_fused", "channel_moments", "scale_shift_relu", "conv_bn_relu"]
+__all__ = ["conv2d_fused", "channel_moments", "scale_shift_relu", "conv_bn_relu",
+           "local_conv2d"]
