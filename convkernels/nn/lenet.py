@@ -91,7 +91,7 @@ class PartialConv2d(nn.Module):
     def __init__(self, connections, kernel_size, stride=1, padding=0, bias: bool = True,
                  backend: Optional[str] = None, device=None, dtype=None):
         super().__init__()
-        mask = torch.as_tensor(connections, dtype=torch.bool)
+        mask = torch.as_tensor(connections, dtype=torch.bool, device="cpu")
         if mask.dim() != 2 or not mask.any(1).all():
             raise ValueError("PartialConv2d: connections must be an (out, in) boolean table "
                              "with at least one input per output map")
@@ -100,26 +100,30 @@ class PartialConv2d(nn.Module):
         self.out_channels, self.in_channels = mask.shape
         self.kernel_size, self.stride, self.padding = k, stride, padding
         self.backend = backend
+        self._fan_in = mask.sum(1)  # per output map, on the CPU (init only)
         self.register_buffer("connections", mask.to(device), persistent=False)
+        # (out, in) index of each stored filter, computed once here so forward needs no
+        # data-dependent nonzero() (meta tensors, torch.compile)
+        self.register_buffer("connection_index", mask.nonzero().t().to(device),
+                             persistent=False)
         self.weight = nn.Parameter(torch.empty(int(mask.sum()), *k, **factory))
         self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         # per output map, fan-in = (its connected inputs) * kH * kW
-        fan_in = self.connections.sum(1).repeat_interleave(self.connections.sum(1))
-        bound = (1.0 / (fan_in * self.kernel_size[0] * self.kernel_size[1])).sqrt()
+        area = self.kernel_size[0] * self.kernel_size[1]
+        bias_bound = (1.0 / (self._fan_in * area)).sqrt()
+        weight_bound = bias_bound.repeat_interleave(self._fan_in).to(self.weight)
         with torch.no_grad():
-            self.weight.copy_((torch.rand_like(self.weight) * 2 - 1) * bound.view(-1, 1, 1))
+            self.weight.copy_((torch.rand_like(self.weight) * 2 - 1) * weight_bound.view(-1, 1, 1))
             if self.bias is not None:
-                b = (1.0 / (self.connections.sum(1) * self.kernel_size[0]
-                            * self.kernel_size[1])).sqrt()
-                self.bias.copy_((torch.rand_like(self.bias) * 2 - 1) * b)
+                self.bias.copy_((torch.rand_like(self.bias) * 2 - 1) * bias_bound.to(self.bias))
 
     def dense_weight(self) -> Tensor:
         """The ``(out, in, kH, kW)`` weight with zeros where there is no connection."""
         dense = self.weight.new_zeros(self.out_channels, self.in_channels, *self.kernel_size)
-        return dense.index_put(tuple(self.connections.nonzero().t()), self.weight)
+        return dense.index_put(tuple(self.connection_index), self.weight)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.conv2d(x, self.dense_weight(), self.bias, self.stride, self.padding,
