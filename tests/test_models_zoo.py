@@ -64,11 +64,14 @@ def test_same_logits_as_reference(name):
     info = models.model_info(name)
     reference = models.reference_model(name).eval()
     _randomize_bn(reference, torch.Generator().manual_seed(1))
-    ours = models.get_model(name, backend="torch").eval()  # not the Triton interpreter
+    with torch.device("meta"):  # no init of our own: every tensor comes from the reference
+        ours = models.get_model(name, backend="torch").eval()  # not the Triton interpreter
     assert n_params(ours) == n_params(reference)
     if name in KNOWN_PARAMS:
         assert n_params(ours) == KNOWN_PARAMS[name]
-    ours.load_state_dict(models.convert_state_dict(name, reference.state_dict()), strict=True)
+    ours.load_state_dict(models.convert_state_dict(name, reference.state_dict()), strict=True,
+                         assign=True)
+    assert not any(t.is_meta for t in list(ours.parameters()) + list(ours.buffers()))
     size = max(info.min_size or 64, 64)
     x = torch.randn(1, *info.input_size[:1], size, size)
     expected, got = reference(x), ours(x)
@@ -80,7 +83,8 @@ def test_same_logits_as_reference(name):
 
 @pytest.mark.parametrize("name", sorted(KNOWN_PARAMS_NO_AUX))
 def test_param_count_without_aux_heads(name):
-    assert n_params(models.get_model(name, aux_logits=False, backend="torch")) == KNOWN_PARAMS_NO_AUX[name]
+    model = models.get_model(name, aux_logits=False, backend="torch")
+    assert n_params(model) == KNOWN_PARAMS_NO_AUX[name]
 
 
 def test_unknown_model_names_the_known_ones():

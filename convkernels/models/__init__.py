@@ -8,12 +8,32 @@ Networks torchvision or timm also ship load their ``state_dict`` through
 :func:`convert_state_dict` (documented key maps; see each module) and give the same logits.
 """
 
-from . import (alexnet, decoder, deconvnet, deepface, densenet, googlenet,  # noqa: F401
-               inception, inception_v4, lenet, mnist, nin, resnet, spp, vgg,
-               xception)  # (each registers its networks)
+from . import (  # noqa: F401
+               alexnet,
+               decoder,
+               deconvnet,
+               deepface,
+               densenet,
+               googlenet,
+               inception,
+               inception_v4,
+               lenet,
+               mnist,
+               nin,
+               resnet,
+               spp,
+               vgg,
+               xception,  # (each registers its networks)
+)
+from ._registry import (
+               ModelInfo,
+               convert_state_dict,
+               get_model,
+               list_models,
+               model_info,
+               reference_model,
+)
 from ._summary import ModelRow, summary
-from ._registry import (ModelInfo, convert_state_dict, get_model, list_models, model_info,
-                        reference_model)
 
 __all__ = ["list_models", "get_model", "model_info", "convert_state_dict", "reference_model",
            "ModelInfo", "summary", "ModelRow"]

@@ -18,6 +18,7 @@ Training mode with aux heads returns ``(logits, aux2, aux1)`` like torchvision's
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable, Optional
 
 import torch
@@ -201,10 +202,9 @@ class BNInception(nn.Module):
         self.stem = nn.Sequential(conv(3, 64, 7, 2, 3), MaxPool2d(3, 2, ceil_mode=True, **b),
                                   conv(64, 64, 1), conv(64, 192, 3, 1, 1),
                                   MaxPool2d(3, 2, ceil_mode=True, **b))
-        blocks = []
-        for name, spec in BN_INCEPTION_BLOCKS.items():
-            blocks.append(BNInceptionBlock(*spec, **b))
-        self.blocks = nn.Sequential(*blocks)
+        self.blocks = nn.Sequential(OrderedDict(
+            (f"inception{name}", BNInceptionBlock(*spec, **b))
+            for name, spec in BN_INCEPTION_BLOCKS.items()))
         self.avgpool = AdaptiveAvgPool2d((1, 1), **b)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)

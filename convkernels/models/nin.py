@@ -38,7 +38,7 @@ class NiN(nn.Module):
         return torch.flatten(self.gap(self.features(x)), 1)
 
 
-@register("nin", min_size=63)
+@register("nin", min_size=96)
 def nin(*, num_classes: int = 1000, dropout: float = 0.5,
         backend: Optional[str] = None) -> NiN:
     """Network in Network: mlpconv blocks and global average pooling, no FC layer."""
