@@ -28,6 +28,8 @@ MARKERS = {
     "fp16": "float16", "fp32": "float32", "tf32": "fp32 with TF32 allowed",
     "channels_last": "channels_last tensors", "nchw": "contiguous NCHW tensors",
     "cuda": "needs a CUDA GPU",
+    "opbench": "a row of an op family or network suite (convkernels/bench/cases_*.py)",
+    "bf16": "bfloat16",
 }
 
 

@@ -17,10 +17,12 @@ _extension.load()  # registers torch.ops.convkernels.cuda_* when the extension i
 # Imported for their side effects too: _library defines the triton_* ops and registers the
 # fake kernels and backward formulas of every primitive.
 from . import _library, backends, nn, ops  # noqa: E402, F401
+from ._convert import ConvertReport, convert  # noqa: E402
 from ._info import info  # noqa: E402
 from .backends import BackendUnavailableError, get_backend, set_backend, use_backend  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["ops", "nn", "backends", "info", "set_backend", "get_backend", "use_backend",
+__all__ = ["ops", "nn", "backends", "info", "convert", "ConvertReport", "set_backend",
+           "get_backend", "use_backend",
            "BackendUnavailableError", "__version__"]

@@ -1,4 +1,5 @@
-"""Command line: ``python -m convkernels {info,bench,tour,layers,report,latest,summary}``.
+"""Command line: ``python -m convkernels
+{info,bench,tour,layers,report,latest,summary,convert-report}``.
 
 ``bench`` is the main job. With a CUDA GPU it runs the benchmark (the same cases and code as
 ``pytest bench/``) and writes report.json/.md/.csv. Without one it says so in its first
@@ -71,11 +72,29 @@ def cmd_info(args) -> int:
 
 # ---- bench -------------------------------------------------------------------------------
 
+def _suites() -> list[str]:
+    from convkernels.bench import opbench
+    return ["conv_ops", *sorted(opbench.family_modules())]
+
+
 def _cases(args):
-    from convkernels.bench import suite
-    cases = suite.build_cases(ops=args.ops, networks=args.network, batches=args.batch,
-                              dtypes=args.dtype, layouts=args.layout, tf32_set=not args.no_tf32,
-                              train=not args.no_train, quick=args.quick)
+    """The conv suite (filtered by --ops/--network/--batch/--dtype/--layout) and the op-family
+    and network suites (their own shapes; --quick keeps priority 0), by priority, --only'd."""
+    from convkernels.bench import opbench, suite
+    suites = args.suite or _suites()
+    unknown = sorted(set(suites) - set(_suites()))
+    if unknown:
+        raise SystemExit(f"bench: unknown suite(s) {unknown}; available: {_suites()}")
+    cases = []
+    if "conv_ops" in suites:
+        cases += suite.build_cases(ops=args.ops, networks=args.network, batches=args.batch,
+                                   dtypes=args.dtype, layouts=args.layout,
+                                   tf32_set=not args.no_tf32, train=not args.no_train,
+                                   quick=args.quick)
+    for name, module in opbench.family_modules().items():
+        if name in suites:
+            cases += [c for c in module.cases() if not args.quick or c.priority == 0]
+    cases.sort(key=lambda c: c.priority)
     return suite.select(cases, args.only)
 
 
@@ -131,6 +150,13 @@ def _bench_no_gpu(args, why: str) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.list_suites:
+        from convkernels.bench import opbench
+        families = opbench.family_modules()
+        print("conv_ops: conv2d / fused_conv_bn_relu on ResNet-50 and VGG-16 layers")
+        for name, module in sorted(families.items()):
+            print(f"{name}: {len(module.cases())} cases ({(module.__doc__ or '').strip()[:70]})")
+        return 0
     ok, what = _gpu()
     return _bench_gpu(args, what) if ok else _bench_no_gpu(args, what)
 
@@ -183,6 +209,41 @@ def cmd_summary(args) -> int:
 
 # ---- parser ------------------------------------------------------------------------------
 
+# ---- convert-report -----------------------------------------------------------------------
+
+def cmd_convert_report(args) -> int:
+    """What convert() would do to a model, and (--check) whether the outputs agree."""
+    import torch
+
+    import convkernels
+    from convkernels._convert.specs import build_model
+    try:
+        model = build_model(args.model)
+    except (ValueError, TypeError, ImportError, AttributeError) as e:
+        print(f"convert-report: {e}", file=sys.stderr)
+        return 2
+    converted, report = convkernels.convert(model, backend=args.backend,
+                                            include=args.include, exclude=args.exclude,
+                                            resize_conv=args.resize_conv)
+    if args.json:
+        print(json.dumps(report.to_dicts(), indent=1))
+    else:
+        print(f"convkernels.convert({args.model}): what would change\n")
+        print(report)
+    if args.check:
+        x = torch.randn(args.batch, 3, args.size, args.size,
+                        generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            ref, out = model(x), converted(x)
+        err = ((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item()
+        same_keys = list(model.state_dict()) == list(converted.state_dict())
+        print(f"\ncheck (eval, input {tuple(x.shape)}, backend {args.backend or 'auto'}): "
+              f"max |converted - original| / max |original| = {err:.2e}; state_dict keys "
+              f"{'identical' if same_keys else 'DIFFER'}")
+        return 0 if same_keys and err < 1e-3 else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m convkernels", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -193,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bench", help="benchmark vs cuDNN and torch.compile (GPU); without a GPU: "
                        "correctness tour, layer table, latest committed report")
+    s.add_argument("--suite", nargs="+", metavar="NAME",
+                   help="conv_ops and/or op-family / network suites (default: all; "
+                   "`python -m convkernels bench --list-suites`)")
+    s.add_argument("--list-suites", action="store_true", help="print the suites and exit")
     s.add_argument("--ops", nargs="+", default=["conv2d", "fused_conv_bn_relu"],
                    choices=["conv2d", "fused_conv_bn_relu"])
     s.add_argument("--dtype", nargs="+", default=["fp16", "fp32"], choices=["fp16", "fp32"])
@@ -241,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--steps", default="", help="name=exitcode:seconds,... in run order "
                    "(default: read from the trailer lines the Makefile steps add to their logs)")
     s.set_defaults(fn=cmd_summary)
+    s = sub.add_parser("convert-report", help="what convert() would swap in a model "
+                       "(torchvision:NAME, timm:NAME, convkernels:NAME, module:factory)")
+    s.add_argument("model", help="e.g. torchvision:resnet50, timm:inception_v4")
+    s.add_argument("--backend", default=None, choices=["cuda", "triton", "torch", "auto"])
+    s.add_argument("--include", nargs="+", metavar="PATTERN", help="fnmatch module paths")
+    s.add_argument("--exclude", nargs="+", metavar="PATTERN", help="fnmatch module paths")
+    s.add_argument("--resize-conv", action="store_true",
+                   help="also replace ConvTranspose2d by resize-conv (changes the function)")
+    s.add_argument("--json", action="store_true", help="the records as JSON")
+    s.add_argument("--check", action="store_true",
+                   help="also run original and converted on a random input and compare")
+    s.add_argument("--size", type=int, default=224, help="--check input size")
+    s.add_argument("--batch", type=int, default=1, help="--check batch size")
+    s.set_defaults(fn=cmd_convert_report)
     return p
 
 

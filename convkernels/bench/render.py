@@ -94,9 +94,14 @@ def render_summary(rows: list[dict], summaries=None, backends=None) -> list[str]
                    "mean % peak"], body)
 
 
+_CONV_KEYS = {"C", "H", "W", "K", "R", "S"}
+
+
 def _shape_text(s: dict) -> str:
     if not s:
         return ""
+    if not _CONV_KEYS <= set(s):   # an opbench row: its own parameters, batch shown apart
+        return " ".join(f"{k}={v}" for k, v in s.items() if k != "N")
     return (f"{s.get('C')}x{s.get('H')}x{s.get('W')}→{s.get('K')} {s.get('R')}x{s.get('S')}"
             f"/{s.get('stride')} p{s.get('padding')}")
 
@@ -114,11 +119,12 @@ def render_rows(rows: list[dict]) -> list[str]:
         body.append([r.get("op"), r.get("mode"), r.get("network"), r.get("layer"),
                      _shape_text(s), s.get("N"), dt, r.get("layout"), backend, ms,
                      _f(r.get("tflops"), ".1f"), _f(r.get("pct_peak"), ".1f"),
-                     _f(r.get("gbps"), ".0f"), _x(r.get("speedup_vs_cudnn")),
+                     _f(r.get("gbps"), ".0f"), _f(r.get("pct_hbm"), ".0f"),
+                     _x(r.get("speedup_vs_cudnn")),
                      _x(r.get("speedup_vs_compile")), status])
     return _table(["op", "mode", "net", "layer", "shape", "N", "dtype", "layout", "backend",
-                   "ms median (p20–p80)", "TFLOP/s", "% peak", "GB/s", "× cuDNN", "× compile",
-                   "status"], body)
+                   "ms median (p20–p80)", "TFLOP/s", "% peak", "GB/s", "% HBM", "× cuDNN",
+                   "× compile", "status"], body)
 
 
 def render_markdown(report: dict) -> str:

@@ -22,14 +22,15 @@ SCHEMA = "convkernels.bench/1"
 
 #: Row fields in CSV column order, with what they mean.
 ROW_FIELDS: dict[str, str] = {
-    "suite": "which bench suite produced the row (conv_ops)",
-    "op": "conv2d | fused_conv_bn_relu",
-    "mode": "eval (forward) | train (forward+backward)",
-    "network": "resnet50 | vgg16",
-    "layer": "module path of the layer's first occurrence in the torchvision model",
+    "suite": "which bench suite produced the row (conv_ops, or an op family of opbench)",
+    "op": "the public op (or network) timed, e.g. conv2d, fused_conv_bn_relu, max_pool2d",
+    "mode": "eval / fwd (forward) | train / fwd+bwd (forward+backward)",
+    "network": "the network the shape comes from",
+    "layer": "the layer's name (conv_ops: module path of its first occurrence in torchvision)",
     "count": "how many times this conv occurs in the network",
-    "shape": "{N, C, H, W, K, R, S, stride, padding, dilation, groups}",
-    "dtype": "fp16 | fp32",
+    "shape": ("conv_ops: {N, C, H, W, K, R, S, stride, padding, dilation, groups}; "
+              "opbench: the op's parameters (always N)"),
+    "dtype": "fp16 | bf16 | fp32",
     "tf32": "whether TF32 tensor cores were allowed (fp32 only; cuDNN and matmul flags)",
     "layout": "channels_last | nchw",
     "backend": "cuda | triton (ours) | cudnn (eager PyTorch) | compile (torch.compile)",
@@ -42,6 +43,8 @@ ROW_FIELDS: dict[str, str] = {
     "p20_ms": "20th percentile", "p80_ms": "80th percentile",
     "tflops": "FLOPs (2*N*K*P*Q*C*R*S/groups, x3 in train mode) / median time",
     "pct_peak": "tflops / the device's dense peak for the dtype, in percent",
+    "pct_hbm": "gbps / the device's HBM bandwidth, in percent (the bound of memory-bound ops)",
+    "peak_mb": "device memory one call allocates at its peak beyond its inputs (opbench rows)",
     "gbps": "compulsory bytes (input + weight + output, once each) / median time",
     "speedup_vs_cudnn": "cudnn median / this median (same case)",
     "speedup_vs_compile": "compile median / this median (same case)",

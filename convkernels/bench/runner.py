@@ -384,4 +384,14 @@ def progress_line(index: int, total: int, case: Case, rows: list[dict], elapsed:
                          + (f" {sp:.2f}x" if sp and r["backend"] != "cudnn" else ""))
         else:
             parts.append(f"{r['backend']} {r['status']}")
-    return f"[{index}/{total} {elapsed:.0f}s] {case.id} | " + " | ".join(parts)
+    return f"{progress_prefix(index, total, elapsed)} {case.id} | " + " | ".join(parts)
+
+
+def progress_prefix(index: int, total: int, elapsed: float) -> str:
+    """'[ 37/558   6% 41s, ~9m left]': a text progress bar that survives pytest's capture and
+    log files (one line per case)."""
+    width = len(str(total))
+    pct = 100 * index // max(total, 1)
+    left = elapsed / max(index, 1) * (total - index)
+    eta = f"~{left / 60:.0f}m left" if left >= 90 else f"~{left:.0f}s left"
+    return f"[{index:>{width}}/{total} {pct:3d}% {elapsed:.0f}s, {eta}]"

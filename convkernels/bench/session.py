@@ -86,9 +86,11 @@ def finished_cases(path: os.PathLike, env: dict) -> set[tuple]:
             if not any(str(r.get("reason") or "").startswith(_UNFINISHED) for r in rows)}
 
 
-def case_key(case: Case) -> tuple:
-    from .runner import _row
-    return report.case_key(_row(case, "cudnn", "skipped"))
+def case_key(case) -> tuple:
+    """The report key of a conv-suite ``Case`` or an ``opbench.OpCase``."""
+    from . import opbench, runner
+    row = opbench._row if isinstance(case, opbench.OpCase) else runner._row
+    return report.case_key(row(case, "cudnn", "skipped"))
 
 
 class ReportWriter:
@@ -120,11 +122,14 @@ def run_cases(cases: Iterable[Case], ctx: Context, report_path: os.PathLike,
     cases = list(cases)
     ctx.total = len(cases)
     writer = ReportWriter(ctx, report_path, selection, formats)
+    from . import opbench
     for case in cases:
-        case_rows = run_case(case, ctx)
+        family = isinstance(case, opbench.OpCase)
+        case_rows = (opbench.run_case if family else run_case)(case, ctx)
         writer.add(case_rows)
         ctx.done += 1
-        ctx.log(progress_line(ctx.done, ctx.total, case, case_rows, ctx.elapsed()))
+        line = (opbench.progress_line if family else progress_line)
+        ctx.log(line(ctx.done, ctx.total, case, case_rows, ctx.elapsed()))
     rep, note, written = writer.write()
     ctx.log(f"report: {note}; wrote {', '.join(str(p) for p in written)}")
     return rep, written

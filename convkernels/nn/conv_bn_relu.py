@@ -68,50 +68,63 @@ class ConvBNReLU2d(torch.nn.Module):
         new.train(conv.training)
         return new
 
-    def _momentum(self) -> float:
-        """torch's _BatchNorm.forward logic for the averaging factor (and the step count)."""
-        bn = self.bn
-        factor = 0.0 if bn.momentum is None else bn.momentum
-        if self.training and bn.track_running_stats and bn.num_batches_tracked is not None:
-            bn.num_batches_tracked.add_(1)
-            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-        return factor
-
-    def _cached_fold(self, x: Tensor):
-        """Folded (scale, shift) for eval, reused while nothing it depends on changed."""
-        conv, bn = self.conv, self.bn
-        deps = (conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)
-        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(
-                t is not None and t.requires_grad for t in deps)):
-            return None  # differentiable or traced: fold inline, don't cache
-        key = (x.device, bn.eps) + tuple(
-            (t.data_ptr(), t._version) if t is not None else None for t in deps)
-        if key != self._fold_key:
-            self._fold = ops.fold_batch_norm(conv.bias, bn.running_mean, bn.running_var,
-                                             bn.weight, bn.bias, bn.eps)
-            self._fold_key = key
-        return self._fold
-
     def forward(self, input: Tensor, residual: Optional[Tensor] = None) -> Tensor:
-        conv, bn = self.conv, self.bn
-        x, padding = padded_input(conv, input)
-        training = self.training or bn.running_mean is None
-        if not training:
-            fold = self._cached_fold(x)
-            if fold is not None:
-                return ops.conv2d_affine(x, conv.weight, fold[0], fold[1], conv.stride,
-                                         padding, conv.dilation, conv.groups, relu=self.relu,
-                                         residual=residual, backend=self.backend)
-        momentum = self._momentum()
-        track = not self.training or bn.track_running_stats
-        return ops.fused_conv_bn_relu(
-            x, conv.weight, conv.bias, bn.running_mean if track else None,
-            bn.running_var if track else None, bn.weight, bn.bias, conv.stride, padding,
-            conv.dilation, conv.groups, eps=bn.eps, momentum=momentum, training=training,
-            relu=self.relu, residual=residual, backend=self.backend)
+        return fused_forward(self, self.conv, self.bn, self.relu, self.backend, input, residual)
 
     def extra_repr(self) -> str:
         s = f"relu={self.relu}"
         if self.backend is not None:
             s += f", backend={self.backend!r}"
         return s
+
+
+# ---- the fused forward, shared with convert()'s in-place FusedConv2d ---------------------------
+
+def _momentum(training: bool, bn: torch.nn.BatchNorm2d) -> float:
+    """torch's _BatchNorm.forward logic for the averaging factor (and the step count)."""
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    return factor
+
+
+def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
+                 x: Tensor):
+    """Folded (scale, shift) for eval, kept on ``owner`` and reused while nothing it depends
+    on changed (tensor version counters)."""
+    deps = (conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)
+    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in deps)):
+        return None  # differentiable or traced: fold inline, don't cache
+    key = (x.device, bn.eps) + tuple(
+        (t.data_ptr(), t._version) if t is not None else None for t in deps)
+    if key != owner._fold_key:
+        owner._fold = ops.fold_batch_norm(conv.bias, bn.running_mean, bn.running_var,
+                                          bn.weight, bn.bias, bn.eps)
+        owner._fold_key = key
+    return owner._fold
+
+
+def fused_forward(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
+                  relu: bool, backend: Optional[str], input: Tensor,
+                  residual: Optional[Tensor]) -> Tensor:
+    """``relu(bn(conv(input)) [+ residual])`` with torch's train/eval semantics, on the fused
+    op. Train vs eval is the BatchNorm's own flag, as in the unfused chain (code that puts
+    only the BN layers in eval, to freeze their statistics, keeps working); ``owner`` (the
+    module calling) holds the eval fold cache."""
+    x, padding = padded_input(conv, input)
+    training = bn.training or bn.running_mean is None
+    if not training:
+        fold = _cached_fold(owner, conv, bn, x)
+        if fold is not None:
+            return ops.conv2d_affine(x, conv.weight, fold[0], fold[1], conv.stride, padding,
+                                     conv.dilation, conv.groups, relu=relu, residual=residual,
+                                     backend=backend)
+    momentum = _momentum(bn.training, bn)
+    track = not bn.training or bn.track_running_stats
+    return ops.fused_conv_bn_relu(
+        x, conv.weight, conv.bias, bn.running_mean if track else None,
+        bn.running_var if track else None, bn.weight, bn.bias, conv.stride, padding,
+        conv.dilation, conv.groups, eps=bn.eps, momentum=momentum, training=training,
+        relu=relu, residual=residual, backend=backend)
