@@ -67,3 +67,17 @@ if _extension.load()[0]:
 def op(backend: str, primitive: str):
     """The operator implementing ``primitive`` on ``backend`` ("cuda" or "triton")."""
     return getattr(torch.ops.convkernels, f"{backend}_{primitive}").default
+
+
+# ---- local_conv ----------------------------------------------------------------------------
+
+@torch.library.custom_op("convkernels::triton_local_conv2d", mutates_args=())
+def triton_local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor],
+                        stride: Sequence[int], padding: Sequence[int],
+                        dilation: Sequence[int]) -> Tensor:
+    from .triton import local_conv
+    return local_conv.local_conv2d(input, weight, bias, list(stride), list(padding),
+                                   list(dilation))
+
+
+_register("convkernels::triton_local_conv2d", "local_conv2d")

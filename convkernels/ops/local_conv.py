@@ -1,8 +1,10 @@
 """Locally connected 2-D convolution (unshared weights), as in DeepFace's L4-L6 layers.
 
-Backends: ``torch`` (the im2col + per-position GEMM reference, differentiable through
-autograd). The Triton and CUDA kernels are not written yet; asking for them raises
-:class:`convkernels.BackendUnavailableError` naming the reason, and ``auto`` uses ``torch``.
+Backends: ``triton`` (one fused gather + per-position GEMM kernel, convkernels/triton/
+local_conv.py) and ``torch`` (the unfold + per-position GEMM reference). There is no CUDA C++
+kernel yet: ``backend="cuda"`` raises :class:`convkernels.BackendUnavailableError`. Backward
+(both backends): gradients of the reference, recomputed (see ``_autograd``), no dedicated
+backward kernels yet.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .. import _checks, reference
+from .. import _checks, _library, reference
 from ..backends import Call, register, select
 
 __all__ = ["local_conv2d"]
@@ -50,3 +52,9 @@ def local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, s
 @register("local_conv2d", "torch")
 def _local_conv2d_torch(input, weight, bias, g):
     return reference.local_conv2d(input, weight, bias, g.stride, g.padding, g.dilation)
+
+
+@register("local_conv2d", "triton")
+def _local_conv2d_triton(input, weight, bias, g):
+    return _library.op("triton", "local_conv2d")(input, weight, bias, list(g.stride),
+                                                 list(g.padding), list(g.dilation))
