@@ -47,13 +47,13 @@ def _local_conv2d_kernel(
     INPUT_PRECISION: tl.constexpr,
     BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_J: tl.constexpr,
 ):
-    l = tl.program_id(0)
+    pos = tl.program_id(0)
     pid_n = tl.program_id(1)
     pid_k = tl.program_id(2)
     if INDEX_64:
-        l = l.to(tl.int64)
-    p = l // Q
-    q = l % Q
+        pos = pos.to(tl.int64)
+    p = pos // Q
+    q = pos % Q
     J = C * R * S
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
@@ -62,7 +62,7 @@ def _local_conv2d_kernel(
         offs_k = offs_k.to(tl.int64)
     n_ok = offs_n < N
     k_ok = offs_k < K
-    w_base = w_ptr + l * K * J
+    w_base = w_ptr + pos * K * J
     acc = tl.zeros((BLOCK_N, BLOCK_K), dtype=tl.float32)
     for j0 in range(0, J, BLOCK_J):
         offs_j = j0 + tl.arange(0, BLOCK_J)
@@ -81,7 +81,7 @@ def _local_conv2d_kernel(
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
     if HAS_BIAS:
-        bias = tl.load(b_ptr + offs_k * (P * Q) + l, mask=k_ok, other=0.0)
+        bias = tl.load(b_ptr + offs_k * (P * Q) + pos, mask=k_ok, other=0.0)
         acc += bias.to(tl.float32)[None, :]
     if BF16_RTNE:
         acc = round_to_bf16_rtne(acc)
