@@ -142,3 +142,28 @@ def format_breakdown(rows: list[LayerRow]) -> str:
     total = sum(r.ms for r in rows)
     lines.append(f"| total | | | | {total:.3f} | {sum(r.gflops for r in rows):.2f} | | |")
     return "\n".join(lines)
+
+
+BREAKDOWN_NETWORKS = ("resnet50", "vgg16", "googlenet", "densenet121")
+
+
+def breakdown_markdown(names=BREAKDOWN_NETWORKS, *, device: str = "cuda", batch: int = 64,
+                       dtype: str = "fp16", backend: str = "auto", iters: int = 10) -> str:
+    """Per-layer tables for ``names`` (the issue's four by default) at ``batch`` in ``dtype``
+    channels_last, each layer on ``backend`` where it can run (``auto`` elsewhere)."""
+    from ._backend import prefer_backend
+    from ._registry import get_model, model_info
+    torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+    parts = []
+    for name in names:
+        with torch.device(device):
+            model = get_model(name).eval()
+        model = model.to(dtype=torch_dtype, memory_format=torch.channels_last)
+        prefer_backend(model, backend, device, torch_dtype)
+        x = torch.randn(batch, *model_info(name).input_size, device=device, dtype=torch_dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        rows = layer_breakdown(model, x, iters=iters, dtype=dtype)
+        parts.append(f"## {name}, batch {batch}, {dtype} channels_last, backend {backend}\n\n"
+                     + format_breakdown(rows))
+        del model, x
+    return "\n\n".join(parts) + "\n"
