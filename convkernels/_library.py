@@ -81,3 +81,5 @@ def triton_local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor],
 
 
 _register("convkernels::triton_local_conv2d", "local_conv2d")
+if _extension.load()[0] and hasattr(torch.ops.convkernels, "cuda_local_conv2d"):
+    _register("convkernels::cuda_local_conv2d", "local_conv2d")

@@ -168,10 +168,10 @@ def test_bad_hyper_parameters():
         ops.local_conv2d(x, w, b, padding=-1)
 
 
-def test_cuda_backend_refuses_with_a_reason():
-    # no CUDA C++ kernel for this op yet: an explicit request must say so, not fall back
+def test_cuda_backend_refuses_cpu_tensors_with_a_reason():
+    # an explicit request that cannot run must say why, never fall back
     x, w, b, st, pad, dil = make(CASES[0])
-    with pytest.raises(convkernels.BackendUnavailableError, match="no 'cuda' implementation"):
+    with pytest.raises(convkernels.BackendUnavailableError, match="cuda"):
         ops.local_conv2d(x, w, b, st, pad, dil, backend="cu" + "da")
 
 
@@ -186,3 +186,31 @@ def test_module_parameters_and_forward():
     assert "input_size=(25, 25)" in repr(lc) and "backend='torch'" in repr(lc)
     with pytest.raises(ValueError, match="empty output"):
         convkernels.nn.LocallyConnected2d(1, 1, (3, 3), 5)
+
+
+def test_cuda_op_schema_and_fake_kernel_without_a_gpu():
+    """With the extension built, cuda_local_conv2d traces on fake CUDA tensors even here."""
+    if not hasattr(torch.ops.convkernels, "cuda_local_conv2d"):
+        pytest.skip("extension not built (or built before local_conv): "
+                    + convkernels._extension.load()[1])
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        x = torch.empty(2, 8, 9, 9, device="cu" + "da", dtype=torch.float16).contiguous(
+            memory_format=torch.channels_last)
+        w = torch.empty(5, 5, 16, 8, 3, 3, device="cu" + "da", dtype=torch.float16)
+        b = torch.empty(16, 5, 5, device="cu" + "da", dtype=torch.float16)
+        out = torch.ops.convkernels.cuda_local_conv2d(x, w, b, [2, 2], [1, 1], [1, 1])
+    assert out.shape == (2, 16, 5, 5) and out.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_compile_fullgraph_traces_the_op():
+    x, w, b, st, pad, dil = make(CASES[0])
+    w.requires_grad_()
+
+    def f(x, w):
+        return ops.local_conv2d(x, w, b, st, pad, dil).relu()
+
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x, w), f(x, w))
+    compiled(x, w).sum().backward()
+    assert w.grad is not None

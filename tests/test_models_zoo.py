@@ -72,7 +72,7 @@ def test_same_logits_as_reference(name):
     ours.load_state_dict(models.convert_state_dict(name, reference.state_dict()), strict=True,
                          assign=True)
     assert not any(t.is_meta for t in list(ours.parameters()) + list(ours.buffers()))
-    size = max(info.min_size or 64, 64)
+    size = info.min_size or 32  # the smallest input the architecture takes: cheapest
     x = torch.randn(1, *info.input_size[:1], size, size)
     expected, got = reference(x), ours(x)
     scale = expected.abs().max().item()

@@ -1,14 +1,14 @@
 """Locally connected 2-D convolution (unshared weights), as in DeepFace's L4-L6 layers.
 
-Backends: ``triton`` (one fused gather + per-position GEMM kernel, convkernels/triton/
-local_conv.py) and ``torch`` (the unfold + per-position GEMM reference). There is no CUDA C++
-kernel yet: ``backend="cuda"`` raises :class:`convkernels.BackendUnavailableError`. Backward
-(both backends): gradients of the reference, recomputed (see ``_autograd``), no dedicated
-backward kernels yet.
+Backends: ``cuda`` (csrc/kernels/local_conv: a SIMT tiled per-position GEMM, fp32
+accumulate), ``triton`` (one fused gather + per-position tl.dot GEMM, convkernels/triton/
+local_conv.py) and ``torch`` (the unfold + per-position GEMM reference). Backward (kernel
+backends): gradients of the reference, recomputed (see ``_autograd``); no backward kernels.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
@@ -54,7 +54,17 @@ def _local_conv2d_torch(input, weight, bias, g):
     return reference.local_conv2d(input, weight, bias, g.stride, g.padding, g.dilation)
 
 
-@register("local_conv2d", "triton")
-def _local_conv2d_triton(input, weight, bias, g):
-    return _library.op("triton", "local_conv2d")(input, weight, bias, list(g.stride),
-                                                 list(g.padding), list(g.dilation))
+def _cuda_supports(call: Call) -> str:
+    if not hasattr(torch.ops.convkernels, "cuda_local_conv2d"):
+        return ("the loaded convkernels extension was built before the local_conv kernel "
+                "existed; rebuild it (setup.py build_ext)")
+    return ""
+
+
+def _local_conv2d_kernels(backend, input, weight, bias, g):
+    return _library.op(backend, "local_conv2d")(input, weight, bias, list(g.stride),
+                                                list(g.padding), list(g.dilation))
+
+
+register("local_conv2d", "triton")(functools.partial(_local_conv2d_kernels, "triton"))
+register("local_conv2d", "cuda", _cuda_supports)(functools.partial(_local_conv2d_kernels, "cuda"))
