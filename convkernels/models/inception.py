@@ -27,13 +27,14 @@ def basic_conv(cin, cout, kernel_size, stride=1, padding=0, backend=None) -> nn.
 
 
 class _Block(nn.Module):
-    """Holds the conv factory and the pools every Inception-v3 mixed block uses."""
+    """A mixed block: its pool branch (3x3/1 average, or 3x3/2 max for grid reductions) and
+    the conv factory."""
 
-    def __init__(self, backend):
+    def __init__(self, backend, reduction: bool = False):
         super().__init__()
         self._backend = backend
-        self.pool_avg = AvgPool2d(3, 1, 1, backend=backend)   # the pool branches
-        self.pool_max = MaxPool2d(3, 2, backend=backend)      # the reduction branches
+        self.pool = (MaxPool2d(3, 2, backend=backend) if reduction
+                     else AvgPool2d(3, 1, 1, backend=backend))
 
     def conv(self, cin, cout, kernel_size, stride=1, padding=0) -> nn.Module:
         return basic_conv(cin, cout, kernel_size, stride, padding, self._backend)
@@ -55,12 +56,12 @@ class InceptionA(_Block):  # 35x35
             self.branch1x1(x),
             self.branch5x5_2(self.branch5x5_1(x)),
             self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(self.pool_avg(x))], 1)
+            self.branch_pool(self.pool(x))], 1)
 
 
 class InceptionB(_Block):  # 35 -> 17 grid reduction
     def __init__(self, cin, backend=None):
-        super().__init__(backend)
+        super().__init__(backend, reduction=True)
         self.branch3x3 = self.conv(cin, 384, 3, stride=2)
         self.branch3x3dbl_1 = self.conv(cin, 64, 1)
         self.branch3x3dbl_2 = self.conv(64, 96, 3, padding=1)
@@ -70,7 +71,7 @@ class InceptionB(_Block):  # 35 -> 17 grid reduction
         return torch.cat([
             self.branch3x3(x),
             self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.pool_max(x)], 1)
+            self.pool(x)], 1)
 
 
 class InceptionC(_Block):  # 17x17, 7x7 factorized into 1x7 and 7x1
@@ -94,12 +95,12 @@ class InceptionC(_Block):  # 17x17, 7x7 factorized into 1x7 and 7x1
         for layer in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
                       self.branch7x7dbl_5):
             d = layer(d)
-        return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(self.pool_avg(x))], 1)
+        return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(self.pool(x))], 1)
 
 
 class InceptionD(_Block):  # 17 -> 8 grid reduction
     def __init__(self, cin, backend=None):
-        super().__init__(backend)
+        super().__init__(backend, reduction=True)
         self.branch3x3_1 = self.conv(cin, 192, 1)
         self.branch3x3_2 = self.conv(192, 320, 3, stride=2)
         self.branch7x7x3_1 = self.conv(cin, 192, 1)
@@ -111,7 +112,7 @@ class InceptionD(_Block):  # 17 -> 8 grid reduction
         b7 = self.branch7x7x3_1(x)
         for layer in (self.branch7x7x3_2, self.branch7x7x3_3, self.branch7x7x3_4):
             b7 = layer(b7)
-        return torch.cat([self.branch3x3_2(self.branch3x3_1(x)), b7, self.pool_max(x)], 1)
+        return torch.cat([self.branch3x3_2(self.branch3x3_1(x)), b7, self.pool(x)], 1)
 
 
 class InceptionE(_Block):  # 8x8, expanded filter bank (1x3 and 3x1 side by side)
@@ -134,7 +135,7 @@ class InceptionE(_Block):  # 8x8, expanded filter bank (1x3 and 3x1 side by side
             self.branch1x1(x),
             self.branch3x3_2a(b3), self.branch3x3_2b(b3),
             self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d),
-            self.branch_pool(self.pool_avg(x))], 1)
+            self.branch_pool(self.pool(x))], 1)
 
 
 class InceptionAux(nn.Module):
