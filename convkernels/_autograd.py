@@ -355,3 +355,30 @@ def winograd_filter_transform_backward(ctx, grad):
 FORMULAS["winograd_conv2d_fused"] = (winograd_conv2d_fused_backward, winograd_conv2d_fused_setup)
 FORMULAS["winograd_filter_transform"] = (winograd_filter_transform_backward,
                                          winograd_filter_transform_setup)
+
+# ---- local_conv: out = local_conv2d(x, w) + b ------------------------------------------------
+# Backward recomputes the forward with the pure-PyTorch reference (unfold + per-position GEMM)
+# and differentiates it with autograd: gradients as exact as the reference's, at the cost of
+# one extra forward. Dedicated backward kernels are not written yet.
+
+def local_conv2d_setup(ctx, inputs, output):
+    x, w, b, stride, padding, dilation = inputs
+    ctx.geometry = (list(stride), list(padding), list(dilation))
+    ctx.save_for_backward(x, w, b)
+
+
+def local_conv2d_backward(ctx, grad):
+    from .reference.local_conv import local_conv2d
+    x, w, b = ctx.saved_tensors
+    need = ctx.needs_input_grad[:3]
+    leaves = [t.detach().requires_grad_(n) if t is not None else None
+              for t, n in zip((x, w, b), need)]
+    with torch.enable_grad():
+        out = local_conv2d(*leaves, *ctx.geometry)
+    wrt = [t for t in leaves if t is not None and t.requires_grad]
+    grads = iter(torch.autograd.grad(out, wrt, grad))
+    return tuple(next(grads) if t is not None and t.requires_grad else None
+                 for t in leaves) + (None, None, None)
+
+
+FORMULAS["local_conv2d"] = (local_conv2d_backward, local_conv2d_setup)

@@ -332,3 +332,18 @@ for _p in RESIZE_CONV_PRIMITIVES:
     # An extension built before this family existed lacks the cuda_* schemas.
     if _extension.load()[0] and hasattr(torch.ops.convkernels, f"cuda_{_p}"):
         _register(f"convkernels::cuda_{_p}", _p)
+
+# ---- local_conv ----------------------------------------------------------------------------
+
+@torch.library.custom_op("convkernels::triton_local_conv2d", mutates_args=())
+def triton_local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor],
+                        stride: Sequence[int], padding: Sequence[int],
+                        dilation: Sequence[int]) -> Tensor:
+    from .triton import local_conv
+    return local_conv.local_conv2d(input, weight, bias, list(stride), list(padding),
+                                   list(dilation))
+
+
+_register("convkernels::triton_local_conv2d", "local_conv2d")
+if _extension.load()[0] and hasattr(torch.ops.convkernels, "cuda_local_conv2d"):
+    _register("convkernels::cuda_local_conv2d", "local_conv2d")

@@ -210,3 +210,13 @@ def separable_conv2d_fused_fake(input, dw_weight, pw_weight, mid_scale, mid_shif
 
 FAKES["separable_conv2d_fused"] = separable_conv2d_fused_fake
 
+# ---- local_conv ----------------------------------------------------------------------------
+
+def local_conv2d_fake(input, weight, bias, stride, padding, dilation):
+    torch._check(input.dim() == 4 and weight.dim() == 6, lambda: "local_conv2d: 4-D input, "
+                 "6-D weight")
+    P, Q, K = weight.shape[:3]
+    return empty_like_layout(input, (input.shape[0], K, P, Q))
+
+
+FAKES["local_conv2d"] = local_conv2d_fake

@@ -112,6 +112,11 @@ TORCH_LIBRARY(convkernels, m) {
   m.def("cuda_build_info() -> str");
   // No tensor arguments: CompositeExplicitAutograd makes it callable without any device.
   m.impl("cuda_build_info", c10::DispatchKey::CompositeExplicitAutograd, TORCH_FN(convkernels::cuda_build_info));
+
+  // ---- local_conv (locally connected, unshared-weight convolution) ----
+  m.def(
+      "cuda_local_conv2d(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, "
+      "int[2] dilation) -> Tensor");
 }
 
 extern "C" {

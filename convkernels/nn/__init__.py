@@ -5,6 +5,8 @@ from .conv import Conv2d
 from .conv_bn_relu import ConvBNReLU2d
 from .depthwise import SeparableConv2d
 from .folded import FoldedBatchNorm2d, FusedConv2d
+from .lenet import PartialConv2d, Subsampling2d
+from .local_conv import LocallyConnected2d
 from .lrn import LocalResponseNorm, LRNMaxPool2d, fuse_lrn_max_pool
 from .pool import (
     AdaptiveAvgPool2d,
@@ -23,4 +25,6 @@ __all__ = [
     # pooling and LRN
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
     "SpatialPyramidPool2d", "LocalResponseNorm", "LRNMaxPool2d", "fuse_lrn_max_pool",
+    # layers of particular networks: DeepFace, LeNet-5
+    "LocallyConnected2d", "PartialConv2d", "Subsampling2d",
 ]

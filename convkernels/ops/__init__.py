@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .conv import conv2d, conv2d_affine, fold_batch_norm, fused_conv_bn_relu
 from .depthwise import depthwise_conv2d, separable_conv2d
+from .local_conv import local_conv2d
 from .lrn import ALEXNET_LRN, GOOGLENET_LRN, local_response_norm, lrn_max_pool2d
 from .pool import (
     adaptive_avg_pool2d,
@@ -25,7 +26,7 @@ from .resize_conv import fold_nearest_weight, resize_conv2d, resize_conv2d_affin
 __all__ = [
     # convolution (algo="direct" | "winograd_2x2" | "winograd_4x4" | "auto"; grouped/depthwise)
     "conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm",
-    "depthwise_conv2d", "separable_conv2d",
+    "depthwise_conv2d", "separable_conv2d", "local_conv2d",
     # resize-convolution (upsample + conv, never materialized)
     "resize_conv2d", "resize_conv2d_affine", "fold_nearest_weight",
     # pooling and LRN

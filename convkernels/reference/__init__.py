@@ -11,6 +11,7 @@ from __future__ import annotations
 from . import pool, resize_conv, winograd  # noqa: F401
 from .conv import channel_moments, conv2d_fused, conv_bn_relu, scale_shift_relu
 from .depthwise import separable_conv2d
+from .local_conv import local_conv2d
 
 __all__ = ["conv2d_fused", "channel_moments", "scale_shift_relu", "conv_bn_relu"]
-__all__ += ["separable_conv2d"]
+__all__ += ["separable_conv2d", "local_conv2d"]

@@ -12,12 +12,14 @@ import importlib
 import os
 import sys
 
-__all__ = ["is_available", "conv2d_fused", "channel_moments", "scale_shift_relu"]
+__all__ = ["is_available", "conv2d_fused", "channel_moments", "scale_shift_relu",
+           "local_conv2d"]
 
 _LAUNCHERS = {
     "conv2d_fused": "conv_direct",
     "channel_moments": "batch_norm",
     "scale_shift_relu": "batch_norm",
+    "local_conv2d": "local_conv",
 }
 
 
