@@ -32,7 +32,7 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install "torch==$(TORCH_VERSION)" torchvision timm triton \
-		numpy ninja pytest pytest-benchmark hypothesis expecttest matplotlib ruff
+		numpy ninja pytest pytest-benchmark hypothesis expecttest matplotlib ruff scikit-learn
 
 # Only a Python we create is a make target; an existing one (with torch) is used as it is.
 ifeq ($(PYTHON),$(VENV)/bin/python)

@@ -3,9 +3,10 @@
 
 Structure and names follow timm's ``legacy_xception``; the differences are fusions, listed in
 ``XCEPTION_KEY_MAP``: the stem's ``convN/bnN/actN`` are ``ConvBNReLU2d`` (``convN.conv.*``,
-``convN.bn.*``) and each block's projection shortcut ``skip/skipbn`` is one ``ConvBNReLU2d``
+``convN.bn.*``), each block's projection shortcut ``skip/skipbn`` is one ``ConvBNReLU2d``
 without ReLU (``skip.conv.*``, ``skip.bn.*``) that also adds the residual branch in its
-epilogue.
+epilogue, and each separable conv is a ``convkernels.nn.SeparableConv2d`` whose depthwise
+conv is ``depthwise`` (timm: ``conv1``) next to ``pointwise``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ XCEPTION_KEY_MAP = (
     (r"^bn([12])\.", r"conv\1.bn."),
     (r"\.skip\.weight$", ".skip.conv.weight"),
     (r"\.skipbn\.", ".skip.bn."),
+    (r"(^|\.)(conv[34]|rep\.\d+)\.conv1\.weight$", r"\1\2.depthwise.weight"),
 )
 
 
