@@ -136,14 +136,17 @@ def _bench_no_gpu(args, why: str) -> int:
           "layer table and the latest committed GPU report instead.", flush=True)
     print("\n## 1. Correctness tour (small shapes vs a float64 reference)\n", flush=True)
     if os.environ.get("TRITON_INTERPRET") == "1":
-        from convkernels.bench.cputour import correctness_tour
-        correctness_tour(dtypes=tuple(args.dtype))
+        cmd_tour(argparse.Namespace(device="cpu", dtype=args.dtype, strict=False))
     else:
         _run_tour_subprocess(args)
     print("\n## 2. Layer table\n", flush=True)
     from convkernels.bench.cputour import layer_table
     layer_table(batch=args.batch[0], dtype=args.dtype[0])
-    print("\n## 3. Latest committed GPU report\n")
+    print("\n## 3. Model zoo (parameters and FLOPs at each network's input size)\n",
+          flush=True)
+    from convkernels.models import format_summary
+    print(format_summary())
+    print("\n## 4. Latest committed GPU report\n")
     from convkernels.bench.render import render_latest
     print(render_latest(args.results))
     return 0
@@ -162,10 +165,14 @@ def cmd_bench(args) -> int:
 
 
 def cmd_tour(args) -> int:
+    """conv2d / fused_conv_bn_relu (eval and train), then one case of every other op."""
     from convkernels.bench.cputour import correctness_tour
+    from convkernels.bench.optour import op_tour
     ok, _ = _gpu()
-    res = correctness_tour(device="cuda" if ok and args.device == "cuda" else "cpu",
-                           dtypes=tuple(args.dtype))
+    device = "cuda" if ok and args.device == "cuda" else "cpu"
+    res = correctness_tour(device=device, dtypes=tuple(args.dtype))
+    print("\nEvery other op family (forward, one awkward case each):\n", flush=True)
+    res += op_tour(device=device, dtypes=tuple(args.dtype))
     return 1 if any(r["status"] in ("FAIL", "error") for r in res) and args.strict else 0
 
 

@@ -33,7 +33,7 @@ from ._registry import (
                model_info,
                reference_model,
 )
-from ._summary import ModelRow, summary
+from ._summary import ModelRow, format_summary, summary
 
 __all__ = ["list_models", "get_model", "model_info", "convert_state_dict", "reference_model",
-           "ModelInfo", "summary", "ModelRow"]
+           "ModelInfo", "summary", "format_summary", "ModelRow"]

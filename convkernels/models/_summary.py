@@ -43,3 +43,15 @@ def summary(names=None) -> list[ModelRow]:
         resnet50 25557032 8.21
     """
     return [model_row(n) for n in (names or list_models())]
+
+
+def format_summary(names=None) -> str:
+    """:func:`summary` as a text table (what ``python -m convkernels bench`` prints without a
+    GPU)."""
+    rows = summary(names)
+    out = [f"{'network':<28} {'input':<14} {'params':>13} {'GFLOPs':>8}  torchvision/timm twin"]
+    for r in rows:
+        size = "x".join(str(s) for s in r.input_size)
+        out.append(f"{r.name:<28} {size:<14} {r.params:>13,} {r.gflops:>8.3g}  "
+                   f"{r.reference or '-'}")
+    return "\n".join(out)
