@@ -27,7 +27,7 @@ from typing import Callable, Optional, Sequence
 
 from . import device as _device
 from .report import derive_speedups, new_row
-from .runner import Context, _cuda_broken, numerics, progress_prefix
+from .runner import Context, _cuda_broken, guarded, progress_prefix
 from .timing import measure
 
 BACKENDS = ("cuda", "triton", "cudnn", "compile")
@@ -268,29 +268,7 @@ def _declared(op: str, backend: str, inputs: tuple) -> Optional[str]:
 
 def run_case(case: OpCase, ctx: Context) -> list[dict]:
     """Rows for every backend of ``case`` (ok, skipped or error); never raises for a backend."""
-    if ctx.fatal:
-        return [_row(case, b, "skipped", f"CUDA context unusable after an earlier failure: "
-                     f"{ctx.fatal}") for b in ctx.backends]
-    if ctx.out_of_time():
-        return [_row(case, b, "skipped", f"suite time budget ({ctx.budget_s:.0f} s) used up "
-                     "before this case; select it in a separate run to measure it")
-                for b in ctx.backends]
-    import torch
-    with numerics(case.tf32):
-        try:
-            return _run(case, ctx)
-        except torch.cuda.OutOfMemoryError as e:
-            torch.cuda.empty_cache()
-            return [_row(case, b, "error", f"out of memory: {str(e)[:200]}") for b in ctx.backends]
-        except Exception as e:   # building the inputs or the baseline itself failed
-            broken = _cuda_broken()
-            if broken:
-                ctx.fatal = f"{case.id}: {broken}"
-            return [_row(case, b, "error", f"case failed before any backend ran: "
-                         f"{type(e).__name__}: {str(e)[:300]}") for b in ctx.backends]
-        finally:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+    return guarded(case, ctx, _row, _run)
 
 
 def _compiled(work: Workload):

@@ -280,26 +280,34 @@ def _first_compiled_call(case, eager, ctx, x, conv, bn, grad_out):
 def run_case(case: Case, ctx: Context) -> list[dict]:
     """Rows for every backend of ``case`` (ok, skipped or error). Never raises for a backend's
     failure; the caller decides what an error row means for the test outcome."""
+    return guarded(case, ctx, _row, _run)
+
+
+def guarded(case, ctx: Context, row: Callable, run: Callable) -> list[dict]:
+    """``run(case, ctx)`` with the suite's rules around it, shared by the conv suite and
+    opbench: after a sticky CUDA error or past the time budget every backend gets a
+    "skipped" row; an exception before any backend ran (inputs, the baseline) or an OOM
+    becomes "error" rows; numerics (TF32, cudnn.benchmark) are pinned for the case."""
     if ctx.fatal:
-        return [_row(case, b, "skipped", f"CUDA context unusable after an earlier failure: "
-                     f"{ctx.fatal}") for b in ctx.backends]
+        return [row(case, b, "skipped", f"CUDA context unusable after an earlier failure: "
+                    f"{ctx.fatal}") for b in ctx.backends]
     if ctx.out_of_time():
-        return [_row(case, b, "skipped", f"suite time budget ({ctx.budget_s:.0f} s) used up "
-                     "before this case; select it in a separate run to measure it")
+        return [row(case, b, "skipped", f"suite time budget ({ctx.budget_s:.0f} s) used up "
+                    "before this case; select it in a separate run to measure it")
                 for b in ctx.backends]
     import torch
     with numerics(case.tf32):
         try:
-            return _run(case, ctx)
+            return run(case, ctx)
         except torch.cuda.OutOfMemoryError as e:
             torch.cuda.empty_cache()
-            return [_row(case, b, "error", f"out of memory: {str(e)[:200]}") for b in ctx.backends]
-        except Exception as e:   # the inputs or the cuDNN reference itself failed
+            return [row(case, b, "error", f"out of memory: {str(e)[:200]}") for b in ctx.backends]
+        except Exception as e:   # the inputs or the baseline itself failed
             broken = _cuda_broken()
             if broken:
                 ctx.fatal = f"{case.id}: {broken}"
-            return [_row(case, b, "error", f"case failed before any backend ran: "
-                         f"{type(e).__name__}: {str(e)[:300]}") for b in ctx.backends]
+            return [row(case, b, "error", f"case failed before any backend ran: "
+                        f"{type(e).__name__}: {str(e)[:300]}") for b in ctx.backends]
         finally:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()

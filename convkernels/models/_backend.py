@@ -27,10 +27,29 @@ def layer_op(module: nn.Module, training: bool = False) -> Optional[tuple[str, i
         return "local_conv2d", 1
     if isinstance(module, ck_nn.PartialConv2d):
         return "conv2d", 1
+    if isinstance(module, ck_nn.ResizeConv2d):
+        return "resize_conv2d", 1
     if isinstance(module, ck_nn.Conv2d):  # incl. ConvReLU2d (conv2d_affine, same support)
         return ("conv2d_affine" if type(module).__name__ == "ConvReLU2d" else "conv2d",
                 module.groups)
+    for cls, op in _POOL_AND_NORM_OPS:
+        if isinstance(module, cls):
+            return op, 1
     return None
+
+
+# Layers of the pooling/LRN and separable families, by the registry op they call.
+_POOL_AND_NORM_OPS = (
+    (ck_nn.LRNMaxPool2d, "lrn_max_pool2d"),
+    (ck_nn.MaxPool2d, "max_pool2d"),
+    (ck_nn.AvgPool2d, "avg_pool2d"),
+    (ck_nn.AdaptiveAvgPool2d, "adaptive_avg_pool2d"),
+    (ck_nn.AdaptiveMaxPool2d, "adaptive_max_pool2d"),
+    (ck_nn.SpatialPyramidPool2d, "adaptive_max_pool2d"),
+    (ck_nn.MaxUnpool2d, "max_unpool2d"),
+    (ck_nn.LocalResponseNorm, "local_response_norm"),
+    (ck_nn.SeparableConv2d, "separable_conv2d"),
+)
 
 
 def prefer_backend(model: nn.Module, backend: str, device, dtype: torch.dtype,
@@ -42,7 +61,7 @@ def prefer_backend(model: nn.Module, backend: str, device, dtype: torch.dtype,
         if not hasattr(m, "backend"):
             continue
         op = layer_op(m, training)
-        if op is None:  # a layer from another op family: ask its registry entry by class
+        if op is None:  # a layer convkernels cannot tell: let auto decide per call
             m.backend = "auto"
         else:
             call = backends.Call(op[0], torch.device(device), dtype, op[1], training)
