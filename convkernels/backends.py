@@ -103,8 +103,16 @@ def set_backend(name: Optional[str]) -> None:
     _global_backend = _validate_name(name, "convkernels.set_backend")
 
 
+# torch.compile traces get_backend() once and keeps its answer in the graph (as it does with
+# torch.backends flags): older Dynamo (torch <= 2.13) cannot trace ContextVar.get, and a
+# graph that re-read the environment on every call would not be a graph.
+_constant_under_compile = getattr(torch.compiler, "assume_constant_result", lambda f: f)
+
+
+@_constant_under_compile
 def get_backend() -> str:
-    """The backend a call without ``backend=`` would request right now."""
+    """The backend a call without ``backend=`` would request right now. Inside a compiled
+    region: the one requested when the region was traced."""
     return (_context_backend.get() or _global_backend
             or _validate_name(os.environ.get("CONVKERNELS_BACKEND") or None,
                               "CONVKERNELS_BACKEND") or "auto")

@@ -1,6 +1,8 @@
 """Backend selection rules (DESIGN.md, Backends) and convkernels.info()."""
 
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -82,6 +84,7 @@ def test_auto_on_cuda_skips_unverified_kernels(monkeypatch):
     assert "not yet verified on a GPU" in sel.skipped["triton"]
 
 
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
 def test_grouped_conv_runs_on_the_kernel_backends(monkeypatch):
     """groups > 1 is a kernel configuration like any other (grouped / depthwise kernels)."""
     monkeypatch.setenv("TRITON_INTERPRET", "1")

@@ -283,6 +283,7 @@ def test_compile_fullgraph_without_graph_breaks():
 
 
 def test_cli_convert_report(capsys):
+    pytest.importorskip("torchvision")
     from convkernels import cli
     assert cli.main(["convert-report", "torchvision:resnet18", "--backend", "torch",
                      "--check", "--size", "32"]) == 0

@@ -5,6 +5,7 @@ breakdown times every layer and names the op and backend."""
 
 import dataclasses
 
+import pytest
 import torch
 
 from convkernels import models
@@ -29,6 +30,7 @@ def test_cases_cover_every_network_and_the_targets():
 
 @torch.no_grad()
 def test_twin_baseline_equals_ours_on_torch_backend():
+    pytest.importorskip("torchvision")   # the twin baseline of resnet18
     case = dataclasses.replace(_case("resnet18"), params={"N": 1, "C": 3, "H": 224, "W": 224})
     work = case.build(case, "cpu")
     x = work.inputs[0][..., :64, :64].contiguous()  # small: the net takes any size >= 32

@@ -430,7 +430,18 @@ def test_auto_heuristic_never_picks_4x4(backend, dtype, monkeypatch):
         assert (algo == "winograd_2x2") == eligible, (s.name, why)
 
 
-def test_auto_uses_measurements_and_the_numerics_gate(tmp_path, monkeypatch):
+@pytest.fixture
+def fresh_dispatch_table(monkeypatch):
+    """Tests that load their own table: the committed one is reloaded afterwards, even when
+    the test fails half-way."""
+    yield
+    monkeypatch.undo()   # CONVKERNELS_DISPATCH_TABLE back first
+    ck_algo.reload_table()
+
+
+@requires_triton()
+def test_auto_uses_measurements_and_the_numerics_gate(tmp_path, monkeypatch,
+                                                       fresh_dispatch_table):
     entry = {"device": None, "dtype": "fp16", "layout": "channels_last", "backend": "triton",
              "N": 64, "C": 64, "K": 64, "H": 16, "W": 16, "padding": 1,
              "ms": {"winograd_4x4": 0.5, "cudnn": 0.7, "winograd_2x2": 0.9, "direct": 1.2}}
