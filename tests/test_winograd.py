@@ -26,6 +26,8 @@ from harness import (
     ConvCase,
     assert_within_rule,
     backend_params,
+    error_vs_reference,
+    kernel_backends_on_this_machine,
     layouts,
     requires_triton,
 )
@@ -34,6 +36,11 @@ DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 ALGOS = ["winograd_2x2", "winograd_4x4"]
 #: max|y - ref| / max|ref| guaranteed for F(4x4,3x3) (measured worst x ~2, see the docs).
 F4_BOUND = {torch.float32: 2e-5, torch.float16: 2e-2, torch.bfloat16: 2e-1}
+#: max|y - ref| / max|ref| guaranteed for fp32 with TF32 allowed on the CUDA kernel (TF32 V and U
+#: operands; ~2.5x / ~2x the worst of a CPU emulation of those rounding points on real layer
+#: sizes, see the docs: F(2x2) 2e-4..8e-4, F(4x4) 6e-3..1.6e-2, like fp16: both have 10-bit
+#: mantissas).
+TF32_BOUND = {"winograd_2x2": 2e-3, "winograd_4x4": 3e-2}
 
 # Ragged borders (P, Q not multiples of 2 or 4), odd and prime sizes, C not a multiple of 8.
 CASES = [
@@ -270,6 +277,39 @@ def test_gradcheck_torch_backend(algo):
     assert torch.autograd.gradcheck(
         lambda x, w, b: ops.conv2d(x, w, b, padding=1, algo=algo, backend="torch"), (x, w, b),
         fast_mode=True)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(("cuda", "cuda") not in kernel_backends_on_this_machine(),
+                    reason="needs an NVIDIA GPU and the built extension")
+@pytest.mark.parametrize("algo", ALGOS)
+def test_cuda_fp32_follows_the_cudnn_tf32_flag(algo):
+    """fp32 on the CUDA kernel is IEEE fp32 with cuDNN's TF32 flag off and runs the per-point
+    GEMM on TF32 tensor cores with it on (sm_80+): the error then grows to TF32's, within the
+    documented TF32 bound, and far above the TF32-off error (so the switch really happened).
+    Full-mantissa data, C and K spanning several C slices and CTAs, ragged borders."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 40, 19, 21, generator=g).cuda()
+    w = (torch.randn(48, 40, 3, 3, generator=g) * (2 / 360) ** 0.5).cuda()
+    ref64 = _ref64(x, w, None, 1)
+    saved = torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = False
+        off = ops.conv2d(x, w, None, padding=1, algo=algo, backend="cuda")
+        same = F.conv2d(x, w, None, padding=1)
+        torch.backends.cudnn.allow_tf32 = True
+        on = ops.conv2d(x, w, None, padding=1, algo=algo, backend="cuda")
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved
+    _assert_algo_bound(algo, off, same, ref64, f"{algo} TF32 off")
+    on_err, off_err = error_vs_reference(on, ref64), error_vs_reference(off, ref64)
+    bound = TF32_BOUND[algo] * ref64.abs().max().item()
+    assert on_err <= bound, f"{algo}: TF32 error {on_err:.3g} > documented bound {bound:.3g}"
+    if torch.cuda.get_device_capability()[0] >= 8:
+        assert on_err > 10 * off_err, (
+            f"{algo}: TF32 on ({on_err:.3g}) is as exact as off ({off_err:.3g})")
+    else:  # no tensor cores: TF32 is a permission, fp32 stays IEEE
+        torch.testing.assert_close(on, off, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("backend,device", backend_params(kernels_only=True))

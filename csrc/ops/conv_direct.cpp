@@ -29,6 +29,7 @@
 #include "conv_direct/conv_direct.h"
 #include "ops/checks.h"
 #include "ops/grouped.h"
+#include "ops/tf32_flag.h"
 
 namespace convkernels {
 namespace ops {
@@ -41,32 +42,6 @@ bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_
 // Would tensor t still be misaligned after .contiguous(format)? Only if no copy happens.
 bool misaligned_after_contiguous(const at::Tensor& t, at::MemoryFormat format) {
   return t.is_contiguous(format) && !aligned16(t);
-}
-
-// TF32 flag of cuDNN convolutions, read the way ATen's own cuDNN convolution reads it. The getter
-// changed shape across torch versions; the overload matching this torch's getter is the one used
-// (the others are templates that are never instantiated), so no version boundary is hard-coded:
-//   bool allowTF32CuDNN() const                                   one flag for conv and RNN (older torch)
-//   bool allowTF32CuDNN(const std::string& op = "") const         per-op fp32_precision API, op "conv"
-//   bool allowTF32CuDNN(std::optional<Float32Op> op = {}) const   the same with an enum (2.13, 2.15)
-// Where the getter takes an op it is passed: without one the per-op getters warn that the call is
-// deprecated and throw when conv and RNN precisions differ.
-template <typename Ctx, typename Op>
-bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)(std::optional<Op>) const) {
-  return ctx.allowTF32CuDNN(Op::CONV);
-}
-template <typename Ctx>
-bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)(const std::string&) const) {
-  return ctx.allowTF32CuDNN(std::string("conv"));
-}
-template <typename Ctx>
-bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)() const) {
-  return ctx.allowTF32CuDNN();
-}
-
-bool cudnn_conv_allows_tf32() {
-  const at::Context& ctx = at::globalContext();
-  return conv_tf32_flag(ctx, &at::Context::allowTF32CuDNN);
 }
 
 void check_pair(const char* name, at::IntArrayRef values) {

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "ops/checks.h"
+#include "ops/tf32_flag.h"
 #include "winograd/winograd.h"
 
 namespace convkernels {
@@ -103,8 +104,11 @@ at::Tensor cuda_winograd_conv2d_fused(const at::Tensor& input, const at::Tensor&
   if (has_residual) copy_strides(p.residual_strides, *residual);
   copy_strides(p.output_strides, output);
   p.relu = relu;
-  check_index_limits(kConvOp, winograd_index_limit_violation(p, static_cast<int>(tile)));
   const DType dtype = kernel_dtype(input.scalar_type());
+  // fp32 follows F.conv2d's rule: TF32 tensor-core math exactly when cuDNN convolutions may use
+  // it; otherwise IEEE fp32 (SIMT). The cached U is fp32 either way (rounded only as an operand).
+  p.allow_tf32 = dtype == DType::kFloat32 && cudnn_conv_allows_tf32();
+  check_index_limits(kConvOp, winograd_index_limit_violation(p, static_cast<int>(tile)));
   TORCH_CHECK(dtype == DType::kFloat32 || device_compute_major(input.get_device()) >= 8, kConvOp,
               ": float16/bfloat16 Winograd runs on tensor cores (mma.sync) and needs sm_80 or newer");
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();

@@ -34,6 +34,10 @@ struct WinogradConvParams {
   int64_t residual_strides[4] = {0, 0, 0, 0};  // n, k, p, q
   int64_t output_strides[4] = {0, 0, 0, 0};    // n, k, p, q
   bool relu = false;
+  // fp32 only: the caller allows TF32 math (torch's cuDNN-convolution flag), so on sm_80+ the
+  // per-point GEMM runs on tensor cores (mma.sync m16n8k8 .tf32: V and U rounded to TF32 as
+  // operands, fp32 accumulation). Ignored for fp16/bf16 and below sm_80.
+  bool allow_tf32 = false;
 };
 
 // Empty string when the tile count N * ceil(P/m) * ceil(Q/m) and K, C fit the kernels' 32-bit
@@ -46,12 +50,13 @@ cudaError_t launch_winograd_filter_transform(const WinogradFilterParams& p, int 
 
 // The fused kernel: per CTA 32 tiles x 32 (F(2x2)) / 16 (F(4x4)) output channels; per C slice
 // the input transform B^T d B (fp32, rounded once to the dtype) into shared memory, the
-// per-point GEMM over C (fp16/bf16: mma.sync m16n8k16 tensor cores on sm_80+; fp32: SIMT fp32
-// FMA, IEEE, no TF32), then the output transform A^T M A and the epilogue in fp32, written
-// through the output's strides. No global workspace. tile is m (2 or 4).
+// per-point GEMM over C (fp16/bf16: mma.sync m16n8k16 tensor cores on sm_80+; fp32 with
+// p.allow_tf32 on sm_80+: mma.sync m16n8k8 .tf32; fp32 otherwise: SIMT fp32 FMA, IEEE), then
+// the output transform A^T M A and the epilogue in fp32, written through the output's strides.
+// No global workspace. tile is m (2 or 4).
 cudaError_t launch_winograd_conv2d(const WinogradConvParams& p, int tile, DType dtype, cudaStream_t stream);
 
 // Dynamic shared memory the fused kernel needs (for reporting and the opt-in above 48 KB).
-int winograd_conv2d_smem_bytes(int tile, DType dtype);
+int winograd_conv2d_smem_bytes(int tile, DType dtype, bool tf32);
 
 }  // namespace convkernels

@@ -9,15 +9,18 @@
 //  2. the slice of the cached transformed filter U[e][k][c] is staged in shared memory;
 //  3. per point e: acc[e] += V[e] (32 x slice) * U[e]^T (slice x channels). Each warp owns a
 //     16 x 8 (tile, channel) sub-tile over a range of points: fp16/bf16 with mma.sync
-//     m16n8k16 (fp32 accumulation), fp32 with SIMT FMAs on the same fragment ownership (IEEE
-//     fp32; no TF32 path yet). F(2x2): 8 warps as 2 (tiles) x 4 (channels), all 16 points.
+//     m16n8k16 (fp32 accumulation); fp32 with TF32 allowed (kTf32) with mma.sync m16n8k8 .tf32,
+//     V and U rounded to TF32 (cvt.rna) as they are loaded into the mma fragments (transforms
+//     and accumulation stay fp32); fp32 otherwise with SIMT FMAs on the same fragment ownership
+//     (IEEE fp32). F(2x2): 8 warps as 2 (tiles) x 4 (channels), all 16 points.
 //     F(4x4): 2 (tiles) x 2 (channels) x 2 (point groups of 18): see FusedConfig.
 // The accumulator fragment of an mma puts the same (tile, channel) pairs in the same thread
 // for every point e. F(2x2): after the C loop each thread holds all 16 values of its 4 (tile,
 // channel) pairs, and the output transform A^T M A and the epilogue (scale, shift, residual,
 // ReLU) run from registers. F(4x4): the two point groups' accumulators meet in shared memory
 // first. Both write straight through the output's strides.
-// Shared-memory rows are padded (24 halves / 9 floats) so fragment reads are conflict-free.
+// Shared-memory rows are padded (24 halves, 9 floats SIMT, 12 floats TF32) so fragment reads are
+// conflict-free.
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
@@ -32,10 +35,17 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kTilesPerCta = 32;
 
-template <typename T>
+// Per-point GEMM math: kTf32 (fp32 data only) runs it on tensor cores with TF32 operands.
+// Channels per iteration = the mma k: 16 for m16n8k16 (fp16/bf16), 8 for m16n8k8 (tf32) and 8
+// for the SIMT path. Padded shared-memory rows, so that the fragment reads of a warp hit 32
+// distinct banks: b32 words of fp16 pairs at row stride 12 words (24 halves); SIMT fp32 reads
+// one row per lane group with the 4 lanes of a group on the same word (broadcast), stride 9;
+// tf32 reads word (g * kRow + q) for g < 8, q < 4, distinct mod 32 for stride 12 (not for 9).
+template <typename T, bool kTf32>
 struct Slice {
-  static constexpr int kC = sizeof(T) == 2 ? 16 : 8;    // channels per iteration (mma k = 16)
-  static constexpr int kRow = sizeof(T) == 2 ? 24 : 9;  // padded shared-memory row, elements
+  static_assert(!kTf32 || sizeof(T) == 4, "TF32 math is for fp32 data");
+  static constexpr int kC = sizeof(T) == 2 ? 16 : 8;
+  static constexpr int kRow = sizeof(T) == 2 ? 24 : kTf32 ? 12 : 9;
 };
 
 // Register budget. An mma m16n8 accumulator fragment is 4 fp32 per thread per point, so a warp
@@ -58,7 +68,7 @@ constexpr int channels_per_cta() { return 32 / point_groups<M>(); }
 template <int M>
 constexpr int min_ctas_per_sm() { return M == 2 ? 2 : 1; }
 
-template <typename T, int M>
+template <typename T, int M, bool kTf32>
 struct FusedConfig {
   static constexpr int kAlpha = M + 2;
   static constexpr int kPoints = kAlpha * kAlpha;
@@ -67,8 +77,8 @@ struct FusedConfig {
   static constexpr int kChannels = channels_per_cta<M>();  // output channels per CTA
   static constexpr int kWarpsK = kChannels / 8;            // warps along channels (8 each)
   static_assert(kPoints % kPointGroups == 0 && 2 * kWarpsK * kPointGroups == kWarps, "warp layout");
-  static constexpr int kVElems = kPoints * kTilesPerCta * Slice<T>::kRow;
-  static constexpr int kUElems = kPoints * kChannels * Slice<T>::kRow;
+  static constexpr int kVElems = kPoints * kTilesPerCta * Slice<T, kTf32>::kRow;
+  static constexpr int kUElems = kPoints * kChannels * Slice<T, kTf32>::kRow;
   // Accumulator exchange (kPointGroups > 1): fp32 Mx[e][k][t], rows padded to 36 floats so
   // both the fragment-ordered writes and the tile-contiguous reads are conflict-free.
   static constexpr int kMRow = kTilesPerCta + 4;
@@ -132,14 +142,14 @@ __device__ __forceinline__ void store_output_tile(const FusedArgs& args, const P
     }
 }
 
-template <typename T, int M>
+template <typename T, int M, bool kTf32>
 __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<M>()) winograd_fused_kernel(const FusedArgs args) {
   using Tr = winograd::Transform<M>;
-  using Cfg = FusedConfig<T, M>;
+  using Cfg = FusedConfig<T, M, kTf32>;
   constexpr int A = Cfg::kAlpha;
   constexpr int E = Cfg::kPoints;
-  constexpr int BC = Slice<T>::kC;
-  constexpr int ROW = Slice<T>::kRow;
+  constexpr int BC = Slice<T, kTf32>::kC;
+  constexpr int ROW = Slice<T, kTf32>::kRow;
   constexpr int KC = Cfg::kChannels;
   constexpr int EW = Cfg::kPointsPerWarp;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -237,6 +247,15 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<M>()) winograd_fused
                                load_b32(va + 8 * ROW + 2 * q + 8)};
         const uint32_t b[2] = {load_b32(ub + g * ROW + 2 * q), load_b32(ub + g * ROW + 2 * q + 8)};
         MmaM16N8K16<T>::run(acc[e], a, b);
+      } else if constexpr (kTf32) {
+        // m16n8k8 .tf32 fragments: A (tile g / g + 8, channel q / q + 4), B (channel q / q + 4,
+        // output channel g). V and U are fp32 in shared memory; the rounding to TF32 happens
+        // here, on the mma operands only.
+        const uint32_t a[4] = {round_to_tf32(load_b32(va + q)), round_to_tf32(load_b32(va + 8 * ROW + q)),
+                               round_to_tf32(load_b32(va + q + 4)), round_to_tf32(load_b32(va + 8 * ROW + q + 4))};
+        const uint32_t b[2] = {round_to_tf32(load_b32(ub + g * ROW + q)),
+                               round_to_tf32(load_b32(ub + g * ROW + q + 4))};
+        MmaM16N8K8Tf32::run(acc[e], a, b);
       } else {
 #pragma unroll
         for (int c = 0; c < BC; ++c) {
@@ -286,10 +305,10 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<M>()) winograd_fused
   }
 }
 
-template <typename T, int M>
+template <typename T, int M, bool kTf32>
 cudaError_t launch_fused(const FusedArgs& args, cudaStream_t stream) {
-  auto kernel = winograd_fused_kernel<T, M>;
-  constexpr int smem = FusedConfig<T, M>::kSmemBytes;
+  auto kernel = winograd_fused_kernel<T, M, kTf32>;
+  constexpr int smem = FusedConfig<T, M, kTf32>::kSmemBytes;
   if (smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err != cudaSuccess) return err;
@@ -300,10 +319,10 @@ cudaError_t launch_fused(const FusedArgs& args, cudaStream_t stream) {
   return launch_status();
 }
 
-template <typename T>
+template <typename T, bool kTf32 = false>
 cudaError_t launch_tile(const FusedArgs& args, int tile, cudaStream_t stream) {
-  if (tile == 2) return launch_fused<T, 2>(args, stream);
-  if (tile == 4) return launch_fused<T, 4>(args, stream);
+  if (tile == 2) return launch_fused<T, 2, kTf32>(args, stream);
+  if (tile == 4) return launch_fused<T, 4, kTf32>(args, stream);
   return cudaErrorInvalidValue;
 }
 
@@ -322,17 +341,20 @@ const char* winograd_index_limit_violation(const WinogradConvParams& p, int tile
   return "";
 }
 
-int winograd_conv2d_smem_bytes(int tile, DType dtype) {
-  const bool wide = dtype == DType::kFloat32;
-  if (tile == 2) return wide ? FusedConfig<float, 2>::kSmemBytes : FusedConfig<__half, 2>::kSmemBytes;
-  return wide ? FusedConfig<float, 4>::kSmemBytes : FusedConfig<__half, 4>::kSmemBytes;
+int winograd_conv2d_smem_bytes(int tile, DType dtype, bool tf32) {
+  if (dtype != DType::kFloat32) return tile == 2 ? FusedConfig<__half, 2, false>::kSmemBytes
+                                                 : FusedConfig<__half, 4, false>::kSmemBytes;
+  if (tf32) return tile == 2 ? FusedConfig<float, 2, true>::kSmemBytes : FusedConfig<float, 4, true>::kSmemBytes;
+  return tile == 2 ? FusedConfig<float, 2, false>::kSmemBytes : FusedConfig<float, 4, false>::kSmemBytes;
 }
 
 cudaError_t launch_winograd_conv2d(const WinogradConvParams& p, int tile, DType dtype, cudaStream_t stream) {
   if (tile != 2 && tile != 4) return cudaErrorInvalidValue;
   if (*winograd_index_limit_violation(p, tile) != '\0') return cudaErrorInvalidValue;
-  // mma.sync needs sm_80; the fp32 SIMT path runs anywhere.
-  if (dtype != DType::kFloat32 && current_device_compute_major() < 8) return cudaErrorInvalidValue;
+  // mma.sync needs sm_80; the fp32 SIMT path runs anywhere. TF32 is a permission (as for cuDNN),
+  // not a request: below sm_80 fp32 stays on the SIMT path.
+  const bool tensor_cores = current_device_compute_major() >= 8;
+  if (dtype != DType::kFloat32 && !tensor_cores) return cudaErrorInvalidValue;
   FusedArgs args;
   args.p = p;
   args.epi = make_epilogue_operands(p);
@@ -342,7 +364,8 @@ cudaError_t launch_winograd_conv2d(const WinogradConvParams& p, int tile, DType 
   if (args.tiles == 0 || p.K == 0) return cudaSuccess;
   switch (dtype) {
     case DType::kFloat32:
-      return launch_tile<float>(args, tile, stream);
+      return p.allow_tf32 && tensor_cores ? launch_tile<float, true>(args, tile, stream)
+                                          : launch_tile<float, false>(args, tile, stream);
     case DType::kFloat16:
       return launch_tile<__half>(args, tile, stream);
     case DType::kBFloat16:

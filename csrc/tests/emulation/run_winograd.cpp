@@ -3,7 +3,8 @@
 // padding 0..2, ragged border tiles, several CTAs along tiles and channels, C not a multiple of
 // the kernel's C slice, all dtypes (fp16/bf16 through the emulated mma.sync), NCHW / NHWC /
 // sliced / misaligned / batch-expanded inputs, NCHW and NHWC outputs and residuals, and the
-// epilogue (scale, shift, residual, ReLU). Test-only.
+// epilogue (scale, shift, residual, ReLU); fp32 with TF32 allowed (the per-point GEMM on emulated
+// mma.sync m16n8k8 .tf32) for both tile sizes, and TF32 allowed below sm_80 (IEEE SIMT). Test-only.
 #include "emu_test.h"
 #include "winograd/winograd.h"
 #include "winograd/winograd_transforms.h"
@@ -20,7 +21,17 @@ struct WinoCase {
   int N, C, H, W, K, pad;
   Layout input_layout, output_layout;
   bool epilogue;  // scale + shift + residual + relu
+  bool allow_tf32 = false;  // fp32: WinogradConvParams::allow_tf32
+  int compute_major = 9;    // what the emulated device reports (TF32 needs 8+)
 };
+
+// TF32 cases: mean |out - reference| / (sum|terms| * |scale| + 1) against the kernel's
+// arithmetic with TF32-rounded V and U operands, and against the same with unrounded fp32
+// operands (IEEE). The first must be far below the second, or the TF32 path did not run. (Means,
+// not maxima: an fp32-vs-float64 difference in V occasionally flips its TF32 rounding, a
+// 2^-10 change of one term, which the per-output bound allows but which would blur a max.)
+double g_wino_tf32_err_rounded = 0, g_wino_tf32_err_unrounded = 0;
+long g_wino_tf32_outputs = 0;
 
 double round_to(DType d, double v) {
   const float f = float(v);
@@ -40,14 +51,24 @@ double unit_roundoff(DType d) {
 
 void run_case(const WinoCase& tc) {
   const std::string name = std::string(tc.name) + "/" + dtype_name(tc.dtype) + "/F" + std::to_string(tc.tile);
+  // TF32 math runs only where the launcher takes the tensor-core path.
+  const bool tf32 = tc.dtype == DType::kFloat32 && tc.allow_tf32 && tc.compute_major >= 8;
+  ck_emu::g_compute_major = tc.compute_major;
   const int64_t P = tc.H + 2 * tc.pad - 2, Q = tc.W + 2 * tc.pad - 2;
   const int alpha = tc.tile + 2;
   Tensor4 input = make_tensor(tc.dtype, tc.N, tc.C, tc.H, tc.W, tc.input_layout);
   Tensor4 weight = make_tensor(tc.dtype, tc.K, tc.C, 3, 3, Layout::kNCHW);
   Tensor4 residual = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
   Tensor4 output = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
-  fill_random(input);
-  fill_random(weight, -2, 2);
+  if (tc.dtype == DType::kFloat32 && tc.allow_tf32) {
+    // Full 24-bit mantissas: TF32 rounding changes almost every V and U element, so a missing
+    // or misplaced rounding shows (fill_random's few-bit values would pass through unchanged).
+    fill_full_mantissa(input);
+    fill_full_mantissa(weight);
+  } else {
+    fill_random(input);
+    fill_random(weight, -2, 2);
+  }
   fill_random(residual, -8, 8);
   std::vector<float> scale(tc.K), shift(tc.K);
   for (int k = 0; k < tc.K; ++k) {
@@ -106,6 +127,7 @@ void run_case(const WinoCase& tc) {
   std::memcpy(p.residual_strides, residual.strides, sizeof(p.residual_strides));
   std::memcpy(p.output_strides, output.strides, sizeof(p.output_strides));
   p.relu = tc.epilogue;
+  p.allow_tf32 = tc.allow_tf32;
   ++g_checks;
   if (launch_winograd_conv2d(p, tc.tile, tc.dtype, nullptr) != cudaSuccess) {
     ++g_failures;
@@ -119,12 +141,17 @@ void run_case(const WinoCase& tc) {
   // sits on a rounding boundary (2u of the largest term). This bound is tight: any index,
   // mask or coefficient error shows. (2) The exact direct convolution, with the loose
   // Winograd bound (transform amplification x dtype rounding), for the semantics.
+  // TF32: V (the fp32 transform) and U are rounded to TF32 as mma operands, which is one more
+  // rounding of the same size as fp16's (unit roundoff 2^-11) on the operands; products of TF32
+  // values are exact and the accumulation is fp32. So both bounds take u_op = 2^-11 for the
+  // operand rounding, the output rounding stays fp32's.
   const int tiles_w = int((Q + tc.tile - 1) / tc.tile), tiles_h = int((P + tc.tile - 1) / tc.tile);
   auto at = [&](int i, int j) { return tc.tile == 2 ? coef_at<2>(i, j) : coef_at<4>(i, j); };
   auto bt = [&](int i, int j) { return tc.tile == 2 ? coef_bt<2>(i, j) : coef_bt<4>(i, j); };
   const int E = alpha * alpha;
   // vt[((n * tiles_h + ty) * tiles_w + tx) * C + c][e]
   std::vector<double> vt(size_t(tc.N) * tiles_h * tiles_w * tc.C * E);
+  std::vector<double> vt_unrounded(tf32 ? vt.size() : 0);  // TF32: V before the operand rounding
   for (int n = 0; n < tc.N; ++n)
     for (int ty = 0; ty < tiles_h; ++ty)
       for (int tx = 0; tx < tiles_w; ++tx)
@@ -144,23 +171,36 @@ void run_case(const WinoCase& tc) {
               double s = 0;
               for (int b = 0; b < alpha; ++b) s += bd[i][b] * bt(j, b);
               v[i * alpha + j] = round_to(tc.dtype, s);
+              if (tf32) {
+                vt_unrounded[size_t(v - vt.data()) + i * alpha + j] = v[i * alpha + j];
+                v[i * alpha + j] = round_tf32(v[i * alpha + j]);
+              }
             }
         }
   const double amplification = tc.tile == 2 ? 8.0 : 96.0;
+  const double u_op = tf32 ? std::ldexp(1.0, -11) : u;
+  auto u_operand = [&](int e, int k, int c) {
+    const double value = u_view.get(e, k, c, 0);
+    return tf32 ? round_tf32(value) : value;
+  };
   for (int n = 0; n < tc.N; ++n)
     for (int k = 0; k < tc.K; ++k)
       for (int64_t pp = 0; pp < P; ++pp)
         for (int64_t q = 0; q < Q; ++q) {
           const int ty = int(pp / tc.tile), tx = int(q / tc.tile), i = int(pp % tc.tile), j = int(q % tc.tile);
-          const double* vtile = &vt[((size_t(n) * tiles_h + ty) * tiles_w + tx) * tc.C * E];
-          double emulated = 0, term_sum = 0, term_max = 0;
+          const size_t tile_offset = ((size_t(n) * tiles_h + ty) * tiles_w + tx) * tc.C * E;
+          const double* vtile = &vt[tile_offset];
+          const double* vtile_unrounded = tf32 ? &vt_unrounded[tile_offset] : nullptr;
+          double emulated = 0, emulated_unrounded = 0, term_sum = 0, term_max = 0;
           for (int a = 0; a < alpha; ++a)
             for (int b = 0; b < alpha; ++b) {
               const double coef = at(i, a) * at(j, b);
               if (coef == 0) continue;
               for (int c = 0; c < tc.C; ++c) {
-                const double term = coef * vtile[size_t(c) * E + a * alpha + b] * u_view.get(a * alpha + b, k, c, 0);
+                const size_t vi = size_t(c) * E + a * alpha + b;
+                const double term = coef * vtile[vi] * u_operand(a * alpha + b, k, c);
                 emulated += term;
+                if (tf32) emulated_unrounded += coef * vtile_unrounded[vi] * u_view.get(a * alpha + b, k, c, 0);
                 term_sum += std::fabs(term);
                 term_max = std::max(term_max, std::fabs(term));
               }
@@ -185,10 +225,16 @@ void run_case(const WinoCase& tc) {
           const double want = finish(emulated);
           const double out_round = 2 * u * (std::fabs(want) + std::fabs(sh) + std::fabs(res)) + 1e-6;
           expect_close("out vs emulated rounding", name, got, want,
-                       (4e-6 * term_sum + 2 * u * term_max) * std::fabs(sc) + out_round);
+                       (4e-6 * term_sum + 2 * u_op * term_max) * std::fabs(sc) + out_round);
           const double exact = finish(acc);
           expect_close("out vs exact conv", name, got, exact,
-                       (amplification * (2 * u + 1e-6) + 1e-6) * (magnitude + 1.0) * std::fabs(sc) + out_round);
+                       (amplification * (2 * u_op + 1e-6) + 1e-6) * (magnitude + 1.0) * std::fabs(sc) + out_round);
+          if (tf32 && (!tc.epilogue || want > 0)) {  // (ReLU-clamped outputs say nothing)
+            const double scaled = term_sum * std::fabs(sc) + 1.0;
+            g_wino_tf32_err_rounded += std::fabs(got - want) / scaled;
+            g_wino_tf32_err_unrounded += std::fabs(got - finish(emulated_unrounded)) / scaled;
+            ++g_wino_tf32_outputs;
+          }
         }
 }
 
@@ -214,5 +260,49 @@ int main() {
     // accumulator exchange of its two point groups.
     run_case({"4x4-multi-cta", dt, 4, 2, 19, 17, 17, 40, 1, Layout::kNCHW, Layout::kNHWC, true});
   }
+  // fp32 with TF32 allowed: the per-point GEMM on (emulated) mma.sync m16n8k8 .tf32, both tile
+  // sizes. Ragged borders (odd P, Q), several CTAs along tiles and channels, C not a multiple
+  // of the 8-channel slice, NCHW / NHWC / sliced / misaligned inputs and outputs, epilogue.
+  const DType f32 = DType::kFloat32;
+  for (int tile : {2, 4}) {
+    // F(2x2): 60 tiles -> 2 CTAs along x, K = 37 -> 2 along y; F(4x4): 18 tiles, 3 along y.
+    run_case({"tf32 nchw ragged", f32, tile, 2, 19, 9, 11, 37, 1, Layout::kNCHW, Layout::kNCHW, true, true});
+    run_case({"tf32 nhwc pad0", f32, tile, 1, 8, 7, 6, 5, 0, Layout::kNHWC, Layout::kNHWC, false, true});
+    run_case({"tf32 nhwc pad2", f32, tile, 1, 12, 6, 7, 9, 2, Layout::kNHWC, Layout::kNCHW, true, true});
+    run_case({"tf32 sliced", f32, tile, 1, 5, 6, 9, 7, 1, Layout::kSliced, Layout::kNHWC, true, true});
+    run_case({"tf32 misaligned", f32, tile, 1, 6, 9, 5, 3, 1, Layout::kMisaligned, Layout::kNCHW, false, true});
+  }
+  // F(2x2) 2 x 7 x 8 = 112 tiles -> 4 CTAs along x, K = 40 -> 2 along y (the last partial), 3
+  // full C slices; F(4x4) 50 tiles -> 2 CTAs along x (the second partial), K = 40 -> 3 along y,
+  // through the point groups' shared-memory accumulator exchange.
+  run_case({"tf32 2x2-multi-cta", f32, 2, 2, 24, 13, 15, 40, 1, Layout::kNHWC, Layout::kNHWC, true, true});
+  run_case({"tf32 4x4-multi-cta", f32, 4, 2, 19, 17, 17, 40, 1, Layout::kNCHW, Layout::kNHWC, true, true});
+  // TF32 allowed below sm_80: no tensor cores, so the launcher keeps the IEEE fp32 SIMT path
+  // (checked with fp32's bounds on full-mantissa data, which TF32 would not meet).
+  for (int tile : {2, 4})
+    run_case({"tf32 allowed on sm_75", f32, tile, 2, 19, 9, 11, 37, 1, Layout::kNCHW, Layout::kNHWC, true, true, 7});
+  ck_emu::g_compute_major = 9;
+
+  ++g_checks;
+  if (ck_emu::g_unrounded_tf32_operands != 0) {
+    ++g_failures;
+    std::printf("FAIL tf32: %ld mma operands were not rounded to tf32 first\n",
+                long(ck_emu::g_unrounded_tf32_operands));
+  }
+  // TF32 math must be visible: against IEEE fp32 operands the error is ~2^-11 of the terms, against
+  // the TF32-rounded operands only fp32 accumulation noise.
+  g_wino_tf32_err_rounded /= double(std::max(g_wino_tf32_outputs, 1L));
+  g_wino_tf32_err_unrounded /= double(std::max(g_wino_tf32_outputs, 1L));
+  ++g_checks;
+  const bool tf32_visible = g_wino_tf32_outputs > 0 && g_wino_tf32_err_unrounded > 16 * g_wino_tf32_err_rounded &&
+                            g_wino_tf32_err_unrounded > std::ldexp(1.0, -18);
+  if (!tf32_visible) {
+    ++g_failures;
+    std::printf("FAIL tf32: output is no closer to TF32-operand math (%.3g) than to fp32-operand math (%.3g)\n",
+                g_wino_tf32_err_rounded, g_wino_tf32_err_unrounded);
+  }
+  std::printf("note: tf32 mean |err| / (sum|terms * scale| + 1): %.3g vs TF32-rounded operands, %.3g vs "
+              "unrounded fp32 operands (TF32 unit roundoff 2^-11 = %.3g)\n",
+              g_wino_tf32_err_rounded, g_wino_tf32_err_unrounded, std::ldexp(1.0, -11));
   return finish("run_winograd");
 }
