@@ -27,6 +27,14 @@ def _interpret_requested() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
 
 
+def _constant_under_compile(fn):
+    # Under torch.compile the answer is taken once at trace time: Dynamo cannot trace a
+    # failing `import triton` (a CPU-only install) and would break the graph.
+    import torch
+    return getattr(torch.compiler, "assume_constant_result", lambda f: f)(fn)
+
+
+@_constant_under_compile
 def is_available() -> tuple[bool, str]:
     """(usable, reason): Triton importable, and a CUDA device or TRITON_INTERPRET=1."""
     try:
