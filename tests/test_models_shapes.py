@@ -68,7 +68,7 @@ def test_subsampling_is_coefficient_times_window_sum_plus_bias():
 def test_alexnet_original_sizes_55_27_13_6():
     m = models.get_model("alexnet_original", backend="torch").eval()
     convs_pools = output_sizes(m.features, torch.randn(1, 3, 227, 227),
-                               (torch.nn.Conv2d, torch.nn.MaxPool2d))
+                               (torch.nn.Conv2d, torch.nn.MaxPool2d, convkernels.nn.LRNMaxPool2d))
     assert convs_pools == [(55, 55, 96), (27, 27, 96), (27, 27, 256), (13, 13, 256),
                            (13, 13, 384), (13, 13, 384), (13, 13, 256), (6, 6, 256)]
     assert [c.groups for c in m.features if isinstance(c, torch.nn.Conv2d)] == [1, 2, 1, 2, 2]
@@ -77,7 +77,7 @@ def test_alexnet_original_sizes_55_27_13_6():
 def test_zfnet_sizes():
     m = models.get_model("zfnet", backend="torch").eval()
     sizes = output_sizes(m.features, torch.randn(1, 3, 224, 224),
-                         (torch.nn.Conv2d, torch.nn.MaxPool2d))
+                         (torch.nn.Conv2d, torch.nn.MaxPool2d, convkernels.nn.LRNMaxPool2d))
     assert [s[0] for s in sizes] == [110, 55, 26, 13, 13, 13, 13, 6]
     assert m.features[0].kernel_size == (7, 7) and m.features[0].stride == (2, 2)
 
@@ -221,3 +221,15 @@ def test_registry_lists_every_family():
                      "densenet121", "densenet161", "densenet169", "densenet201", "xception",
                      "deepface", "sppnet", "decoder_resize", "decoder_transposed"):
         assert required in names, required
+
+
+@pytest.mark.parametrize("name,pairs", [("alexnet_original", 2), ("googlenet_original", 2),
+                                        ("zfnet", 2), ("vgg11_lrn", 1)])
+def test_lrn_and_max_pool_run_as_one_fused_op(name, pairs):
+    """Back-to-back LRN / max-pool layers of the LRN-era networks are one LRNMaxPool2d
+    (issue 5: one read of the input), in AlexNet's and GoogLeNet's orders."""
+    m = models.get_model(name, backend="torch")
+    fused = [x for x in m.modules() if isinstance(x, convkernels.nn.LRNMaxPool2d)]
+    assert len(fused) == pairs
+    if name == "googlenet_original":
+        assert [f.order for f in fused] == ["pool_lrn", "lrn_pool"]

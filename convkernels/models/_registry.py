@@ -13,6 +13,7 @@ operator runs; they are the whole of the difference, shown next to each builder.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from typing import Callable, Optional, Sequence
 
@@ -39,14 +40,25 @@ _MODELS: dict[str, ModelInfo] = {}
 def register(name: str, *, input_size: Sequence[int] = (3, 224, 224),
              reference: Optional[str] = None, reference_kwargs: Optional[dict] = None,
              key_map: Sequence[tuple[str, str]] = (), min_size: Optional[int] = None):
-    """Decorator adding a model builder ``fn(*, num_classes=..., backend=None, ...)``."""
+    """Decorator adding a model builder ``fn(*, num_classes=..., backend=None, ...)``.
+
+    Every network it builds gets its back-to-back LocalResponseNorm / MaxPool2d pairs
+    (AlexNet's conv1/conv2 order, GoogLeNet's pool-then-LRN) fused into one
+    ``LRNMaxPool2d`` reading the input once (no parameters move)."""
     def decorate(fn):
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = ModelInfo(name, fn, tuple(input_size), reference,
+
+        @functools.wraps(fn)
+        def build(**kwargs):
+            from ..nn import fuse_lrn_max_pool
+            model = fn(**kwargs)
+            fuse_lrn_max_pool(model, backend=kwargs.get("backend"))
+            return model
+        _MODELS[name] = ModelInfo(name, build, tuple(input_size), reference,
                                   tuple(sorted((reference_kwargs or {}).items())),
                                   tuple(key_map), min_size)
-        return fn
+        return build
     return decorate
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..nn import LRNMaxPool2d
 from ._fused import ConvReLU2d
 from ._layers import MaxUnpool2d
 
@@ -36,7 +37,7 @@ class DeconvNet:
     ReLU, MaxPool2d, LocalResponseNorm and Identity layers (AlexNet/ZFNet/VGG ``features``)."""
 
     def __init__(self, features: nn.Sequential):
-        self.layers = list(features)
+        self.layers = _unfused(list(features))
         for i, m in enumerate(self.layers):
             if not isinstance(m, (nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.LocalResponseNorm,
                                   nn.Identity, nn.Dropout)):
@@ -87,6 +88,23 @@ class DeconvNet:
                 x = torch.relu(x)
             return _transposed(m, x, size)
         return x  # LRN, Identity, Dropout: passed through
+
+
+def _unfused(layers: list) -> list:
+    """An ``LRNMaxPool2d`` followed by the ``Identity`` left in its partner's slot (what
+    ``fuse_lrn_max_pool`` makes) becomes its two layers again, in their order and slots: the
+    way back needs the pool's switches and indices must keep matching ``features``."""
+    out, i = [], 0
+    while i < len(layers):
+        m = layers[i]
+        if (isinstance(m, LRNMaxPool2d) and i + 1 < len(layers)
+                and isinstance(layers[i + 1], nn.Identity)):
+            out += [m.lrn, m.pool] if m.order == "lrn_pool" else [m.pool, m.lrn]
+            i += 2
+            continue
+        out.append(m)
+        i += 1
+    return out
 
 
 def _transposed(conv: nn.Conv2d, x: Tensor, size) -> Tensor:

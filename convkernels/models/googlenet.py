@@ -118,6 +118,10 @@ class GoogLeNet(nn.Module):
         self.avgpool = AdaptiveAvgPool2d((1, 1), **b)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(1024, num_classes)
+        if original:   # pool1 -> LRN and LRN -> pool2 each run as one fused op
+            self.maxpool1 = ck_nn.LRNMaxPool2d(self.lrn1, self.maxpool1, "pool_lrn", **b)
+            self.lrn2 = ck_nn.LRNMaxPool2d(self.lrn2, self.maxpool2, "lrn_pool", **b)
+            self.lrn1, self.maxpool2 = nn.Identity(), nn.Identity()
         kaiming_init(self)
 
     def forward(self, x: Tensor):
