@@ -184,7 +184,7 @@ def figure(result: dict, path: str) -> None:
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--png", help="write the figure here (docs/img/checkerboard.png)")
-    parser.add_argument("--json", help="write the scores here")
+    parser.add_argument("--json", help="write the scores here (docs/img/checkerboard_scores.json)")
     parser.add_argument("--fit-steps", type=int, default=150)
     args = parser.parse_args(argv)
     result = study(args.fit_steps)
