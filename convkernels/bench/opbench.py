@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from . import device as _device
-from .report import derive_speedups, new_row
-from .runner import Context, _cuda_broken, guarded, progress_prefix
+from .report import new_row
+from .runner import Context, _cuda_broken, guarded, progress_line, rel_err, time_backends
 from .timing import measure
 
 BACKENDS = ("cuda", "triton", "cudnn", "compile")
@@ -182,13 +182,6 @@ def _grad_like(case: OpCase, out):
                                       if out.dim() == 4 else torch.contiguous_format)
 
 
-def _rel_err(a, b) -> float:
-    if not a.is_floating_point():
-        return 0.0 if a.equal(b) else float("inf")
-    scale = b.double().abs().max().item() if b.numel() else 0.0
-    return (a.double() - b.double()).abs().max().item() / (scale or 1.0) if a.numel() else 0.0
-
-
 def _float64(case: OpCase, work: Workload, grad_outs: dict) -> tuple:
     """The baseline's outputs (and gradients) with every floating input promoted to float64."""
     import torch
@@ -208,7 +201,7 @@ def check(case: OpCase, outs: tuple, ref: tuple, work: Workload, grad_outs: dict
     if any(o.dtype != r.dtype for o, r in zip(outs, ref, strict=True)):
         return False, float("inf"), (f"wrong output dtypes {[o.dtype for o in outs]}, "
                                      f"expected {[r.dtype for r in ref]}")
-    errs = [_rel_err(o, r) for o, r in zip(outs, ref, strict=True)]
+    errs = [rel_err(o, r) for o, r in zip(outs, ref, strict=True)]
     err = max(errs, default=0.0)
     if err != err:
         return False, err, "output contains NaN where the baseline's does not"
@@ -221,7 +214,7 @@ def check(case: OpCase, outs: tuple, ref: tuple, work: Workload, grad_outs: dict
             if errs[i]:
                 return False, err, f"output {i} (integer, e.g. indices) differs from the baseline"
             continue
-        ours64, base64 = _rel_err(o, r64), _rel_err(r, r64)
+        ours64, base64 = rel_err(o, r64), rel_err(r, r64)
         if ours64 > 2 * base64 + _ATOL64[case.dtype]:
             return False, err, (f"wrong result (output {i}): max normalized error vs baseline "
                                 f"{err:.2e}; vs float64 {ours64:.2e} > 2x baseline's "
@@ -318,36 +311,8 @@ def _run(case: OpCase, ctx: Context) -> list[dict]:
         fns[b] = fn
     extras["cudnn"]["reason"] = work.note or None
     del ref, cache
-    for b, fn in fns.items():
-        if ctx.fatal:
-            break
-        try:
-            t = measure(fn, ctx.timing)
-            peak = _peak_mb(fn) if ctx.device == "cuda" else None
-        except Exception as e:
-            broken = _cuda_broken()
-            rows[b] = _row(case, b, "error", f"while timing: {type(e).__name__}: {str(e)[:300]}")
-            if broken:
-                ctx.fatal = f"{b} on {case.id} while timing: {broken}"
-            continue
-        ctx.methods.add(t.method)
-        rows[b] = _row(case, b, "ok", median_ms=t.median_ms, p20_ms=t.p20_ms, p80_ms=t.p80_ms,
-                       timing_method=t.method, peak_mb=peak,
-                       **_metrics(case, work, ctx, t.median_ms), **extras[b])
-    for b in ctx.backends:
-        rows.setdefault(b, _row(case, b, "skipped", f"not run: {ctx.fatal or 'unknown'}"))
-    out = [rows[b] for b in ctx.backends]
-    derive_speedups(out)
-    return out
-
-
-def progress_line(index: int, total: int, case: OpCase, rows: list[dict], elapsed: float) -> str:
-    parts = []
-    for r in rows:
-        if r["status"] == "ok":
-            sp = r.get("speedup_vs_cudnn")
-            parts.append(f"{r['backend']} {r['median_ms']:.3f} ms"
-                         + (f" {sp:.2f}x" if sp and r["backend"] != "cudnn" else ""))
-        else:
-            parts.append(f"{r['backend']} {r['status']}")
-    return f"{progress_prefix(index, total, elapsed)} {case.id} | " + " | ".join(parts)
+    return time_backends(
+        case, ctx, fns, rows, extras, _row,
+        lambda fn: (measure(fn, ctx.timing),
+                    {"peak_mb": _peak_mb(fn) if ctx.device == "cuda" else None}),
+        lambda ms: _metrics(case, work, ctx, ms))

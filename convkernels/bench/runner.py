@@ -161,7 +161,12 @@ def _declared(op: str, backend: str, x) -> Optional[str]:
 
 # ---- checking ------------------------------------------------------------------------------
 
-def _rel_err(a, b) -> float:
+def rel_err(a, b) -> float:
+    """max|a - b| / max|b|; integer outputs (indices) are exact: 0 or inf."""
+    if not a.is_floating_point():
+        return 0.0 if a.equal(b) else float("inf")
+    if not a.numel():
+        return 0.0
     scale = b.double().abs().max().item() or 1.0
     return (a.double() - b.double()).abs().max().item() / scale
 
@@ -189,7 +194,7 @@ def check(case: Case, outs, ref, x, conv, bn, grad_out, cache: dict) -> tuple[bo
     if len(outs) != len(ref) or any(o.shape != r.shape for o, r in zip(outs, ref, strict=True)):
         return False, float("inf"), (f"wrong output shapes {[tuple(o.shape) for o in outs]}, "
                                      f"expected {[tuple(r.shape) for r in ref]}")
-    err = max(_rel_err(o, r) for o, r in zip(outs, ref, strict=True))
+    err = max(rel_err(o, r) for o, r in zip(outs, ref, strict=True))
     key = (case.dtype, case.tf32)
     if err != err:   # NaN
         return False, err, "output contains NaN where cuDNN's does not"
@@ -201,7 +206,7 @@ def check(case: Case, outs, ref, x, conv, bn, grad_out, cache: dict) -> tuple[bo
         cache["ref64"] = _float64_outputs(case, x, conv, bn, grad_out)
     names = ("output", "grad input", "grad weight", "grad bn weight", "grad bn bias")
     for name, o, r, r64 in zip(names, outs, ref, cache["ref64"], strict=False):
-        ours64, cudnn64 = _rel_err(o, r64), _rel_err(r, r64)
+        ours64, cudnn64 = rel_err(o, r64), rel_err(r, r64)
         if ours64 > 2 * cudnn64 + _ATOL64[key]:
             return False, err, (f"wrong result ({name}): max normalized error vs cuDNN {err:.2e};"
                                 f" vs float64 {ours64:.2e} > 2x cuDNN's {cudnn64:.2e} + "
@@ -360,28 +365,40 @@ def _run(case: Case, ctx: Context) -> list[dict]:
             continue
         fns[b] = fn
     del ref, cache
+    return time_backends(case, ctx, fns, rows, extras, _row,
+                         lambda fn: (measure(fn, ctx.timing), {}),
+                         lambda ms: _metrics(case, ctx, ms))
+
+
+def time_backends(case, ctx: Context, fns: dict, rows: dict, extras: dict, row: Callable,
+                  measure_one: Callable, metrics: Callable) -> list[dict]:
+    """Time every backend that passed its check (``fns``), in the conv suite and opbench
+    alike: ``measure_one(fn) -> (Timing, extra row fields)``, ``metrics(ms) -> row fields``.
+    A failure while timing is an error row (and, if the CUDA context broke, ends the case);
+    backends never reached get a "skipped" row. Returns the rows in ``ctx.backends`` order,
+    with speedups filled in."""
     for b, fn in fns.items():
         if ctx.fatal:
             break
         try:
-            t = measure(fn, ctx.timing)
+            t, more = measure_one(fn)
         except Exception as e:
             broken = _cuda_broken()
-            rows[b] = _row(case, b, "error", f"while timing: {type(e).__name__}: {str(e)[:300]}")
+            rows[b] = row(case, b, "error", f"while timing: {type(e).__name__}: {str(e)[:300]}")
             if broken:
                 ctx.fatal = f"{b} on {case.id} while timing: {broken}"
             continue
         ctx.methods.add(t.method)
-        rows[b] = _row(case, b, "ok", median_ms=t.median_ms, p20_ms=t.p20_ms, p80_ms=t.p80_ms,
-                       timing_method=t.method, **_metrics(case, ctx, t.median_ms), **extras[b])
+        rows[b] = row(case, b, "ok", median_ms=t.median_ms, p20_ms=t.p20_ms, p80_ms=t.p80_ms,
+                      timing_method=t.method, **more, **metrics(t.median_ms), **extras[b])
     for b in ctx.backends:
-        rows.setdefault(b, _row(case, b, "skipped", f"not run: {ctx.fatal or 'unknown'}"))
+        rows.setdefault(b, row(case, b, "skipped", f"not run: {ctx.fatal or 'unknown'}"))
     out = [rows[b] for b in ctx.backends]
     derive_speedups(out)
     return out
 
 
-def progress_line(index: int, total: int, case: Case, rows: list[dict], elapsed: float) -> str:
+def progress_line(index: int, total: int, case, rows: list[dict], elapsed: float) -> str:
     """One line per case, e.g. '[3/558 41s] conv2d-... | cudnn 0.412 ms | cuda 0.380 ms 1.08x'."""
     parts = []
     for r in rows:

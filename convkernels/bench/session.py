@@ -128,8 +128,7 @@ def run_cases(cases: Iterable[Case], ctx: Context, report_path: os.PathLike,
         case_rows = (opbench.run_case if family else run_case)(case, ctx)
         writer.add(case_rows)
         ctx.done += 1
-        line = (opbench.progress_line if family else progress_line)
-        ctx.log(line(ctx.done, ctx.total, case, case_rows, ctx.elapsed()))
+        ctx.log(progress_line(ctx.done, ctx.total, case, case_rows, ctx.elapsed()))
     rep, note, written = writer.write()
     ctx.log(f"report: {note}; wrote {', '.join(str(p) for p in written)}")
     return rep, written
