@@ -21,7 +21,7 @@ import triton
 import triton.language as tl
 
 from ._common import device_context, is_interpreted, needs_int64, output_memory_format
-from .pool import BLOCK, _decompose
+from .pool import BLOCK, _block_offsets, _decompose
 
 
 @triton.jit
@@ -49,12 +49,7 @@ def _lrn_fwd_kernel(
     SIZE, alpha_over_size, beta, k,
     CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    offs = tl.arange(0, BLOCK)
-    if INDEX_64:
-        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
-    else:
-        offs = offs + tl.program_id(0) * BLOCK
-    live = offs < TOTAL
+    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
     n, c, h, w = _decompose(offs, C, H, W, CHANNELS_LAST)
     base = n * sx_n + h * sx_h + w * sx_w
     x = tl.load(x_ptr + base + c * sx_c, mask=live, other=0.0).to(tl.float32)
@@ -71,12 +66,7 @@ def _lrn_bwd_kernel(
     SIZE, alpha_over_size, beta, k,
     CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    offs = tl.arange(0, BLOCK)
-    if INDEX_64:
-        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
-    else:
-        offs = offs + tl.program_id(0) * BLOCK
-    live = offs < TOTAL
+    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
     n, j, h, w = _decompose(offs, C, H, W, CHANNELS_LAST)
     xb = n * sx_n + h * sx_h + w * sx_w
     gb = n * sg_n + h * sg_h + w * sg_w
@@ -108,12 +98,7 @@ def _lrn_max_pool_kernel(
 ):
     """LRN then max-pool (indices into the LRN output plane), or max-pool then LRN (the LRN
     window runs over the pooled values of the neighbouring channels)."""
-    offs = tl.arange(0, BLOCK)
-    if INDEX_64:
-        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
-    else:
-        offs = offs + tl.program_id(0) * BLOCK
-    live = offs < TOTAL
+    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
     n, c, oh, ow = _decompose(offs, C, OH, OW, CHANNELS_LAST)
     h0 = oh * SH - PH
     w0 = ow * SW - PW

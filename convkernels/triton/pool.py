@@ -29,6 +29,17 @@ BLOCK = 256
 
 
 @triton.jit
+def _block_offsets(TOTAL, INDEX_64: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's BLOCK flat element offsets (int64 when INDEX_64) and which are < TOTAL."""
+    offs = tl.arange(0, BLOCK)
+    if INDEX_64:
+        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
+    else:
+        offs = offs + tl.program_id(0) * BLOCK
+    return offs, offs < TOTAL
+
+
+@triton.jit
 def _decompose(offs, C, D2, D3, CHANNELS_LAST: tl.constexpr):
     """Flat offsets of a dense [N, C, D2, D3] tensor -> (n, c, d2, d3) in its memory order."""
     if CHANNELS_LAST:
@@ -61,12 +72,7 @@ def _pool_fwd_kernel(
     WRITE_INDICES: tl.constexpr, CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = tl.arange(0, BLOCK)
-    if INDEX_64:
-        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
-    else:
-        offs = offs + tl.program_id(0) * BLOCK
-    live = offs < TOTAL
+    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
     n, c, oh, ow = _decompose(offs, C, OH, OW, CHANNELS_LAST)
     base = n * sx_n + c * sx_c
     if ADAPTIVE:
@@ -147,12 +153,7 @@ def _pool_bwd_kernel(
     IS_MAX: tl.constexpr, ADAPTIVE: tl.constexpr, COUNT_INCLUDE_PAD: tl.constexpr,
     CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    offs = tl.arange(0, BLOCK)
-    if INDEX_64:
-        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
-    else:
-        offs = offs + tl.program_id(0) * BLOCK
-    live = offs < TOTAL
+    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
     n, c, h, w = _decompose(offs, C, H, W, CHANNELS_LAST)
     g_base = n * sg_n + c * sg_c
     i_base = n * si_n + c * si_c
@@ -301,12 +302,7 @@ def _unpool_kernel(
     BACKWARD: tl.constexpr, CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs = tl.arange(0, BLOCK)
-    if INDEX_64:
-        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
-    else:
-        offs = offs + tl.program_id(0) * BLOCK
-    live = offs < TOTAL
+    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
     n, c, h, w = _decompose(offs, C, H, W, CHANNELS_LAST)
     where = tl.load(idx_ptr + n * si_n + c * si_c + h * si_h + w * si_w, mask=live, other=0)
     oh = where // OW
