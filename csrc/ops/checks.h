@@ -43,6 +43,17 @@ inline void check_dim(const char* op, const char* name, const at::Tensor& t, int
 
 // A per-channel fp32 vector (scale, shift): [length] on the input's device. Returned contiguous
 // because the kernels index it with unit stride.
+// stride, padding and dilation of a 2-D conv: two elements each, stride and dilation
+// positive, padding non-negative.
+inline void check_conv_geometry(const char* op, at::IntArrayRef stride, at::IntArrayRef padding,
+                                at::IntArrayRef dilation) {
+  TORCH_CHECK(stride.size() == 2 && padding.size() == 2 && dilation.size() == 2, op,
+              ": stride, padding and dilation must have 2 elements");
+  TORCH_CHECK(stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 && dilation[1] > 0 && padding[0] >= 0 &&
+                  padding[1] >= 0,
+              op, ": stride and dilation must be positive and padding non-negative");
+}
+
 inline at::Tensor checked_channel_vector(const char* op, const char* name, const at::Tensor& v, int64_t length,
                                          const at::Tensor& input) {
   check_cuda_tensor(op, name, v);

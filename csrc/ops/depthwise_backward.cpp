@@ -31,11 +31,7 @@ DepthwiseBackwardParams checked_params(const char* op, const at::Tensor& grad_ou
   check_floating_dtype(op, "input", input);
   check_same_dtype(op, "grad_output", grad_output, input);
   check_same_dtype(op, "weight", weight, input);
-  TORCH_CHECK(stride.size() == 2 && padding.size() == 2 && dilation.size() == 2, op,
-              ": stride, padding and dilation must have 2 elements");
-  TORCH_CHECK(stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 && dilation[1] > 0 && padding[0] >= 0 &&
-                  padding[1] >= 0,
-              op, ": stride and dilation must be positive and padding non-negative");
+  check_conv_geometry(op, stride, padding, dilation);
   const int64_t C = input.size(1), K = weight.size(0);
   TORCH_CHECK(weight.size(1) == 1 && C > 0 && K % C == 0, op, ": weight of size ", weight.sizes(),
               " is not a depthwise weight [multiplier * C, 1, R, S] for input ", input.sizes());

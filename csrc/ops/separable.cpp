@@ -44,11 +44,7 @@ at::Tensor cuda_separable_conv2d_fused(const at::Tensor& input, const at::Tensor
   check_floating_dtype(kOp, "input", input);
   check_same_dtype(kOp, "dw_weight", dw_weight, input);
   check_same_dtype(kOp, "pw_weight", pw_weight, input);
-  TORCH_CHECK(stride.size() == 2 && padding.size() == 2 && dilation.size() == 2, kOp,
-              ": stride, padding and dilation must have 2 elements");
-  TORCH_CHECK(stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 && dilation[1] > 0 && padding[0] >= 0 &&
-                  padding[1] >= 0,
-              kOp, ": stride and dilation must be positive and padding non-negative");
+  check_conv_geometry(kOp, stride, padding, dilation);
   SeparableParams p;
   p.N = input.size(0), p.C = input.size(1), p.H = input.size(2), p.W = input.size(3);
   p.CM = dw_weight.size(0), p.R = dw_weight.size(2), p.S = dw_weight.size(3), p.K = pw_weight.size(0);
