@@ -28,11 +28,14 @@ all: test
 help:
 	@sed -n '2,12p' Makefile
 
+# PIP_CONSTRAINT: some machines cap torch below the pinned release in a site-wide pip
+# constraints file; the venv asks for exactly TORCH_VERSION, so that cap must not apply.
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --upgrade pip
-	$(VENV)/bin/python -m pip install "torch==$(TORCH_VERSION)" torchvision timm triton \
-		numpy ninja pytest pytest-benchmark hypothesis expecttest matplotlib ruff scikit-learn
+	PIP_CONSTRAINT=/dev/null $(VENV)/bin/python -m pip install "torch==$(TORCH_VERSION)" torchvision timm \
+		triton numpy ninja pytest pytest-benchmark pytest-xdist pytest-timeout hypothesis \
+		expecttest matplotlib ruff scikit-learn
 
 # Only a Python we create is a make target; an existing one (with torch) is used as it is.
 ifeq ($(PYTHON),$(VENV)/bin/python)

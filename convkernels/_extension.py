@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import re
+import sys
 
 import torch
 
@@ -25,34 +26,63 @@ def _rebuild_hint(reason: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def load() -> tuple[bool, str]:
-    """Import convkernels._C once. Returns (loaded, reason-if-not)."""
+    """Import convkernels._C once. Returns (loaded, reason-if-not).
+
+    Nothing here calls a compiled operator: importing convkernels must never be able to crash
+    the interpreter, whatever the torch it runs on. Build facts come from a plain function of
+    the ``_C`` module (see :func:`build_info`).
+    """
     if importlib.util.find_spec("convkernels._C") is None:
         return False, ("the CUDA extension convkernels._C is not built (it is built by "
                        "`pip install --no-build-isolation .` when torch has CUDA and nvcc is "
                        "found)")
     try:
-        importlib.import_module("convkernels._C")  # registers torch.ops.convkernels.cuda_*
+        module = importlib.import_module("convkernels._C")  # registers torch.ops.convkernels.*
     except ImportError as e:  # undefined symbols: built against another torch
         return False, _rebuild_hint(f"convkernels._C failed to load ({e}); it was probably "
                                     f"built against a different torch than {torch.__version__}")
+    if not callable(getattr(module, "build_info", None)):
+        return False, _rebuild_hint("convkernels._C predates this version of the package (it "
+                                    "has no build_info())")
     built = build_info().get("torch", "")
-    if built and built.split("+")[0] != torch.__version__.split("+")[0]:
+    if not built:
+        return False, _rebuild_hint("convkernels._C does not say which torch it was built "
+                                    "against")
+    if _release(built) != _release(torch.__version__):
         return False, _rebuild_hint(f"convkernels._C was built against torch {built} but torch "
                                     f"{torch.__version__} is installed")
     return True, ""
 
 
+def _release(version: str) -> str:
+    """'2.11.0+cu130' -> '2.11.0' (the local build tag does not change the C++ ABI)."""
+    return version.split("+")[0]
+
+
 @functools.lru_cache(maxsize=None)
 def build_info() -> dict:
-    """What the extension was compiled with (empty dict when it is not loaded)."""
-    try:
-        op = torch.ops.convkernels.cuda_build_info
-    except (AttributeError, RuntimeError):  # namespace or op not registered
+    """What the extension was compiled with (empty dict when it is not importable).
+
+    History: this used to be a ``() -> str`` dispatcher op called at import. The CPU-side
+    dispatcher cannot compute a dispatch key for an operator without tensor arguments, and how
+    it falls through to the CompositeExplicitAutograd kernel differs between torch releases;
+    on torch 2.11 the call died with SIGSEGV inside ``OpOverloadPacket.__call__`` and took the
+    whole import down with it. A plain module function has no such dependency.
+    """
+    module = sys.modules.get("convkernels._C")
+    if module is None:
+        try:
+            module = importlib.import_module("convkernels._C")
+        except ImportError:
+            return {}
+    fn = getattr(module, "build_info", None)
+    if not callable(fn):
         return {}
+    raw = fn()
     try:
-        return json.loads(op())
-    except Exception:  # a malformed string is a build bug, not a user error
-        return {"raw": str(op())}
+        return json.loads(raw)
+    except json.JSONDecodeError:  # a malformed string is a build bug, not a user error
+        return {"raw": raw}
 
 
 def compiled_archs() -> list[str]:

@@ -1,7 +1,10 @@
 // Every schema of the convkernels library, in one place (docs/architecture.md is the contract),
-// plus cuda_build_info and the minimal Python module init of convkernels._C. Importing the
-// module only has to load this shared library: the static registrations below (and the
-// TORCH_LIBRARY_IMPL blocks in csrc/ops/*.cpp) run at load time. No pybind11 is involved.
+// plus the minimal Python module init of convkernels._C. Importing the module only has to load
+// this shared library: the static registrations below (and the TORCH_LIBRARY_IMPL blocks in
+// csrc/ops/*.cpp) run at load time. No pybind11 is involved.
+//
+// The build facts are a plain function of the Python module (convkernels._C.build_info()), not a
+// dispatcher op: nothing at import time goes through torch.ops. See build_info_json() for why.
 #include <Python.h>
 #include <cuda_runtime_api.h>
 #include <torch/library.h>
@@ -34,7 +37,7 @@ std::string host_compiler() {
 }
 
 // {"torch": "2.15.0+cu132", "cuda_runtime": 13000, "archs": ["sm_80", "sm_90"], "compiler": ...}
-std::string cuda_build_info() {
+std::string build_info_json() {
   std::ostringstream archs;
   std::istringstream list(CONVKERNELS_ARCHS_STRING);  // comma-separated, e.g. "sm_80,sm_90,compute_90"
   std::string arch;
@@ -109,9 +112,6 @@ TORCH_LIBRARY(convkernels, m) {
       "Tensor? mid_shift, bool mid_relu, Tensor? scale, Tensor? shift, bool relu, int[2] stride, int[2] padding, "
       "int[2] dilation) -> Tensor");
   // ---- end grouped / depthwise ----
-  m.def("cuda_build_info() -> str");
-  // No tensor arguments: CompositeExplicitAutograd makes it callable without any device.
-  m.impl("cuda_build_info", c10::DispatchKey::CompositeExplicitAutograd, TORCH_FN(convkernels::cuda_build_info));
 
   // ---- local_conv (locally connected, unshared-weight convolution) ----
   m.def(
@@ -119,15 +119,29 @@ TORCH_LIBRARY(convkernels, m) {
       "int[2] dilation) -> Tensor");
 }
 
+namespace {
+// convkernels._C.build_info() -> str (JSON). A METH_NOARGS function of the module itself: it needs
+// neither the dispatcher nor any device, so it works on every torch this file compiles against.
+PyObject* py_build_info(PyObject* /*self*/, PyObject* /*unused*/) {
+  return PyUnicode_FromString(convkernels::build_info_json().c_str());
+}
+
+PyMethodDef module_methods[] = {
+    {"build_info", py_build_info, METH_NOARGS,
+     "JSON string: the torch, CUDA runtime, archs and compiler this extension was built with."},
+    {nullptr, nullptr, 0, nullptr},
+};
+}  // namespace
+
 extern "C" {
-// `import convkernels._C` just needs a module object; the ops live in torch.ops.convkernels.
+// `import convkernels._C` needs a module object; the ops live in torch.ops.convkernels.
 PyMODINIT_FUNC PyInit__C(void) {
   static struct PyModuleDef module_def = {
       PyModuleDef_HEAD_INIT,
       "_C",  // name
       "convkernels CUDA kernels; the operators are registered as torch.ops.convkernels.cuda_*",
-      -1,       // per-interpreter state size
-      nullptr,  // methods
+      -1,              // per-interpreter state size
+      module_methods,  // build_info()
   };
   return PyModule_Create(&module_def);
 }

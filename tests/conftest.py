@@ -41,3 +41,15 @@ def _fp32_means_fp32():
     torch.backends.cudnn.allow_tf32 = False
     yield
     torch.backends.cudnn.allow_tf32 = saved
+
+
+def pytest_runtest_logreport(report):
+    """``CONVKERNELS_FAILURE_LOG=path``: append each failure's full report to ``path`` the
+    moment it arrives (once: on the xdist controller, not in the workers), so a GPU run cut at
+    its time limit keeps every failure message seen so far, not only the pass/fail letters."""
+    path = os.environ.get("CONVKERNELS_FAILURE_LOG")
+    if not path or not report.failed or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    with open(path, "a") as f:
+        f.write(f"\n=== FAILED {report.nodeid} ({report.when}, {report.duration:.1f} s)\n")
+        f.write(report.longreprtext + "\n")

@@ -3,6 +3,7 @@ before any kernel launch, identical whichever backend was asked for."""
 
 import importlib
 import importlib.machinery
+import json
 import sys
 import types
 
@@ -150,13 +151,49 @@ def test_extension_built_for_another_torch_names_the_rebuild_command(monkeypatch
     assert "different torch" in why and "undefined symbol" in why
 
 
-def test_extension_torch_version_mismatch_message(monkeypatch):
+def _fake_extension(monkeypatch, build_info_json=None):
     fake = types.ModuleType("convkernels._C")
     fake.__spec__ = importlib.machinery.ModuleSpec("convkernels._C", None)
+    if build_info_json is not None:
+        fake.build_info = lambda: build_info_json
     monkeypatch.setitem(sys.modules, "convkernels._C", fake)
-    monkeypatch.setattr(_extension, "build_info", lambda: {"torch": "1.0.0"})
-    loaded, why = _extension.load.__wrapped__()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: fake.__spec__)
+    _extension.build_info.cache_clear()
+    return fake
+
+
+def test_extension_torch_version_mismatch_message(monkeypatch):
+    _fake_extension(monkeypatch, '{"torch": "1.0.0", "archs": ["sm_90"]}')
+    try:
+        loaded, why = _extension.load.__wrapped__()
+    finally:
+        _extension.build_info.cache_clear()
     assert not loaded and "built against torch 1.0.0" in why and "--force-reinstall" in why
+
+
+def test_extension_without_build_info_names_the_rebuild_command(monkeypatch):
+    _fake_extension(monkeypatch)
+    try:
+        loaded, why = _extension.load.__wrapped__()
+    finally:
+        _extension.build_info.cache_clear()
+    assert not loaded and "predates" in why and "--force-reinstall" in why
+
+
+def test_loading_the_extension_calls_no_compiled_operator(monkeypatch):
+    """Import must not go through the dispatcher (a dispatcher op crashed torch 2.11)."""
+    _fake_extension(monkeypatch, json.dumps({"torch": torch.__version__, "archs": ["sm_90"]}))
+
+    class NoOps:
+        def __getattr__(self, name):
+            raise AssertionError(f"load() touched torch.ops.{name}")
+    monkeypatch.setattr(torch, "ops", NoOps())
+    try:
+        loaded, why = _extension.load.__wrapped__()
+        assert _extension.compiled_archs() == ["sm_90"]
+    finally:
+        _extension.build_info.cache_clear()
+    assert loaded, why
 
 
 def test_wrong_arch_names_the_rebuild_command(monkeypatch):
