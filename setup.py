@@ -225,8 +225,41 @@ def cuda_extension_or_reason():
         f"against torch {torch.__version__} (MAX_JOBS={os.environ.get('MAX_JOBS', 'auto')})"
     )
     ensure_ninja_on_path()  # parallel builds (MAX_JOBS); torch falls back to serial without it
-    cmdclass = {"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)}
+    facts = {"torch": torch.__version__, "cuda": torch.version.cuda, "nvcc": nvcc_ver,
+             "archs": arch_names, "host_compiler": host_compiler_version()}
+    cmdclass = {"build_ext": build_ext_writing_facts(cpp_extension.BuildExtension, facts)}
     return [extension], cmdclass, ""
+
+
+BUILD_FACTS_NAME = "_C.build.json"  # read by convkernels/_extension.py
+
+
+def host_compiler_version() -> str:
+    cxx = os.environ.get("CXX", "c++")
+    try:
+        out = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return f"{cxx} (version unknown)"
+    first = out.splitlines()[0] if out else "unknown"
+    return f"{shutil.which(cxx) or cxx}: {first}"
+
+
+def build_ext_writing_facts(base, facts: dict):
+    """build_ext that also writes the build facts as JSON beside the extension.
+
+    Importing convkernels reads this file instead of calling into the compiled library, so a
+    broken or mismatched build can always be described, never crash the import.
+    """
+    import json
+
+    class BuildExt(base.with_options(use_ninja=True)):
+        def run(self):
+            super().run()
+            target = Path(self.get_ext_fullpath("convkernels._C")).parent / BUILD_FACTS_NAME
+            target.write_text(json.dumps(facts, indent=1) + "\n")
+            log(f"wrote {target}")
+
+    return BuildExt
 
 
 def ensure_ninja_on_path() -> None:
@@ -256,7 +289,8 @@ def main() -> None:
         )
     setup(
         packages=packages,
-        package_data={"convkernels": ["dispatch_table.json"]},  # conv2d algo="auto" (algo.py)
+        # dispatch_table.json: what algo/backend="auto" may choose (dispatch.py)
+        package_data={"convkernels": ["dispatch_table.json", BUILD_FACTS_NAME]},
         ext_modules=ext_modules,
         cmdclass=cmdclass,
         zip_safe=False,

@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import json
 import re
-import sys
+from pathlib import Path
 
 import torch
 
@@ -24,33 +24,34 @@ def _rebuild_hint(reason: str) -> str:
     return f"{reason}. Rebuild the extension for this environment: `{REBUILD_COMMAND}`"
 
 
+BUILD_FACTS_NAME = "_C.build.json"  # written by setup.py beside the compiled library
+
+
 @functools.lru_cache(maxsize=None)
 def load() -> tuple[bool, str]:
     """Import convkernels._C once. Returns (loaded, reason-if-not).
 
-    Nothing here calls a compiled operator: importing convkernels must never be able to crash
-    the interpreter, whatever the torch it runs on. Build facts come from a plain function of
-    the ``_C`` module (see :func:`build_info`).
+    Nothing here runs code of ours from the compiled library: the build facts are a JSON file
+    that setup.py writes beside it (see :func:`build_info`). Importing convkernels can then
+    never crash the interpreter, whatever the torch and C++ runtime it runs on.
     """
-    if importlib.util.find_spec("convkernels._C") is None:
+    spec = importlib.util.find_spec("convkernels._C")
+    if spec is None:
         return False, ("the CUDA extension convkernels._C is not built (it is built by "
                        "`pip install --no-build-isolation .` when torch has CUDA and nvcc is "
                        "found)")
-    try:
-        module = importlib.import_module("convkernels._C")  # registers torch.ops.convkernels.*
-    except ImportError as e:  # undefined symbols: built against another torch
-        return False, _rebuild_hint(f"convkernels._C failed to load ({e}); it was probably "
-                                    f"built against a different torch than {torch.__version__}")
-    if not callable(getattr(module, "build_info", None)):
-        return False, _rebuild_hint("convkernels._C predates this version of the package (it "
-                                    "has no build_info())")
     built = build_info().get("torch", "")
     if not built:
-        return False, _rebuild_hint("convkernels._C does not say which torch it was built "
-                                    "against")
+        return False, _rebuild_hint(f"convkernels._C has no readable {BUILD_FACTS_NAME} beside "
+                                    "it (a build from an older version of the package?)")
     if _release(built) != _release(torch.__version__):
         return False, _rebuild_hint(f"convkernels._C was built against torch {built} but torch "
                                     f"{torch.__version__} is installed")
+    try:
+        importlib.import_module("convkernels._C")  # registers torch.ops.convkernels.*
+    except ImportError as e:  # undefined symbols: built against another torch
+        return False, _rebuild_hint(f"convkernels._C failed to load ({e}); it was probably "
+                                    f"built against a different torch than {torch.__version__}")
     return True, ""
 
 
@@ -61,28 +62,23 @@ def _release(version: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def build_info() -> dict:
-    """What the extension was compiled with (empty dict when it is not importable).
+    """What the extension was compiled with: torch, CUDA, nvcc, archs, host compiler (from
+    ``_C.build.json`` beside it; empty when there is none).
 
-    History: this used to be a ``() -> str`` dispatcher op called at import. The CPU-side
-    dispatcher cannot compute a dispatch key for an operator without tensor arguments, and how
-    it falls through to the CompositeExplicitAutograd kernel differs between torch releases;
-    on torch 2.11 the call died with SIGSEGV inside ``OpOverloadPacket.__call__`` and took the
-    whole import down with it. A plain module function has no such dependency.
+    History: this used to come from the library itself, a ``() -> str`` op called at import.
+    On the reference GPU machine (torch 2.11) that call died with SIGSEGV, and so did the same
+    string built by a plain module function in its place: the crash was in the C++ code that
+    formats the string (std::ostringstream), not in the dispatcher. ``make gpu-check`` runs
+    ``tools/check_extension_runtime.py`` to exercise that C++ runtime path in a subprocess.
     """
-    module = sys.modules.get("convkernels._C")
-    if module is None:
-        try:
-            module = importlib.import_module("convkernels._C")
-        except ImportError:
-            return {}
-    fn = getattr(module, "build_info", None)
-    if not callable(fn):
+    spec = importlib.util.find_spec("convkernels._C")
+    if spec is None or not spec.origin:
         return {}
-    raw = fn()
+    path = Path(spec.origin).with_name(BUILD_FACTS_NAME)
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:  # a malformed string is a build bug, not a user error
-        return {"raw": raw}
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def compiled_archs() -> list[str]:

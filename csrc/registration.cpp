@@ -3,55 +3,32 @@
 // this shared library: the static registrations below (and the TORCH_LIBRARY_IMPL blocks in
 // csrc/ops/*.cpp) run at load time. No pybind11 is involved.
 //
-// The build facts are a plain function of the Python module (convkernels._C.build_info()), not a
-// dispatcher op: nothing at import time goes through torch.ops. See build_info_json() for why.
+// The build facts (torch, CUDA, archs, compiler) are not compiled in: setup.py writes them to
+// _C.build.json beside this library, so importing the package runs no code of ours beyond the
+// static registrations (see convkernels/_extension.py for why).
 #include <Python.h>
-#include <cuda_runtime_api.h>
 #include <torch/library.h>
 
 #include <sstream>
 #include <string>
 
-#include "ops/build_config.h"
-
 namespace convkernels {
 namespace {
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    if (static_cast<unsigned char>(ch) >= 0x20) out += ch;
+// Formats text the way every TORCH_CHECK in the glue does (c10::str -> std::ostringstream) and
+// throws/catches a c10::Error. If the C++ standard library this extension runs against is not
+// the one its compiler's headers describe, this is where it breaks, and the build check
+// (tools/check_extension_runtime.py) reports it in a subprocess instead of letting a user's first
+// bad argument crash their process.
+std::string runtime_selftest() {
+  std::ostringstream stream;
+  stream << "streams ok (" << 42 << ", " << 0.5 << ")";
+  try {
+    TORCH_CHECK(false, "checks ok (", 7, ")");
+  } catch (const c10::Error& e) {
+    return stream.str() + "; " + e.msg();
   }
-  return out + "\"";
-}
-
-std::string host_compiler() {
-#if defined(__clang__)
-  return std::string("clang ") + __clang_version__;
-#elif defined(__GNUC__)
-  return std::string("gcc ") + __VERSION__;
-#else
-  return "unknown";
-#endif
-}
-
-// {"torch": "2.15.0+cu132", "cuda_runtime": 13000, "archs": ["sm_80", "sm_90"], "compiler": ...}
-std::string build_info_json() {
-  std::ostringstream archs;
-  std::istringstream list(CONVKERNELS_ARCHS_STRING);  // comma-separated, e.g. "sm_80,sm_90,compute_90"
-  std::string arch;
-  bool first = true;
-  while (std::getline(list, arch, ',')) {
-    if (arch.empty()) continue;
-    archs << (first ? "" : ", ") << json_string(arch);
-    first = false;
-  }
-  std::ostringstream json;
-  json << "{\"torch\": " << json_string(CONVKERNELS_TORCH_VERSION_STRING) << ", \"cuda_runtime\": " << CUDART_VERSION
-       << ", \"archs\": [" << archs.str() << "], \"compiler\": "
-       << json_string(std::string("nvcc ") + CONVKERNELS_NVCC_VERSION_STRING + ", " + host_compiler()) << "}";
-  return json.str();
+  return stream.str() + "; TORCH_CHECK did not throw";
 }
 
 }  // namespace
@@ -120,15 +97,18 @@ TORCH_LIBRARY(convkernels, m) {
 }
 
 namespace {
-// convkernels._C.build_info() -> str (JSON). A METH_NOARGS function of the module itself: it needs
-// neither the dispatcher nor any device, so it works on every torch this file compiles against.
-PyObject* py_build_info(PyObject* /*self*/, PyObject* /*unused*/) {
-  return PyUnicode_FromString(convkernels::build_info_json().c_str());
+PyObject* py_runtime_selftest(PyObject* /*self*/, PyObject* /*unused*/) {
+  try {
+    return PyUnicode_FromString(convkernels::runtime_selftest().c_str());
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
 }
 
 PyMethodDef module_methods[] = {
-    {"build_info", py_build_info, METH_NOARGS,
-     "JSON string: the torch, CUDA runtime, archs and compiler this extension was built with."},
+    {"_runtime_selftest", py_runtime_selftest, METH_NOARGS,
+     "Exercise the C++ runtime (streams, TORCH_CHECK); never called at import."},
     {nullptr, nullptr, 0, nullptr},
 };
 }  // namespace
@@ -141,7 +121,7 @@ PyMODINIT_FUNC PyInit__C(void) {
       "_C",  // name
       "convkernels CUDA kernels; the operators are registered as torch.ops.convkernels.cuda_*",
       -1,              // per-interpreter state size
-      module_methods,  // build_info()
+      module_methods,  // _runtime_selftest()
   };
   return PyModule_Create(&module_def);
 }

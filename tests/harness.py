@@ -7,6 +7,7 @@ TF32 without hand-tuned tolerances, and it is only as loose as PyTorch itself.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -69,15 +70,32 @@ def error_vs_reference(out: torch.Tensor, ref64: torch.Tensor) -> float:
     return (out.double() - ref64).abs().max().item() if out.numel() else 0.0
 
 
+def pairwise_sum_bound(abs_terms_sum: torch.Tensor, count: int, dtype: torch.dtype) -> float:
+    """Worst-case rounding error of a pairwise (tree) sum of ``count`` terms whose absolute values
+    add up to ``abs_terms_sum`` (Higham: eps * ceil(log2 n) * sum |t_i|), largest over outputs.
+
+    Why the tolerance rule needs it for reduced quantities (BN's gamma/beta gradients, weight
+    gradients): their error is a random walk over the summation order, so torch's own error on
+    one input is one draw of that walk and can be lucky-small; twice a lucky-small draw is not a
+    bound. Measured on the dilated training case, ours/torch's error ratio over 12 seeds spread
+    from 0.13 to 4.2 with the same algorithm on both sides.
+    """
+    if abs_terms_sum.numel() == 0:
+        return 0.0
+    return EPS[dtype] * max(1, math.ceil(math.log2(max(count, 2)))) * \
+        abs_terms_sum.abs().max().item()
+
+
 def assert_within_rule(ours: torch.Tensor, torch_same_dtype: torch.Tensor, ref64: torch.Tensor,
-                       *, what: str = "") -> None:
-    """|ours - ref64| <= 2 |torch - ref64| + floor, floor = 8 eps(dtype) max(1, |ref|)."""
+                       *, what: str = "", reduction_bound: float = 0.0) -> None:
+    """|ours - ref64| <= 2 |torch - ref64| + floor, floor = 8 eps(dtype) max(1, |ref|), or the
+    summation bound ``reduction_bound`` (see :func:`pairwise_sum_bound`) when that is larger."""
     assert ours.shape == ref64.shape, f"{what}: shape {tuple(ours.shape)} != {tuple(ref64.shape)}"
     assert ours.dtype == torch_same_dtype.dtype, f"{what}: dtype {ours.dtype}"
     ours_err = error_vs_reference(ours, ref64)
     torch_err = error_vs_reference(torch_same_dtype, ref64)
     scale = max(1.0, ref64.abs().max().item() if ref64.numel() else 0.0)
-    floor = 8 * EPS[ours.dtype] * scale
+    floor = max(8 * EPS[ours.dtype] * scale, reduction_bound)
     assert ours_err <= 2 * torch_err + floor, (
         f"{what}: error {ours_err:.3g} vs float64 exceeds 2x torch's own error "
         f"({torch_err:.3g}) + {floor:.3g}")

@@ -151,49 +151,61 @@ def test_extension_built_for_another_torch_names_the_rebuild_command(monkeypatch
     assert "different torch" in why and "undefined symbol" in why
 
 
-def _fake_extension(monkeypatch, build_info_json=None):
+def _fake_extension(monkeypatch, tmp_path, facts=None):
+    """A stand-in convkernels._C at tmp_path, with _C.build.json beside it when facts given."""
+    so = tmp_path / "_C.fake.so"
+    so.write_bytes(b"")
+    if facts is not None:
+        (tmp_path / _extension.BUILD_FACTS_NAME).write_text(json.dumps(facts))
     fake = types.ModuleType("convkernels._C")
-    fake.__spec__ = importlib.machinery.ModuleSpec("convkernels._C", None)
-    if build_info_json is not None:
-        fake.build_info = lambda: build_info_json
+    fake.__spec__ = importlib.machinery.ModuleSpec("convkernels._C", None, origin=str(so))
     monkeypatch.setitem(sys.modules, "convkernels._C", fake)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: fake.__spec__)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: fake.__spec__
+                        if name == "convkernels._C" else real_find_spec(name, *a))
     _extension.build_info.cache_clear()
     return fake
 
 
-def test_extension_torch_version_mismatch_message(monkeypatch):
-    _fake_extension(monkeypatch, '{"torch": "1.0.0", "archs": ["sm_90"]}')
+def _load_uncached():
     try:
-        loaded, why = _extension.load.__wrapped__()
+        return _extension.load.__wrapped__()
     finally:
         _extension.build_info.cache_clear()
+
+
+def test_extension_torch_version_mismatch_message(monkeypatch, tmp_path):
+    _fake_extension(monkeypatch, tmp_path, {"torch": "1.0.0", "archs": ["sm_90"]})
+    loaded, why = _load_uncached()
     assert not loaded and "built against torch 1.0.0" in why and "--force-reinstall" in why
 
 
-def test_extension_without_build_info_names_the_rebuild_command(monkeypatch):
-    _fake_extension(monkeypatch)
-    try:
-        loaded, why = _extension.load.__wrapped__()
-    finally:
-        _extension.build_info.cache_clear()
-    assert not loaded and "predates" in why and "--force-reinstall" in why
+def test_extension_without_build_facts_names_the_rebuild_command(monkeypatch, tmp_path):
+    _fake_extension(monkeypatch, tmp_path)
+    loaded, why = _load_uncached()
+    assert not loaded and "_C.build.json" in why and "--force-reinstall" in why
 
 
-def test_loading_the_extension_calls_no_compiled_operator(monkeypatch):
-    """Import must not go through the dispatcher (a dispatcher op crashed torch 2.11)."""
-    _fake_extension(monkeypatch, json.dumps({"torch": torch.__version__, "archs": ["sm_90"]}))
+def test_loading_the_extension_runs_none_of_its_code(monkeypatch, tmp_path):
+    """Import reads the build facts from a file: no compiled operator, no function of _C (one
+    crashed torch 2.11's process on the reference GPU machine)."""
+    fake = _fake_extension(monkeypatch, tmp_path, {"torch": torch.__version__,
+                                                   "archs": ["sm_90"]})
+
+    def crash(*_):
+        raise AssertionError("load() called into the compiled library")
+    fake._runtime_selftest = crash
 
     class NoOps:
         def __getattr__(self, name):
             raise AssertionError(f"load() touched torch.ops.{name}")
     monkeypatch.setattr(torch, "ops", NoOps())
+    loaded, why = _extension.load.__wrapped__()
     try:
-        loaded, why = _extension.load.__wrapped__()
+        assert loaded, why
         assert _extension.compiled_archs() == ["sm_90"]
     finally:
         _extension.build_info.cache_clear()
-    assert loaded, why
 
 
 def test_wrong_arch_names_the_rebuild_command(monkeypatch):
@@ -208,3 +220,18 @@ def test_wrong_arch_names_the_rebuild_command(monkeypatch):
     assert _extension.arch_problem(torch.device("cuda")) == ""  # PTX JIT-compiles forward
     monkeypatch.setattr(_extension, "compiled_archs", lambda: ["sm_90a", "compute_90a"])
     assert "TORCH_CUDA_ARCH_LIST=8.6" in _extension.arch_problem(torch.device("cuda"))
+
+
+def test_built_extension_passes_its_runtime_selftest():
+    """The C++ runtime the built library runs against formats TORCH_CHECK messages (checked in
+    a subprocess: a mismatched libstdc++ crashes instead of failing)."""
+    loaded, why = _extension.load()
+    if not loaded:
+        pytest.skip(why)
+    import subprocess
+    from pathlib import Path
+    tool = Path(__file__).resolve().parents[1] / "tools" / "check_extension_runtime.py"
+    done = subprocess.run([sys.executable, str(tool)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "streams ok (42, 0.5); checks ok (7)" in done.stdout

@@ -113,6 +113,25 @@ def test_reference_float64_equals_conv(m, padding):
     torch.testing.assert_close(y, F.conv2d(x, w, padding=padding), rtol=0, atol=1e-11)
 
 
+@pytest.fixture(autouse=True)
+def _triton_4x4_runs_only_interpreted(request):
+    """The Triton F(4x4) kernel is refused on GPUs by design (see TRITON_4X4_ON_GPU; the
+    refusal itself is asserted by test_triton_4x4_is_refused_on_gpus_with_the_reason)."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    if (params.get("backend"), params.get("device"), params.get("algo")) == (
+            "triton", "cuda", "winograd_4x4"):
+        pytest.skip("Triton F(4x4) is refused on GPUs by design")
+
+
+@pytest.mark.cuda
+@requires_triton()
+def test_triton_4x4_is_refused_on_gpus_with_the_reason():
+    x = torch.randn(1, 32, 10, 10, device="cuda", dtype=torch.float16)
+    w = torch.randn(32, 32, 3, 3, device="cuda", dtype=torch.float16)
+    with pytest.raises(convkernels.BackendUnavailableError, match="does not fit a GPU"):
+        ops.conv2d(x, w, padding=1, algo="winograd_4x4", backend="triton")
+
+
 # ---- every backend against float64 ----------------------------------------------------------
 
 @pytest.mark.parametrize("backend,device", backend_params())

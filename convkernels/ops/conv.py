@@ -255,13 +255,53 @@ def _fused_kernels(backend: str, input, weight, bias, running_mean, running_var,
     if running_mean is not None:
         _update_running_stats(running_mean, running_var, mean.detach(), var.detach(),
                               g.N * g.P * g.Q, momentum)
-    scale = torch.rsqrt(var + eps)
-    if bn_weight is not None:
-        scale = scale * bn_weight.to(torch.float32)
-    shift = -mean * scale
-    if bn_bias is not None:
-        shift = shift + bn_bias.to(torch.float32)
-    return _library.op(backend, "scale_shift_relu")(y, scale, shift, residual, relu)
+    return _BatchNormTrainTail.apply(backend, y, mean, var, bn_weight, bn_bias, residual,
+                                     eps, relu)
+
+
+class _BatchNormTrainTail(torch.autograd.Function):
+    """act(gamma * (y - mean) * rsqrt(var + eps) + beta + residual), mean/var from y's batch.
+
+    The forward is the backend's scale_shift_relu kernel. The backward is the centered batch-norm
+    formula (as aten's): grad_gamma = sum(g * xhat) with xhat = (y - mean) * invstd. Letting
+    autograd differentiate scale * y + shift instead computes invstd * (sum(g * y) - mean *
+    sum(g)): two large sums that cancel when |mean| >> std, with an error that grows with
+    |mean| / std on top of the rounding y already carries.
+    """
+
+    @staticmethod
+    def forward(ctx, backend, y, mean, var, gamma, beta, residual, eps, relu):
+        invstd = torch.rsqrt(var + eps)
+        scale = invstd * gamma.to(invstd.dtype) if gamma is not None else invstd
+        shift = -mean * scale
+        if beta is not None:
+            shift = shift + beta.to(shift.dtype)
+        out = _library.op(backend, "scale_shift_relu")(y, scale, shift, residual, relu)
+        ctx.save_for_backward(y, mean, invstd, gamma, out if relu else None)
+        ctx.flags = (relu, residual is not None, gamma is not None, beta is not None)
+        ctx.beta_dtype = beta.dtype if beta is not None else None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, mean, invstd, gamma, out = ctx.saved_tensors
+        relu, has_residual, has_gamma, has_beta = ctx.flags
+        acc = invstd.dtype
+        g = torch.where(out > 0, grad, torch.zeros_like(grad)) if relu else grad
+        g = g.to(acc)
+        view = (1, -1, 1, 1)
+        xhat = (y.to(acc) - mean.view(view)) * invstd.view(view)
+        sum_g = g.sum((0, 2, 3))
+        sum_g_xhat = (g * xhat).sum((0, 2, 3))
+        count = y.numel() // y.shape[1]
+        weight = invstd * gamma.to(acc) if has_gamma else invstd
+        grad_y = weight.view(view) * (g - (sum_g.view(view) + xhat * sum_g_xhat.view(view))
+                                      / count)
+        need = ctx.needs_input_grad
+        return (None, grad_y.to(y.dtype) if need[1] else None, None, None,
+                sum_g_xhat.to(gamma.dtype) if has_gamma and need[4] else None,
+                sum_g.to(ctx.beta_dtype) if has_beta and need[5] else None,
+                g.to(grad.dtype) if has_residual and need[6] else None, None, None)
 
 
 # The cuda and triton backends share each op's composition; only the primitives differ.

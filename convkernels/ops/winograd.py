@@ -210,11 +210,25 @@ def _winograd_kernels(backend, input, weight, scale, shift, residual, g, relu, t
         input, weight, u, _f32(scale), _f32(shift), residual, list(g.padding), tile, relu)
 
 
+#: Why the Triton F(4x4) kernel does not run on GPUs. Its per-program accumulator is
+#: [64 points (36 padded to a power of two), 16 tiles, 16 channels] in fp32: 128 registers per
+#: thread before any operand, so it spills to local memory (275 ms per call in fp16 on an H200
+#: VGG-16 layer, against 6 ms for our CUDA kernel), and in fp32 its operand tiles need 344 KB of
+#: shared memory where sm_90 has 227 KB. Every smaller tile is below tl.dot's 16 minimum. It
+#: stays available under the Triton interpreter, where it checks the formulation's numerics.
+TRITON_4X4_ON_GPU = ("the Triton Winograd F(4x4) kernel does not fit a GPU (a 64-point fp32 "
+                     "accumulator per program spills registers, and fp32 operand tiles exceed "
+                     "shared memory); use backend='cuda' or algo='winograd_2x2'")
+
+
 def _kernels_supports(backend: str):
     def supports(call: Call) -> str:
         if not _library.has_op(backend, "winograd_conv2d_fused"):
             return (f"this build of the {backend} backend has no Winograd kernels "
                     f"(rebuild the extension)")
+        if (backend == "triton" and call.device.type == "cuda"
+                and call.extra.get("algo") == "winograd_4x4"):
+            return TRITON_4X4_ON_GPU
         return ""
     return supports
 
