@@ -8,7 +8,6 @@ so that an explicit ``backend="cuda"`` request can say exactly what to do.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import json
@@ -27,9 +26,22 @@ def _rebuild_hint(reason: str) -> str:
 BUILD_FACTS_NAME = "_C.build.json"  # written by setup.py beside the compiled library
 
 
-@functools.lru_cache(maxsize=None)
+_LOADED: tuple[bool, str] | None = None
+_BUILD_INFO: dict | None = None
+
+
 def load() -> tuple[bool, str]:
-    """Import convkernels._C once. Returns (loaded, reason-if-not).
+    """(loaded, reason-if-not), computed once (at package import) and then read from a module
+    global: torch.compile traces through this (backend selection) and must not reach
+    importlib's find_spec, which Dynamo refuses to trace."""
+    global _LOADED
+    if _LOADED is None:
+        _LOADED = _load_once()
+    return _LOADED
+
+
+def _load_once() -> tuple[bool, str]:
+    """Import convkernels._C. Returns (loaded, reason-if-not).
 
     Nothing here runs code of ours from the compiled library: the build facts are a JSON file
     that setup.py writes beside it (see :func:`build_info`). Importing convkernels can then
@@ -60,8 +72,15 @@ def _release(version: str) -> str:
     return version.split("+")[0]
 
 
-@functools.lru_cache(maxsize=None)
 def build_info() -> dict:
+    """Cached :func:`read_build_info` (a module global, for the same reason as :func:`load`)."""
+    global _BUILD_INFO
+    if _BUILD_INFO is None:
+        _BUILD_INFO = read_build_info()
+    return _BUILD_INFO
+
+
+def read_build_info() -> dict:
     """What the extension was compiled with: torch, CUDA, nvcc, archs, host compiler (from
     ``_C.build.json`` beside it; empty when there is none).
 

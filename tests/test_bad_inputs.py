@@ -145,7 +145,11 @@ def test_extension_built_for_another_torch_names_the_rebuild_command(monkeypatch
     monkeypatch.setitem(sys.modules, "convkernels._C", fake)
     monkeypatch.setattr(importlib, "import_module", lambda name: (_ for _ in ()).throw(
         ImportError("undefined symbol: _ZN3c104impl8GPUTrace")))
-    loaded, why = _extension.load.__wrapped__()
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: fake.__spec__
+                        if name == "convkernels._C" else real_find_spec(name, *a))
+    monkeypatch.setattr(_extension, "_BUILD_INFO", {"torch": torch.__version__})
+    loaded, why = _extension._load_once()
     assert not loaded
     assert "pip install --no-build-isolation" in why
     assert "different torch" in why and "undefined symbol" in why
@@ -163,15 +167,12 @@ def _fake_extension(monkeypatch, tmp_path, facts=None):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: fake.__spec__
                         if name == "convkernels._C" else real_find_spec(name, *a))
-    _extension.build_info.cache_clear()
+    monkeypatch.setattr(_extension, "_BUILD_INFO", None)
     return fake
 
 
 def _load_uncached():
-    try:
-        return _extension.load.__wrapped__()
-    finally:
-        _extension.build_info.cache_clear()
+    return _extension._load_once()
 
 
 def test_extension_torch_version_mismatch_message(monkeypatch, tmp_path):
@@ -200,12 +201,9 @@ def test_loading_the_extension_runs_none_of_its_code(monkeypatch, tmp_path):
         def __getattr__(self, name):
             raise AssertionError(f"load() touched torch.ops.{name}")
     monkeypatch.setattr(torch, "ops", NoOps())
-    loaded, why = _extension.load.__wrapped__()
-    try:
-        assert loaded, why
-        assert _extension.compiled_archs() == ["sm_90"]
-    finally:
-        _extension.build_info.cache_clear()
+    loaded, why = _extension._load_once()
+    assert loaded, why
+    assert _extension.compiled_archs() == ["sm_90"]
 
 
 def test_wrong_arch_names_the_rebuild_command(monkeypatch):

@@ -65,6 +65,7 @@ def test_real_layers_torch_backend_cpu(case):
 @pytest.mark.parametrize("case", REAL_LAYERS, ids=lambda c: c.name)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.slow  # 10-50 s each on the H200 (Triton compile): out of make gpu-check
 def test_real_layers_gpu(backend, case, dtype, layout):
     _check_conv(case, backend, "cuda", dtype, layout=layout)
 

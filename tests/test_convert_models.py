@@ -141,6 +141,7 @@ def test_resnet18_compiles_fullgraph():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("backend", [None, "cuda", "triton"])
+@pytest.mark.slow  # 10-50 s each on the H200 (Triton compile): out of make gpu-check
 def test_cuda_graph_capture_replays_the_eager_result(backend):
     """A converted model inside a CUDA graph: capture, replay on new input, same as eager."""
     if backend == "cuda" and not convkernels._extension.load()[0]:

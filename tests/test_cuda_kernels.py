@@ -84,6 +84,7 @@ def test_non_default_stream_and_cuda_graph(backend):
 
 
 @pytest.mark.parametrize("backend", KERNEL_BACKENDS)
+@pytest.mark.slow  # 10-50 s each on the H200 (Triton compile): out of make gpu-check
 def test_offsets_beyond_int32(backend):
     """An input with more than 2^31 elements (4.3 GB in fp16): int64 offsets or a refusal."""
     _skip_unavailable(backend)

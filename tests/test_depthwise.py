@@ -311,6 +311,7 @@ def test_triton_int64_path_forced():
 @pytest.mark.parametrize("case", REAL, ids=lambda c: c.name)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.slow  # 10-50 s each on the H200 (Triton compile): out of make gpu-check
 def test_real_depthwise_layers_gpu(backend, case, dtype, layout):
     _forward(case, backend, "cuda", dtype, layout=layout)
     ours, same, ref = _grads(case, backend, "cuda", dtype, layout)

@@ -107,7 +107,7 @@ def test_training_outputs_running_stats_and_gradients(backend, device, case, wit
     assert_within_rule(ours[2], same[2], ref[2], what="running_var (unbiased)")
     # gamma's and beta's gradients are sums over N*P*Q terms |gy * xhat| and |gy| (a superset
     # of the ReLU-masked terms, so the bound is an upper bound): see pairwise_sum_bound.
-    y64 = F.conv2d(x.double(), w.double(), b.double(), **case.kwargs())
+    y64 = F.conv2d(x.double().cpu(), w.double().cpu(), b.double().cpu(), **case.kwargs())
     var64, mean64 = torch.var_mean(y64, dim=(0, 2, 3), correction=0, keepdim=True)
     xhat64 = (y64 - mean64) / torch.sqrt(var64 + 1e-5)
     gy = torch.randn(out_shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)

@@ -443,6 +443,7 @@ def test_side_stream_and_graph_capture(backend):
 @pytest.mark.cuda
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["cuda", "triton"])
+@pytest.mark.slow  # 10-50 s each on the H200 (Triton compile): out of make gpu-check
 def test_offsets_beyond_int32(backend):
     """9 x 64 x 2048 x 2048 fp16 = 2.4e9 elements (4.5 GB): the 64-bit index path."""
     _needs(backend)

@@ -31,9 +31,10 @@ def _x(n, c, h, w, dtype=torch.float16, channels_last=True, grad=False):
     return x.requires_grad_(grad)
 
 
-def _close(ours, ref, what):
+def _close(ours, ref, what, *, atol=None):
     tol = 2e-2 if ours.dtype in (torch.float16, torch.bfloat16) else 1e-4
-    torch.testing.assert_close(ours.float(), ref.float(), atol=tol, rtol=tol, msg=what)
+    torch.testing.assert_close(ours.float().cpu(), ref.float().cpu(), atol=atol or tol, rtol=tol,
+                               msg=what)
 
 
 @pytest.mark.parametrize("channels_last", [True, False], ids=["nhwc", "nchw"])
@@ -70,7 +71,10 @@ def test_winograd(algo):
     x = _x(2, 32, 10, 13)
     w = torch.randn(32, 32, 3, 3, device="cuda", dtype=torch.float16) / 17
     ours = ops.conv2d(x, w, padding=1, algo=algo, backend="cuda")
-    _close(ours, F.conv2d(x.float(), w.float(), padding=1), algo)
+    ref = F.conv2d(x.float(), w.float(), padding=1)
+    # F(4x4)'s documented fp16 bound is 2e-2 of max|ref| (docs/ops/winograd.md), F(2x2)'s the
+    # plain fp16 tolerance.
+    _close(ours, ref, algo, atol=2e-2 * ref.abs().max().item() if algo == "winograd_4x4" else None)
 
 
 def test_grouped_depthwise_separable_with_backward():
@@ -101,11 +105,13 @@ def test_pooling_with_backward(channels_last):
     x = _x(2, 12, 13, 11, torch.float32, channels_last, grad=True)
     y, idx = ops.max_pool2d(x, 3, 2, padding=1, ceil_mode=True, return_indices=True,
                             backend="cuda")
-    xr = x.detach().clone().requires_grad_()
+    # float64 CPU references: the CUDA reference is itself a kernel under test here (on the
+    # H200, aten's channels_last avg_pool2d backward of an expanded gradient disagreed with ours).
+    xr = x.detach().double().cpu().requires_grad_()
     yr, idx_r = F.max_pool2d(xr, 3, 2, padding=1, ceil_mode=True, return_indices=True)
-    assert torch.equal(idx, idx_r)
+    assert torch.equal(idx.cpu(), idx_r)
     g = torch.randn_like(yr)
-    y.backward(g)
+    y.backward(g.to(y))
     yr.backward(g)
     _close(x.grad, xr.grad, "max_pool2d backward")
     _close(ops.max_unpool2d(y.detach(), idx, 3, 2, padding=1, output_size=(13, 11),
@@ -123,7 +129,7 @@ def test_pooling_with_backward(channels_last):
     am, ai = ops.adaptive_max_pool2d(x.detach(), (4, 3), return_indices=True, backend="cuda")
     amr, air = F.adaptive_max_pool2d(xr.detach(), (4, 3), return_indices=True)
     _close(am, amr, "adaptive_max_pool2d")
-    assert torch.equal(ai, air)
+    assert torch.equal(ai.cpu(), air)
 
 
 def test_lrn_and_fused_lrn_pool_with_backward():

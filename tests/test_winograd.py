@@ -215,7 +215,8 @@ def test_nan_and_inf_propagate(backend, device):
 def test_empty_batch_gives_empty_output(backend, device):
     x = torch.randn(0, 4, 6, 6, device=device)
     w = torch.randn(5, 4, 3, 3, device=device)
-    out = ops.conv2d(x, w, padding=1, algo="winograd_4x4", backend=backend)
+    algo = "winograd_2x2" if (backend, device) == ("triton", "cuda") else "winograd_4x4"
+    out = ops.conv2d(x, w, padding=1, algo=algo, backend=backend)
     assert out.shape == (0, 5, 6, 6)
 
 
