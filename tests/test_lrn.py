@@ -205,11 +205,11 @@ def test_empty_batch(backend, device):
 @pytest.mark.parametrize("backend,device", [p for p in KERNELS if p.values[0] == "triton"])
 def test_triton_int64_path_forced(backend, device):
     from convkernels.triton import lrn
-    x = _x(2, 6, 5, 5, scale=2.0, dtype=torch.float32).contiguous(
+    x = _x(2, 6, 5, 5, scale=2.0, dtype=torch.float32, device=device).contiguous(
         memory_format=torch.channels_last)
     torch.testing.assert_close(lrn.local_response_norm(x, 3, 2.0, 0.75, 1.0, force_int64=True),
                                F.local_response_norm(x, 3, 2.0, 0.75, 1.0))
-    g = _x(*x.shape, seed=1, dtype=torch.float32)
+    g = _x(*x.shape, seed=1, dtype=torch.float32, device=device)
     t = x.clone().requires_grad_()
     F.local_response_norm(t, 3, 2.0, 0.75, 1.0).backward(g)
     torch.testing.assert_close(

@@ -91,10 +91,23 @@ def transform_matrices(m: int, points: Optional[str] = None):
     return at, g, bt
 
 
-@functools.lru_cache(maxsize=None)
-def _matrices(m: int, points: Optional[str], dtype: torch.dtype):
+def _build_matrices(m: int, points: Optional[str], dtype: torch.dtype):
     return tuple(torch.tensor([[float(v) for v in row] for row in mat], dtype=dtype)
                  for mat in transform_matrices(m, points))
+
+
+# Built at import for the default points: torch.compile traces filter_transform, and Dynamo
+# cannot trace the exact Fraction arithmetic that builds them (a cold cache inside a compiled
+# region failed on the GPU machine); a dict lookup it traces as a constant.
+_MATRICES = {(m, None, dtype): _build_matrices(m, None, dtype)
+             for m in (2, 4) for dtype in (torch.float32, torch.float64)}
+
+
+def _matrices(m: int, points: Optional[str], dtype: torch.dtype):
+    key = (m, points, dtype)
+    if key not in _MATRICES:
+        _MATRICES[key] = _build_matrices(m, points, dtype)
+    return _MATRICES[key]
 
 
 def transform_tensors(m: int, points: Optional[str] = None, dtype=torch.float64,
