@@ -2,7 +2,7 @@
 
 A family describes its rows in ``convkernels/bench/cases_<family>.py``::
 
-    def cases() -> list[OpCase]        # every benchmark row; priority 0 = the targets
+    def cases() -> list[OpCase]        # every benchmark row; priority 0 = the headline targets
 
 and each ``OpCase`` carries a ``build(case, device) -> Workload``: the inputs (built once),
 the eager PyTorch baseline (the "cudnn" row: cuDNN/aten through torch, and what
