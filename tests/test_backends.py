@@ -1,4 +1,4 @@
-"""Backend selection rules (DESIGN.md, Backends) and convkernels.info()."""
+"""Backend selection rules (README, *Backends*) and convkernels.info()."""
 
 
 import importlib.util

@@ -3,7 +3,7 @@ epilogue, layouts, bad inputs, autograd, the filter-transform cache, the algorit
 and the numerics on the real VGG-16 / ResNet-50 layers.
 
 Bounds asserted (docs/ops/winograd.md):
-* F(2x2,3x3): TESTING.md's rule (error vs float64 <= 2x PyTorch's own + 8 eps max(1,|ref|)).
+* F(2x2,3x3): the tolerance rule (error vs float64 <= 2x PyTorch's own + 8 eps max(1,|ref|)).
 * F(4x4,3x3): it does NOT meet that rule (its transforms amplify rounding ~15-25x); the
   guaranteed bound is max|y - ref| <= F4_BOUND[dtype] * max|ref| (about 2x the worst error
   measured on the real layers), and ``algo="auto"`` never picks it.
