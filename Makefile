@@ -32,7 +32,7 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install "torch==$(TORCH_VERSION)" torchvision timm triton \
-		numpy ninja pytest pytest-benchmark hypothesis expecttest matplotlib ruff scikit-learn
+		numpy ninja pytest pytest-benchmark hypothesis expecttest matplotlib ruff scikit-learn mkdocs "mkdocstrings[python]"
 
 # Only a Python we create is a make target; an existing one (with torch) is used as it is.
 ifeq ($(PYTHON),$(VENV)/bin/python)
@@ -72,3 +72,16 @@ clean:
 	rm -rf build *.egg-info convkernels/_C*.so bench/out
 
 -include bench/Makefile.inc
+
+# ---- documentation ----------------------------------------------------------------------------
+
+.PHONY: docs which-python
+
+# The site (docs/*.md + the API reference mkdocstrings generates from the docstrings) into
+# build/site; --strict turns every warning (a broken link, an unresolved reference) into an error.
+docs: | $(PYDEP)
+	$(PYTHON) -m mkdocs build --strict --clean
+
+# The interpreter every command in the README means (.venv/bin/python, or a python3 with torch).
+which-python:
+	@echo $(PYTHON)
