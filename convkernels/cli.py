@@ -109,6 +109,9 @@ def _bench_gpu(args, gpu_name: str) -> int:
 
 def _bench_no_gpu(args, why: str) -> int:
     out = Path(args.out)
+    tour_files = (out / "tour.json", out / "tour.md")
+    for stale in tour_files:   # so that "Written:" below lists only this run's files
+        stale.unlink(missing_ok=True)
     print(f"No CUDA GPU here ({why}): nothing can be timed, so no report.json/.md/.csv is "
           f"written; running the correctness tour (written to {out}/tour.json and tour.md), "
           "the layer table and the latest committed GPU report instead.", flush=True)
@@ -126,7 +129,7 @@ def _bench_no_gpu(args, why: str) -> int:
     print("\n## 4. Latest committed GPU report\n")
     from convkernels.bench.render import render_latest
     print(render_latest(args.results))
-    written = [p for p in (out / "tour.json", out / "tour.md") if p.exists()]
+    written = [p for p in tour_files if p.exists()]
     print("\nWritten: " + (", ".join(map(str, written)) if written else
                             "nothing (the tour did not finish)")
           + ". No timing report: that needs a CUDA GPU (`make gpu-report`).")

@@ -145,3 +145,33 @@ def test_tour_writes_what_it_checked(monkeypatch, tmp_path):
     written = json.loads((tmp_path / "tour.json").read_text())
     assert written["conv"] == rows["conv"] and written["ops"] == rows["ops"]
     assert "conv table" in (tmp_path / "tour.md").read_text()
+
+
+def _no_gpu_bench(monkeypatch, tour):
+    monkeypatch.setattr(cli, "_gpu", lambda: (False, "no device (test)"))
+    monkeypatch.setattr(cli, "cmd_tour", tour)
+    monkeypatch.setattr("convkernels.bench.cputour.layer_table", lambda **kw: None)
+    monkeypatch.setattr("convkernels.models.format_summary", lambda: "zoo table")
+    monkeypatch.setattr("convkernels.bench.render.render_latest", lambda results: "latest")
+
+
+def test_bench_without_gpu_lists_the_tour_files_it_wrote(monkeypatch, tmp_path, capsys):
+    def tour(args):
+        (args.out / "tour.json").write_text("{}")
+        (args.out / "tour.md").write_text("# tour")
+        return 0
+    _no_gpu_bench(monkeypatch, tour)
+    assert cli.main(["bench", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("No CUDA GPU here (no device (test))")
+    assert "no report.json/.md/.csv is written" in out.splitlines()[0]
+    assert f"Written: {tmp_path / 'tour.json'}, {tmp_path / 'tour.md'}." in out
+
+
+def test_bench_without_gpu_says_plainly_when_nothing_was_written(monkeypatch, tmp_path, capsys):
+    (tmp_path / "tour.json").write_text("{}")   # a previous run's: must not be claimed
+    _no_gpu_bench(monkeypatch, lambda args: 1)
+    assert cli.main(["bench", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Written: nothing (the tour did not finish)" in out
+    assert not (tmp_path / "tour.json").exists()
