@@ -35,7 +35,7 @@ $(VENV)/bin/python:
 	$(VENV)/bin/python -m pip install --upgrade pip
 	PIP_CONSTRAINT=/dev/null $(VENV)/bin/python -m pip install "torch==$(TORCH_VERSION)" torchvision timm \
 		triton numpy ninja pytest pytest-benchmark pytest-xdist pytest-timeout hypothesis \
-		expecttest matplotlib ruff scikit-learn
+		expecttest matplotlib ruff scikit-learn mkdocs "mkdocstrings[python]"
 
 # Only a Python we create is a make target; an existing one (with torch) is used as it is.
 ifeq ($(PYTHON),$(VENV)/bin/python)
@@ -75,3 +75,16 @@ clean:
 	rm -rf build *.egg-info convkernels/_C*.so bench/out
 
 -include bench/Makefile.inc
+
+# ---- documentation ----------------------------------------------------------------------------
+
+.PHONY: docs which-python
+
+# The site (docs/*.md + the API reference mkdocstrings generates from the docstrings) into
+# build/site; --strict turns every warning (a broken link, an unresolved reference) into an error.
+docs: | $(PYDEP)
+	$(PYTHON) -m mkdocs build --strict --clean
+
+# The interpreter every command in the README means (.venv/bin/python, or a python3 with torch).
+which-python:
+	@echo $(PYTHON)

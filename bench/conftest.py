@@ -21,7 +21,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MARKERS = {
     "bench_timing": "a GPU timing case (skipped without a CUDA GPU)",
-    "headline": "the configurations the issue's targets name (run first)",
+    "headline": "the headline configurations, the performance targets (run first)",
     "conv2d": "conv2d direct", "fused": "fused_conv_bn_relu",
     "eval": "forward only", "train": "forward + backward, training-mode BN",
     "resnet50": "ResNet-50 layers", "vgg16": "VGG-16 layers",

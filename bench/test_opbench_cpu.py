@@ -138,7 +138,7 @@ def test_family_cases_are_well_formed(family):
     assert all(c.build is not None and "N" in c.params for c in cases)
     assert all(c.mode in ("fwd", "fwd+bwd") and c.dtype in ("fp32", "fp16", "bf16")
                for c in cases)
-    assert min(c.priority for c in cases) == 0, "priority 0 = the issue's target configs"
+    assert min(c.priority for c in cases) == 0, "priority 0 = the headline target configs"
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

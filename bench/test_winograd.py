@@ -1,4 +1,4 @@
-"""Winograd bench rows (issue 3): every stride-1 3x3 layer of VGG-16 and ResNet-50 at batch
+"""Winograd bench rows: every stride-1 3x3 layer of VGG-16 and ResNet-50 at batch
 64, fp32 (TF32 off) NCHW and fp16 channels_last, algos direct / winograd_2x2 / winograd_4x4 /
 auto against cuDNN. Cases: convkernels/bench/cases_winograd.py."""
 

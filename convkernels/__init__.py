@@ -25,4 +25,14 @@ from .backends import BackendUnavailableError, get_backend, set_backend, use_bac
 __version__ = "0.1.0"
 
 __all__ = ["ops", "nn", "backends", "info", "explain", "algo", "convert", "ConvertReport",
-           "set_backend", "get_backend", "use_backend", "BackendUnavailableError", "__version__"]
+           "models", "set_backend", "get_backend", "use_backend", "BackendUnavailableError",
+           "__version__"]
+
+
+def __getattr__(name: str):
+    # The model zoo is imported on first use (convkernels.models.get_model(...)): building
+    # its registry is not worth paying on every `import convkernels`.
+    if name == "models":
+        import importlib
+        return importlib.import_module(".models", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -311,7 +311,7 @@ FORMULAS["resize_nearest_conv2d_fused"] = (resize_nearest_conv2d_fused_backward,
                                            resize_conv2d_fused_setup)
 FORMULAS["resize_bilinear_conv2d_fused"] = (resize_bilinear_conv2d_fused_backward,
                                             resize_conv2d_fused_setup)
-# ---- winograd (issue 3) ----------------------------------------------------------------------
+# ---- winograd -------------------------------------------------------------------------------
 # winograd_conv2d_fused(input, weight, transformed_weight, scale, shift, residual, padding,
 # tile, relu): the kernel reads only the transformed weight U; gradients go to the original
 # weight through the conv2d_fused formula (aten convolution_backward), and U, a cached,

@@ -32,11 +32,28 @@ def _choices(device: torch.device) -> dict[str, dict[str, str]]:
     return table
 
 
-def info(verbose: bool = True) -> dict:
-    """Describe the build and the backend choices; print it unless ``verbose=False``."""
+class BuildInfo(dict):
+    """The dict :func:`info` returns; its repr is the table, so the REPL shows it once."""
+
+    def __repr__(self) -> str:
+        return format_info(self)
+
+    __str__ = __repr__
+
+    def _repr_pretty_(self, printer, cycle) -> None:   # IPython / Jupyter
+        printer.text(format_info(self))
+
+
+def info(verbose: bool = False) -> BuildInfo:
+    """Describe the build and the backend choices.
+
+    Returns a :class:`BuildInfo`: a plain dict (JSON-serializable, as ``python -m convkernels
+    info --json`` prints it) whose repr is the human-readable table. ``verbose=True`` also
+    prints the table, for scripts.
+    """
     loaded, why = _extension.load()
     triton_version, triton_state = _triton_status()
-    result = {
+    result = BuildInfo({
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
@@ -45,10 +62,10 @@ def info(verbose: bool = True) -> dict:
         "default_backend": backends.get_backend(),
         "gpu_verified": sorted(f"{op}/{b}" for op, b in backends.GPU_VERIFIED),
         "cpu_tensors": _choices(torch.device("cpu")),
-    }
+    })
     # Also without a GPU: says what auto would run on one, and why the rest would not run.
     result["cuda_tensors"] = _choices(torch.device("cuda"))
-    from .algo import summary as _algo_summary  # conv2d algo="auto" (issue 3)
+    from .algo import summary as _algo_summary  # conv2d algo="auto"
     result["conv2d_algo"] = _algo_summary()
     if verbose:
         print(format_info(result))
@@ -56,6 +73,7 @@ def info(verbose: bool = True) -> dict:
 
 
 def format_info(d: dict) -> str:
+    """The table :func:`info` describes, as text."""
     ext = d["extension"]
     lines = [
         f"convkernels on torch {d['torch']} (CUDA {d['torch_cuda'] or 'none'}), "

@@ -63,7 +63,7 @@ def _register(qualname: str, primitive: str) -> None:
     torch.library.register_autograd(qualname, backward, setup_context=setup_on_backend)
 
 
-# ---- winograd (issue 3) ----------------------------------------------------------------------
+# ---- winograd -------------------------------------------------------------------------------
 
 WINOGRAD_PRIMITIVES = ("winograd_filter_transform", "winograd_conv2d_fused")
 

@@ -169,7 +169,7 @@ def resize_bilinear_conv2d_fused_fake(input, weight, scale, shift, scale_factor,
 
 FAKES["resize_nearest_conv2d_fused"] = resize_nearest_conv2d_fused_fake
 FAKES["resize_bilinear_conv2d_fused"] = resize_bilinear_conv2d_fused_fake
-# ---- winograd (issue 3) ----------------------------------------------------------------------
+# ---- winograd -------------------------------------------------------------------------------
 
 def winograd_filter_transform_fake(weight, tile):
     alpha = tile + 2

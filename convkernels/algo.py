@@ -17,8 +17,9 @@ exactly as for any op. Then:
      of at least 8 x 8 (enough tiles and a long enough reduction for the transforms to pay
      off, as on the VGG-16 / ResNet-50 3x3 layers); ``direct`` for everything else.
 
-Numerics gate: ``auto`` never picks an algorithm that fails the tolerance rule of
-TESTING.md for that dtype. F(4x4, 3x3) fails it in every dtype on the real layers
+Numerics gate: ``auto`` never picks an algorithm that fails the test suite's tolerance rule
+for that dtype (error vs float64 <= 2x PyTorch's own, plus a small floor; tests/harness.py).
+F(4x4, 3x3) fails it in every dtype on the real layers
 (fp32 ~25x, fp16 ~15x and bf16 ~15x PyTorch's own error, measured in
 tests/test_winograd.py and docs/ops/winograd.md), so ``auto`` never picks it; it stays
 available as an explicit ``algo="winograd_4x4"`` with its documented, tested bound.
@@ -43,7 +44,7 @@ from .ops import winograd
 TABLE_PATH = Path(__file__).with_name("dispatch_table.json")
 ALGOS = ("direct", "winograd_2x2", "winograd_4x4", "cudnn")
 
-#: (algo, dtype) pairs that meet TESTING.md's tolerance rule on the real layers.
+#: (algo, dtype) pairs that meet the tolerance rule (tests/harness.py) on the real layers.
 RULE_SAFE: frozenset[tuple[str, torch.dtype]] = frozenset(
     (a, d) for a in ("direct", "winograd_2x2", "cudnn")
     for d in (torch.float32, torch.float16, torch.bfloat16, torch.float64))
@@ -169,6 +170,10 @@ def explain(op: str = "conv2d", input_shape=(1, 64, 56, 56), weight_shape=(64, 6
         >>> print(convkernels.explain("conv2d", (64, 256, 56, 56), (256, 256, 3, 3),
         ...                           padding=1, dtype=torch.float16))
         torch/cudnn: the torch backend was selected (...)
+
+    A backend that cannot run the call here (``backend="cuda"`` without a GPU) is explained,
+    not raised: ``algo`` is ``"unavailable"`` and the reason says why, and what the
+    heuristic would pick where it can run.
     """
     if op != "conv2d":
         raise ValueError(f"convkernels.explain: only 'conv2d' has algorithm choices, got {op!r}")
@@ -176,14 +181,27 @@ def explain(op: str = "conv2d", input_shape=(1, 64, 56, 56), weight_shape=(64, 6
     w = torch.empty(weight_shape, dtype=dtype, device="meta")
     g, _ = _checks.check_conv2d("conv2d", x, w, None, stride, padding, dilation, groups)
     device = torch.device(device)
-    if algo != "auto":
-        if algo in winograd.ALGOS:
-            winograd.check_algo("conv2d", g, algo)
-        op_name = winograd.OP if algo in winograd.ALGOS else "conv2d"
-        call = backends.Call(op_name, device, dtype, groups, False, {"algo": algo})
-        choice = Choice(backends.select(call, backend).backend, algo, "requested explicitly")
-    else:
-        choice = choose(g, dtype, device, channels_last, backend)
+    try:
+        if algo != "auto":
+            if algo in winograd.ALGOS:
+                winograd.check_algo("conv2d", g, algo)
+            op_name = winograd.OP if algo in winograd.ALGOS else "conv2d"
+            call = backends.Call(op_name, device, dtype, groups, False, {"algo": algo})
+            choice = Choice(backends.select(call, backend).backend, algo,
+                            "requested explicitly")
+        else:
+            choice = choose(g, dtype, device, channels_last, backend)
+    except backends.BackendUnavailableError as e:
+        # Explaining is the point: say why this call cannot run here, and what the
+        # heuristic would pick where the backend can run it.
+        would, why = heuristic(g, dtype) if algo == "auto" else (algo, "requested explicitly")
+        return Choice(backend or "auto", "unavailable",
+                      f"cannot run here: {e}. Where it can run: {would} ({why})")
+    if choice.backend == "torch" and device.type == "cpu" and algo == "auto":
+        choice = dataclasses.replace(choice, reason=(
+            "CPU tensors run on the torch backend (aten picks its own algorithm); "
+            "TRITON_INTERPRET=1 makes backend='auto' run the Triton kernels in the "
+            "interpreter instead"))
     if choice.algo in winograd.ALGOS:
         choice = dataclasses.replace(
             choice, workspace=winograd.workspace_bytes(g, choice.algo, dtype))

@@ -1,7 +1,8 @@
-"""Backend selection rules (DESIGN.md, Backends) and convkernels.info()."""
+"""Backend selection rules (README, *Backends*) and convkernels.info()."""
 
 
 import importlib.util
+import json
 
 import pytest
 import torch
@@ -106,7 +107,9 @@ def test_env_var_is_read_per_call(monkeypatch):
 
 def test_info_reports_build_and_choices(capsys):
     d = convkernels.info()
-    out = capsys.readouterr().out
+    assert capsys.readouterr().out == ""   # the REPL shows the repr: printing would double it
+    out = repr(d)
+    assert str(d) == out and json.loads(json.dumps(d))["torch"] == torch.__version__
     assert d["torch"] == torch.__version__
     assert set(d["cpu_tensors"]) >= {"conv2d", "conv2d_affine", "fused_conv_bn_relu"}
     assert "CUDA extension:" in out and "auto →" in out
@@ -114,6 +117,8 @@ def test_info_reports_build_and_choices(capsys):
         assert row["torch"] == "ok"
     if not convkernels._extension.load()[0]:
         assert "not loaded" in out
+    convkernels.info(verbose=True)
+    assert capsys.readouterr().out.strip() == out
 
 
 def test_every_op_has_all_three_backends():

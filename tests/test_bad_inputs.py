@@ -1,4 +1,4 @@
-"""TESTING.md's bad-input checklist: a clear error naming the op and the argument, raised
+"""The bad-input checklist: a clear error naming the op and the argument, raised
 before any kernel launch, identical whichever backend was asked for."""
 
 import importlib

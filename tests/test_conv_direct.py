@@ -113,7 +113,7 @@ def test_gradients_match_reference(backend, device):
         assert_within_rule(a.grad, s.grad, r.grad, what=f"grad {name}")
 
 
-# winograd_2x2 / winograd_4x4 are real algorithms now (issue 3): tests/test_winograd.py
+# winograd_2x2 / winograd_4x4 are real algorithms: tests/test_winograd.py
 @pytest.mark.parametrize("algo", ["winograd_6x6", "fft", ""])
 def test_unknown_algo_is_a_clear_error(algo):
     x, w, b = SMALL_CASES[0].tensors()
@@ -121,10 +121,12 @@ def test_unknown_algo_is_a_clear_error(algo):
         ops.conv2d(x, w, b, algo=algo)
 
 
-def test_algo_direct_refuses_the_torch_backend():
+@pytest.mark.parametrize("backend", ["torch", None])
+def test_algo_direct_runs_on_cpu_with_the_torch_backend(backend):
     x, w, b = SMALL_CASES[0].tensors()
-    with pytest.raises(RuntimeError, match="lets cuDNN choose"):
-        ops.conv2d(x, w, b, algo="direct", backend="torch")
+    kwargs = SMALL_CASES[0].kwargs()
+    y = ops.conv2d(x, w, b, **kwargs, algo="direct", backend=backend)
+    torch.testing.assert_close(y, F.conv2d(x, w, b, **kwargs))
 
 
 @pytest.mark.triton

@@ -1,6 +1,6 @@
 """convkernels.convert(): what it swaps, what it leaves, and that the model stays the same
 function with the same state_dict (eval and training), on small models built to exercise each
-pattern and on the real torchvision/timm models of NETWORKS.md (tests/test_convert_models.py).
+pattern and on the real torchvision/timm models of the model zoo (tests/test_convert_models.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""convert() on the real models of NETWORKS.md: every torchvision classification model listed
-there and timm's inception_v4, inception_resnet_v2 and legacy_xception.
+"""convert() on the real models of the model zoo (docs/models.md): every torchvision
+classification model listed there and timm's inception_v4, inception_resnet_v2 and legacy_xception.
 
 For each: the converted model (torch backend: this checks the conversion, the kernels are
 tested per op) gives the original's logits in eval, its state_dict loads into the original

@@ -227,7 +227,7 @@ def test_registry_lists_every_family():
                                         ("zfnet", 2), ("vgg11_lrn", 1)])
 def test_lrn_and_max_pool_run_as_one_fused_op(name, pairs):
     """Back-to-back LRN / max-pool layers of the LRN-era networks are one LRNMaxPool2d
-    (issue 5: one read of the input), in AlexNet's and GoogLeNet's orders."""
+    (one read of the input), in AlexNet's and GoogLeNet's orders."""
     m = models.get_model(name, backend="torch")
     fused = [x for x in m.modules() if isinstance(x, convkernels.nn.LRNMaxPool2d)]
     assert len(fused) == pairs

@@ -1,10 +1,10 @@
 """Training smoke tests on real data that ships with scikit-learn: the 8x8 handwritten digits
-(1797 images), bilinearly resized to the network's input (32x32 for LeNet-5, 28x28 for the
-seed's MNIST nets), 1437 for training and 360 held out. Forward and backward run through our
+(1797 images), bilinearly resized to the network's input (32x32 for LeNet-5, 28x28 for
+Nielsen's MNIST nets), 1437 for training and 360 held out. Forward and backward run through our
 ops (Subsampling2d, PartialConv2d, ConvReLU2d...). The accuracy floors are below what these
 runs reach (LeNet-5 ~98-99%) but far above chance (10%): a broken forward or gradient fails.
 
-The seed's MNIST accuracies (98.78%..99.60%) were on 60k 28x28 images; 1437 upscaled 8x8
+Nielsen's MNIST accuracies (98.78%..99.60%) were on 60k 28x28 images; 1437 upscaled 8x8
 images cannot reach them, so the floor here is 95% for those nets.
 """
 
@@ -75,7 +75,7 @@ def test_lenet5_modern_reaches_97_percent(digits, one_thread):
     assert acc >= 0.97, acc
 
 
-# the sigmoid nets (the seed's first two) need a larger step and more epochs than the ReLU ones
+# the sigmoid nets (Nielsen's first two) need a larger step and more epochs than the ReLU ones
 RECIPES = {"mnist_conv1": (12, 6e-3), "mnist_conv2": (12, 6e-3)}
 
 

@@ -12,7 +12,7 @@ import torch
 
 from convkernels import models
 
-# Parameter counts the source documents / NETWORKS.md name.
+# Parameter counts the papers name.
 KNOWN_PARAMS = {
     "alexnet": 61_100_840,
     "vgg16": 138_357_544,
@@ -23,7 +23,7 @@ KNOWN_PARAMS = {
     "inception_resnet_v2": 55_843_464,
     "xception": 22_855_952,
 }
-# Without the auxiliary heads (which NETWORKS.md's numbers exclude).
+# Without the auxiliary heads (which the papers' numbers exclude).
 KNOWN_PARAMS_NO_AUX = {"googlenet": 6_624_904, "inception_v3": 23_834_568}
 
 SLOW = {"densenet201", "densenet169", "densenet161", "resnet152", "resnet101",

@@ -399,7 +399,7 @@ def test_modules_mirror_torch(backend, device):
     assert nn.MaxPool2d.from_torch(torch.nn.MaxPool2d(3, 2)).kernel_size == 3
 
 
-# ---- GPU only: streams, graph capture, offsets beyond 2^31 (TESTING.md items 9, 12) ----------
+# ---- GPU only: streams, graph capture, offsets beyond 2^31 ----------------------------------
 
 def _needs(backend):
     """On a GPU machine: skip (with the reason) a backend that cannot run here."""

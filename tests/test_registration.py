@@ -119,7 +119,7 @@ def test_fake_strides_equal_real_strides(backend, device):
 
 
 def _ambiguous_layout_inputs(device):
-    """Inputs whose memory format is ambiguous or unusual (TESTING.md item 7)."""
+    """Inputs whose memory format is ambiguous or unusual."""
     g = torch.Generator().manual_seed(1)
     shapes = [(2, 1, 5, 5), (2, 4, 1, 1), (1, 1, 1, 1), (3, 4, 1, 6)]
     for shape in shapes:

@@ -3,7 +3,7 @@ epilogue, layouts, bad inputs, autograd, the filter-transform cache, the algorit
 and the numerics on the real VGG-16 / ResNet-50 layers.
 
 Bounds asserted (docs/ops/winograd.md):
-* F(2x2,3x3): TESTING.md's rule (error vs float64 <= 2x PyTorch's own + 8 eps max(1,|ref|)).
+* F(2x2,3x3): the tolerance rule (error vs float64 <= 2x PyTorch's own + 8 eps max(1,|ref|)).
 * F(4x4,3x3): it does NOT meet that rule (its transforms amplify rounding ~15-25x); the
   guaranteed bound is max|y - ref| <= F4_BOUND[dtype] * max|ref| (about 2x the worst error
   measured on the real layers), and ``algo="auto"`` never picks it.
@@ -632,3 +632,20 @@ def test_compile_fullgraph(backend, device):
     torch.testing.assert_close(compiled(x, w), f(x, w))
     compiled(x, w).sum().backward()
     assert w.grad is not None
+
+
+@pytest.mark.parametrize("backend", ["torch", None])
+def test_explain_gives_a_cpu_reason_on_cpu(backend):
+    c = convkernels.explain("conv2d", (1, 64, 56, 56), (64, 64, 3, 3), padding=1,
+                            dtype=torch.float32, device="cpu", backend=backend)
+    assert "CUDA" not in c.reason and "cuDNN" not in c.reason
+    if c.backend == "torch":   # backend=None picks triton under TRITON_INTERPRET=1
+        assert "CPU tensors run on the torch backend" in c.reason
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA device")
+@pytest.mark.parametrize("algo", ["auto", "direct"])
+def test_explain_explains_an_unavailable_backend(algo):
+    c = convkernels.explain(backend="cuda", algo=algo)
+    assert (c.backend, c.algo) == ("cuda", "unavailable")
+    assert c.reason.startswith("cannot run here:") and "Where it can run:" in c.reason

@@ -8,7 +8,7 @@ Modules, one idea each:
 * ``suite``   — the benchmark cases (op x network x batch x dtype x layout), in priority order
 * ``runner``  — runs one case on the GPU: verify every backend against cuDNN, then time it
 * ``report``  — the JSON report schema, the merging writer, CSV export
-* ``summary`` — geomean speedups per group and the issue's targets, computed from rows
+* ``summary`` — geomean speedups per group and the headline targets, computed from rows
 * ``render``  — Markdown rendering and ``render_latest`` of the newest committed report
 * ``cputour`` — what the bench does without a GPU: correctness tour and layer table
 * ``session`` — one run: the report's meta, checkpointed report writing

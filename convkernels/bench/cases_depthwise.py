@@ -2,7 +2,7 @@
 (112^2 x 32 ... 7^2 x 1024, stride 1 and 2), every depthwise and separable layer of Xception
 (timm legacy_xception, 299 input), forward and forward+backward (the weight-gradient rows).
 
-Priority 0 are the issue's targets: depthwise 3x3 forward (>= 80% HBM, >= 1.5x PyTorch),
+Priority 0 are the headline targets: depthwise 3x3 forward (>= 80% HBM, >= 1.5x PyTorch),
 depthwise forward+backward (weight gradient >= 2x PyTorch) and the separable block (>= 1.3x
 two PyTorch convolutions), all fp16 channels_last.
 """

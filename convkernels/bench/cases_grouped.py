@@ -2,7 +2,7 @@
 two-tower AlexNet (conv2/4/5, groups=2) and of ResNeXt-50 32x4d (the 3x3 convolutions of
 its 16 blocks, groups=32: 4, 8, 16 and 32 channels per group), forward and forward+backward.
 
-Priority 0 is the issue's target: ResNeXt-50's grouped 3x3 in fp16 channels_last at batch
+Priority 0 is the headline target: ResNeXt-50's grouped 3x3 in fp16 channels_last at batch
 64 (>= 1.2x cuDNN). Timed with ``ops.conv2d(..., groups=g)``; the baseline is
 ``F.conv2d`` (cuDNN).
 """

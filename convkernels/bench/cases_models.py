@@ -1,4 +1,4 @@
-"""Benchmark rows for whole networks (issue: model zoo): every registered network at batch 1
+"""Benchmark rows for whole networks (the model zoo): every registered network at batch 1
 and 64, fp16 channels_last and fp32 NCHW, inference; and one training step (forward +
 backward, no optimizer update) at batch 64 in fp16 channels_last.
 

@@ -1,9 +1,9 @@
-"""Benchmark rows of the pooling and LRN family (issue 5): every pooling and LRN layer of
+"""Benchmark rows of the pooling and LRN family: every pooling and LRN layer of
 AlexNet, ZFNet, VGG-16, GoogLeNet, Inception v3, ResNet-50 and DenseNet-121 at batch 64,
 forward and forward+backward, plus the fused LRN + max-pool pairs, ZFNet's unpooling and the
 SPP-net head.
 
-Priority 0 = the issue's targets: LRN fwd+bwd (AlexNet norm1/norm2), overlapping 3x3/2
+Priority 0 = the headline targets: LRN fwd+bwd (AlexNet norm1/norm2), overlapping 3x3/2
 max-pool fwd with and without indices and fwd+bwd on AlexNet/GoogLeNet shapes, the fused
 LRN + max-pool (AlexNet, GoogLeNet). Shapes are [N, C, H, W] of the layer's input.
 

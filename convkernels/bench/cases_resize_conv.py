@@ -2,7 +2,7 @@
 generators: 8x8 -> 16 -> 32 -> 64 -> 128, 512 -> 256 -> 128 -> 64 -> 64 channels), batch 16
 and 64, against ``F.conv2d(F.interpolate(x))`` (interpolate + cuDNN conv).
 
-Priority 0 (the issue's targets): nearest x2 + 3x3 and bilinear x2 + 3x3, fp16 channels_last,
+Priority 0 (the headline targets): nearest x2 + 3x3 and bilinear x2 + 3x3, fp16 channels_last,
 forward (target: >= 2x and >= 1.5x the baseline's geomean). The runner records ``peak_mb``
 for every backend: the fused op must not allocate the upsampled tensor, whose size the row's
 note states. Then x4 rows, NCHW and bf16/fp32 rows, and forward+backward rows.

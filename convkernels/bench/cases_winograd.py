@@ -1,5 +1,8 @@
-"""Benchmark rows of the Winograd family (issue 3): every 3x3 layer of VGG-16 and ResNet-50,
-batch 64, in the two target configurations:
+"""Benchmark rows of the Winograd family: every 3x3 layer of VGG-16 and ResNet-50 at batch
+64, fp32 (TF32 off, NCHW) and fp16 (channels_last), each with the direct, winograd_2x2,
+winograd_4x4 and auto algorithms.
+
+The two target configurations:
 
 * fp32 with TF32 off, NCHW (target: Winograd >= 1.5x cuDNN on VGG-16),
 * fp16 channels_last (target: >= 1.0x cuDNN, stretch 1.3x),

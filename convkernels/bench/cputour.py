@@ -3,7 +3,7 @@
 The tour runs every public conv op (conv2d; fused_conv_bn_relu in eval and in train mode)
 on every backend this machine has — ``torch`` always, ``triton`` under ``TRITON_INTERPRET=1``,
 ``cuda`` only with a GPU — on a few small, awkward shapes, and compares each result (and, in
-train mode, the gradients) with a float64 reference. Pass rule from TESTING.md: our error
+train mode, the gradients) with a float64 reference. Pass rule (tests/harness.py): our error
 against float64 is at most 2x PyTorch's own error in the same dtype, plus a small atol.
 """
 

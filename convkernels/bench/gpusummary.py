@@ -89,10 +89,15 @@ def _sanitizer(path: Path) -> list[str]:
         "- no compute-sanitizer summary line found (see the log)"]
 
 
+def steps_for(out_dir: Path, steps_spec: str = "") -> list:
+    """(name, rc, seconds) per step: ``steps_spec`` if given, else the logs' trailer lines."""
+    return parse_steps(steps_spec) if steps_spec else steps_from_logs(out_dir)
+
+
 def write_summary(out_dir: Path, steps_spec: str = "") -> Path:
     """``steps_spec`` overrides the steps read from the logs' trailer lines."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    steps = parse_steps(steps_spec) if steps_spec else steps_from_logs(out_dir)
+    steps = steps_for(out_dir, steps_spec)
     rep = None
     if (out_dir / "report.json").exists():
         try:
@@ -111,8 +116,14 @@ def write_summary(out_dir: Path, steps_spec: str = "") -> Path:
         lines.append(f"| {name} | {verdict} | {rc} | {secs:.0f} | "
                      f"{STEP_LOGS.get(name, name + '.log')} |")
     failed = [s for s in steps if s[1] != 0]
-    lines += ["", f"**{len(failed)} of {len(steps)} steps failed.**" if failed
-              else "**All steps passed.**", ""]
+    if not steps:   # an empty or foreign folder: nothing ran, so nothing passed
+        verdict = (f"**No steps found in {out_dir}: no log has a `## convkernels-step` line, "
+                   "so nothing is known to have run.**")
+    elif failed:
+        verdict = f"**{len(failed)} of {len(steps)} steps failed.**"
+    else:
+        verdict = "**All steps passed.**"
+    lines += ["", verdict, ""]
     names = [s[0] for s in steps]
     if "cuda-tests" in names:
         lines += ["## CUDA tests", ""] + _junit(out_dir / "cuda-tests.xml") + [""]

@@ -2,7 +2,7 @@
 
 A family describes its rows in ``convkernels/bench/cases_<family>.py``::
 
-    def cases() -> list[OpCase]        # every benchmark row; priority 0 = the targets
+    def cases() -> list[OpCase]        # every benchmark row; priority 0 = the headline targets
 
 and each ``OpCase`` carries a ``build(case, device) -> Workload``: the inputs (built once),
 the eager PyTorch baseline (the "cudnn" row: cuDNN/aten through torch, and what
@@ -49,7 +49,7 @@ class OpCase:
     params: dict = field(hash=False, compare=False)   # JSON-able; must hold "N"
     dtype: str = "fp16"        # fp32 | fp16 | bf16
     layout: str = "channels_last"   # channels_last | nchw
-    priority: int = 5          # 0 runs first: the configurations the targets name
+    priority: int = 5          # 0 runs first: the headline configurations (the targets)
     build: Optional[Callable[["OpCase", str], "Workload"]] = field(
         default=None, hash=False, compare=False, repr=False)
     tf32: bool = False

@@ -3,7 +3,7 @@
 
 One small, awkward case per op (odd sizes, ragged windows, channel counts that are not
 multiples of 8), forward, on every backend this machine has, against the same expression in
-float64 eager PyTorch; pass rule of TESTING.md (at most 2x PyTorch's own error in the same
+float64 eager PyTorch; pass rule of tests/harness.py (at most 2x PyTorch's own error in the same
 dtype, plus a small floor). Integer outputs (indices) must match exactly.
 """
 

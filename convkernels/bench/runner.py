@@ -4,8 +4,8 @@ Backends per case: ``cuda`` and ``triton`` (ours, through ``convkernels.ops``), 
 (eager PyTorch: F.conv2d, or Conv2d -> BatchNorm2d -> ReLU modules) and ``compile``
 (torch.compile of the same eager code). The cuDNN output is the reference; a backend whose
 output is off by more than the dtype's tolerance is re-judged against a float64 result with
-TESTING.md's rule (its error at most 2x cuDNN's own, plus a small atol) and, if it still
-fails, gets an "error" row with the numbers and is not timed: a wrong kernel has no speed.
+the test suite's tolerance rule (its error at most 2x cuDNN's own, plus a small atol) and, if
+it still fails, gets an "error" row with the numbers and is not timed: a wrong kernel has no speed.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The whole matrix (2 ops x 2 networks x batch 64/32 x fp16/fp32 x channels_last/NCHW, plus a
 TF32-on set and a training subset) does not fit one 10-minute GPU command once
 torch.compile's autotuning is counted, so cases carry a priority: the configurations the
-issue's targets name run first, and a suite-wide time budget turns whatever is left into
+headline targets name run first, and a suite-wide time budget turns whatever is left into
 "skipped: time budget" rows (visible in the report, never silently dropped). The rest of
 the matrix can then be run by a second command selecting it (``-m "not headline"`` or the
 CLI's filters); its rows merge into the same report.
@@ -59,7 +59,7 @@ class Case:
 
 
 def _priority(op: str, mode: str, net: str, N: int, dtype: str, tf32: bool, layout: str) -> int:
-    """0 runs first. The first tiers are exactly the issue's target configurations."""
+    """0 runs first. The first tiers are exactly the headline target configurations."""
     r50, cl = net == "resnet50", layout == "channels_last"
     if N == 64 and r50 and cl and dtype == "fp16" and mode == "eval":
         return 0 if op == "fused_conv_bn_relu" else 1

@@ -1,4 +1,4 @@
-"""Aggregates computed from report rows: geomean speedups per group and the issue's targets.
+"""Aggregates computed from report rows: geomean speedups per group and the headline targets.
 
 Speedups are paired per layer (same case, both rows "ok") and averaged geometrically, each
 distinct layer once — the targets are stated that way. The count-weighted ratio (sum of
@@ -90,7 +90,7 @@ def summarize(rows: list[dict]) -> list[GroupSummary]:
     return out
 
 
-# ---- the issue's targets --------------------------------------------------------------------
+# ---- the headline targets ------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Target:

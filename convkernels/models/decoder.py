@@ -1,4 +1,4 @@
-"""An FCN/DCGAN-style upsampling decoder (seed 004 lines 729-786): latent -> 4x4 -> 32x32
+"""An FCN/DCGAN-style upsampling decoder: latent -> 4x4 -> 32x32
 image in three x2 steps. ``upsample="resize"`` (default) makes each step a resize-convolution
 (nearest upsample, then a 3x3 conv), Odena et al.'s fix for checkerboard artifacts;
 ``upsample="transposed"`` is the twin with a 3x3 stride-2 transposed conv, whose uneven

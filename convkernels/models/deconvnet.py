@@ -1,4 +1,4 @@
-"""Zeiler & Fergus's deconvnet (seed 000 lines 202-272): project one chosen activation of a
+"""Zeiler & Fergus's deconvnet (Zeiler & Fergus 2014): project one chosen activation of a
 conv net back to pixel space.
 
 The forward pass records, at every max-pool, where each maximum came from (the "switches").

@@ -1,4 +1,4 @@
-"""DeepFace-style network (Taigman et al. 2014; seed 004 lines 1045-1070): on a 152x152x3
+"""DeepFace-style network (Taigman et al. 2014): on a 152x152x3
 aligned face, C1 conv 32@11x11 -> M2 max-pool 3x3/2 -> C3 conv 16@9x9 -> L4, L5, L6 locally
 connected (unshared weights) 16@9x9, 16@7x7 stride 2, 16@5x5 -> F7 4096 -> F8 classes
 (4030 identities in the paper). ReLU after every layer but the last; dropout on F7.

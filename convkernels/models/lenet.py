@@ -4,9 +4,9 @@
 (12) -> C3 partially connected conv 16@5x5 (1516, table ``C3_CONNECTIONS``) -> S4 (32) ->
 C5 conv 120@5x5 (48120) -> F6 84 (10164) -> output: the paper's Euclidean RBF units
 (``output="rbf"``: logit_i = -||f6 - w_i||^2, 840 params) or a linear layer. The squashing
-function, as the seed places it, ends S2 and S4 (C1/C3 feed them linearly) and follows C5
-and F6: ``activation`` (the seed's ``"sigmoid"``, or
-the paper's ``"scaled_tanh"``, or ``"tanh"``).
+function, as the classic course implementations place it, ends S2 and S4 (C1/C3 feed them
+linearly) and follows C5 and F6: ``activation`` (the courses' ``"sigmoid"``, or the paper's
+``"scaled_tanh"``, or ``"tanh"``).
 
 ``lenet5_modern``: conv 6@5x5 -> ReLU -> max-pool 2 -> conv 16@5x5 (full) -> ReLU ->
 max-pool 2 -> FC 120 -> ReLU -> FC 84 -> ReLU -> FC 10.

@@ -1,5 +1,5 @@
-"""The MNIST conv nets of the seed's experiments (Nielsen's ``network3``, seed 004 lines
-811-985), 28x28 input, with the test accuracies the seed reports (``SEED_ACCURACY``):
+"""The MNIST conv nets of Nielsen's *Neural Networks and Deep Learning*, chapter 6
+(``network3``), 28x28 input, with the test accuracies reported there (``SEED_ACCURACY``):
 
 * ``mnist_conv1``: conv 20@5x5 + max-pool 2, FC 100, softmax; sigmoid (98.78%)
 * ``mnist_conv2``: + conv 40@5x5 + max-pool 2 (99.06%)
@@ -55,7 +55,7 @@ def _mnist(name, **arch):
     def build(*, num_classes: int = 10, backend: Optional[str] = None) -> MnistConvNet:
         return MnistConvNet(num_classes=num_classes, backend=backend, **arch)
     build.__name__ = name
-    build.__doc__ = f"The seed's MNIST net {name} (seed accuracy {SEED_ACCURACY[name]:.2%})."
+    build.__doc__ = f"Nielsen's MNIST net {name} (reported accuracy {SEED_ACCURACY[name]:.2%})."
     return build
 
 

@@ -1,7 +1,8 @@
 """Network in Network (Lin et al. 2013): mlpconv blocks (a k x k conv followed by two 1x1
 convs, each with ReLU), max-pool + dropout between blocks, and global average pooling over
-one map per class instead of FC layers. The ImageNet configuration of the d2l/PyTorch course
-(seed 002): 11x11/4 (96) -> 5x5 (256) -> 3x3 (384) -> 3x3 (classes), 224 input.
+one map per class instead of FC layers. The ImageNet configuration of the d2l
+(Dive into Deep Learning) course: 11x11/4 (96) -> 5x5 (256) -> 3x3 (384) -> 3x3 (classes),
+224 input.
 """
 
 from __future__ import annotations

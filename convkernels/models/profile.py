@@ -149,8 +149,8 @@ BREAKDOWN_NETWORKS = ("resnet50", "vgg16", "googlenet", "densenet121")
 
 def breakdown_markdown(names=BREAKDOWN_NETWORKS, *, device: str = "cuda", batch: int = 64,
                        dtype: str = "fp16", backend: str = "auto", iters: int = 10) -> str:
-    """Per-layer tables for ``names`` (the issue's four by default) at ``batch`` in ``dtype``
-    channels_last, each layer on ``backend`` where it can run (``auto`` elsewhere)."""
+    """Per-layer tables for ``names`` (the four headline networks by default) at ``batch``
+    in ``dtype`` channels_last, each layer on ``backend`` where it can run (``auto`` elsewhere)."""
     from ._backend import prefer_backend
     from ._registry import get_model, model_info
     torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]

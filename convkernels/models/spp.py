@@ -1,4 +1,4 @@
-"""SPP-net (He et al. 2014; seed 004 lines 280-315): a ZF-5 conv trunk whose last conv map, of
+"""SPP-net (He et al. 2014): a ZF-5 conv trunk whose last conv map, of
 whatever size the input gives, is max-pooled into 1x1 + 2x2 + 4x4 = 21 bins per channel, so
 the FC layers always see 21 * 256 = 5376 features and the network takes any input size.
 """

@@ -62,7 +62,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     """2-D convolution, equal to :func:`torch.nn.functional.conv2d`.
 
     ``algo="direct"`` asks for our implicit-GEMM kernel (no im2col buffer; bias applied in
-    the epilogue); ``"winograd_2x2"`` / ``"winograd_4x4"`` for Winograd F(2x2,3x3) /
+    the epilogue; on the torch backend: eager ``F.conv2d``, the direct convolution's
+    reference); ``"winograd_2x2"`` / ``"winograd_4x4"`` for Winograd F(2x2,3x3) /
     F(4x4,3x3) (3x3, stride 1, dilation 1, groups 1 only; see
     :mod:`convkernels.ops.winograd`); ``"auto"`` chooses per layer (see
     :func:`convkernels.explain`; cuDNN for the torch backend).
@@ -91,14 +92,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     return select(call, backend).implementation.fn(input, weight, bias, g)
 
 
-def _conv2d_torch_supports(call: Call) -> str:
-    if call.extra.get("algo") == "direct":
-        return ("algo='direct' selects a convkernels kernel; the torch backend lets cuDNN "
-                "choose its own algorithm (use algo='auto')")
-    return ""
-
-
-@register("conv2d", "torch", _conv2d_torch_supports)
+# algo="direct" on the torch backend is the reference of the direct convolution, as the
+# Winograd algos there run the reference transforms: eager aten (cuDNN picks its own kernel).
+@register("conv2d", "torch")
 def _conv2d_torch(input, weight, bias, g):
     return F.conv2d(input, weight, bias, g.stride, g.padding, g.dilation, g.groups)
 

@@ -161,7 +161,8 @@ def workspace_bytes(g, algo: str, dtype: torch.dtype) -> dict[str, int]:
     ``transformed_filter``: the cached U, alpha^2 * K * C elements of the input dtype.
     ``transformed_input``: 0 for the cuda / triton kernels (V lives in shared memory /
     registers, one tile block at a time); for the torch reference it is the C-chunked V
-    buffer, at most ``bound`` (= 2 x (input + output) bytes, the limit of issue 3 item 5).
+    buffer, at most ``bound`` (= 2 x (input + output) bytes: the workspace limit the Winograd
+    family promises).
     """
     m = tile_of(algo)
     alpha = m + 2
