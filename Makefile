@@ -45,7 +45,12 @@ venv: $(PYDEP)
 
 # Editable install: builds convkernels._C when torch has CUDA and nvcc is found.
 $(BUILD_STAMP): $(SOURCES) | $(PYDEP)
-	$(PYTHON) -m pip install --no-build-isolation --no-deps -e .
+	@mkdir -p build; : > build/pip-install.log; echo "building (full log: build/pip-install.log)"; \
+	$(PYTHON) -m pip install -v --no-build-isolation --no-deps -e . > build/pip-install.log 2>&1 & \
+	pid=$$!; tail -n +1 -f build/pip-install.log --pid=$$pid | sed -nE \
+	  -e 's/^ *(\[[0-9]+\/[0-9]+ files, [0-9.]+ s\]).* -c (-c )?[^ ]*\/(csrc\/[^ ]+) .*/\1 \3/p' \
+	  -e 's/^ *(convkernels setup: .*)/\1/p'; \
+	wait $$pid || { tail -40 build/pip-install.log; exit 1; }
 	@mkdir -p build && touch $@
 
 install: $(BUILD_STAMP)

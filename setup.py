@@ -252,14 +252,37 @@ def build_ext_writing_facts(base, facts: dict):
     """
     import json
 
+    import time
+
     class BuildExt(base.with_options(use_ninja=True)):
         def run(self):
+            # ninja's per-file status line ("[12/32 files, 40 s]"); pip shows it with -v.
+            os.environ.setdefault("NINJA_STATUS", "[%f/%t files, %e s] ")
+            start = time.monotonic()
             super().run()
-            target = Path(self.get_ext_fullpath("convkernels._C")).parent / BUILD_FACTS_NAME
+            library = Path(self.get_ext_fullpath("convkernels._C"))
+            facts["libstdcxx_linkage"] = libstdcxx_linkage(library)
+            target = library.parent / BUILD_FACTS_NAME
             target.write_text(json.dumps(facts, indent=1) + "\n")
-            log(f"wrote {target}")
+            log(f"built convkernels._C in {time.monotonic() - start:.0f} s; wrote {target}")
+            if facts["libstdcxx_linkage"] == "static":
+                log(f"WARNING: {facts['host_compiler']} linked the C++ standard library statically "
+                    "into convkernels._C; its iostreams then crash at run time (seen on a machine "
+                    "whose default g++ is such a wrapper). convkernels will refuse to use this "
+                    "build. Rebuild with the system compiler: CC=/usr/bin/gcc CXX=/usr/bin/g++")
 
     return BuildExt
+
+
+def libstdcxx_linkage(library: Path) -> str:
+    """'dynamic' when the library needs libstdc++.so, 'static' when it does not, 'unknown' when
+    readelf is missing. Every glue file uses the C++ standard library, so a library that does
+    not need the shared one carries its own copy."""
+    readelf = shutil.which("readelf")
+    if readelf is None or not library.exists():
+        return "unknown"
+    dynamic = subprocess.run([readelf, "-d", str(library)], capture_output=True, text=True).stdout
+    return "dynamic" if "libstdc++" in dynamic else "static"
 
 
 def ensure_ninja_on_path() -> None:

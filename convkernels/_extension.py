@@ -56,6 +56,12 @@ def _load_once() -> tuple[bool, str]:
     if not built:
         return False, _rebuild_hint(f"convkernels._C has no readable {BUILD_FACTS_NAME} beside "
                                     "it (a build from an older version of the package?)")
+    if build_info().get("libstdcxx_linkage") == "static":
+        return False, _rebuild_hint(
+            f"convkernels._C carries a static copy of the C++ standard library (its compiler, "
+            f"{build_info().get('host_compiler', 'unknown')}, links it that way), whose "
+            f"iostreams crash at run time; rebuild it with the system compiler: CC=/usr/bin/gcc "
+            f"CXX=/usr/bin/g++")
     if _release(built) != _release(torch.__version__):
         return False, _rebuild_hint(f"convkernels._C was built against torch {built} but torch "
                                     f"{torch.__version__} is installed")

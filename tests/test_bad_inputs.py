@@ -233,3 +233,15 @@ def test_built_extension_passes_its_runtime_selftest():
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "streams ok (42, 0.5); checks ok (7)" in done.stdout
+
+
+def test_extension_with_a_static_cxx_runtime_is_refused_with_the_fix(monkeypatch, tmp_path):
+    """A library that carries its own libstdc++ crashes in iostreams (every TORCH_CHECK message)
+    on the reference GPU machine; it is refused up front with the rebuild command."""
+    _fake_extension(monkeypatch, tmp_path, {"torch": torch.__version__, "archs": ["sm_90"],
+                                            "host_compiler": "/opt/gcc/bin/g++: g++ 13.3.0",
+                                            "libstdcxx_linkage": "static"})
+    loaded, why = _load_uncached()
+    assert not loaded
+    assert "static copy of the C++ standard library" in why and "CXX=/usr/bin/g++" in why
+    assert "--force-reinstall" in why
