@@ -251,7 +251,6 @@ def build_ext_writing_facts(base, facts: dict):
     broken or mismatched build can always be described, never crash the import.
     """
     import json
-
     import time
 
     class BuildExt(base.with_options(use_ninja=True)):
