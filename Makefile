@@ -5,6 +5,9 @@
 #   make check-kernels          nvcc + ptxas report for every kernel; fails on any spill
 #   make lint                   ruff over the Python code
 #   make test-cpu-torch         install with a CPU-only torch (no extension) and test that
+#   make test-other-torch       build against a second CUDA torch (2.14.1) and import it
+#   make docs                   the documentation site with the API reference (warnings fail)
+#   make gpu-check OUT=dir      the whole GPU check in one 10-minute command (needs a GPU)
 #   make gpu-report OUT=dir     the whole GPU pass (build, CUDA tests, sanitizer, benchmarks)
 #
 # Python: the one that already has torch if there is one (the GPU machine has no network),
@@ -22,11 +25,11 @@ BENCH_CPU_TESTS := bench/test_shapes.py bench/test_report.py bench/test_runner_c
 BUILD_STAMP := build/.extension-stamp
 SOURCES := setup.py $(shell find csrc -name '*.cu' -o -name '*.cuh' -o -name '*.cpp' -o -name '*.h' 2>/dev/null)
 
-.PHONY: all lint test test-cpu-torch bench install check-kernels venv clean help
+.PHONY: all lint test test-cpu-torch test-other-torch bench install check-kernels venv clean help
 all: test
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,16p' Makefile
 
 # PIP_CONSTRAINT: some machines cap torch below the pinned release in a site-wide pip
 # constraints file; the venv asks for exactly TORCH_VERSION, so that cap must not apply.
@@ -76,8 +79,25 @@ test-cpu-torch:
 	$(CPU_VENV)/bin/python -m pip install -q --no-build-isolation --no-deps .
 	cd build && ../$(CPU_VENV)/bin/python -m pytest -q -p no:cacheprovider ../tests
 
+# A second CUDA build of torch (older than the pinned one, like the GPU machine's 2.11): build
+# the extension against it (one arch, to keep CI short), import it from the installed copy, and
+# run the C++ runtime self-test. An import that crashes on some torch must fail here first.
+OTHER_TORCH_VERSION ?= 2.14.1
+OTHER_VENV := build/torch-$(OTHER_TORCH_VERSION)-venv
+test-other-torch:
+	rm -rf $(OTHER_VENV) && python3 -m venv $(OTHER_VENV)
+	$(OTHER_VENV)/bin/python -m pip install -q "torch==$(OTHER_TORCH_VERSION)" numpy ninja \
+		setuptools wheel
+	TORCH_CUDA_ARCH_LIST=9.0 $(OTHER_VENV)/bin/python -m pip install -q --no-build-isolation \
+		--no-deps .
+	cd build && ../$(OTHER_VENV)/bin/python -c "import convkernels, torch; \
+		ok, why = convkernels._extension.load(); assert ok, why; \
+		print('convkernels imports on torch', torch.__version__, 'with', \
+		convkernels._extension.build_info())"
+	cd build && ../$(OTHER_VENV)/bin/python ../tools/check_extension_runtime.py
+
 clean:
-	rm -rf build *.egg-info convkernels/_C*.so bench/out
+	rm -rf build *.egg-info convkernels/_C*.so convkernels/_C.build.json bench/out
 
 -include bench/Makefile.inc
 

@@ -90,11 +90,15 @@ def read_build_info() -> dict:
     """What the extension was compiled with: torch, CUDA, nvcc, archs, host compiler (from
     ``_C.build.json`` beside it; empty when there is none).
 
-    History: this used to come from the library itself, a ``() -> str`` op called at import.
-    On the reference GPU machine (torch 2.11) that call died with SIGSEGV, and so did the same
-    string built by a plain module function in its place: the crash was in the C++ code that
-    formats the string (std::ostringstream), not in the dispatcher. ``make gpu-check`` runs
-    ``tools/check_extension_runtime.py`` to exercise that C++ runtime path in a subprocess.
+    History: this used to come from the library itself, a ``() -> str`` op called at import,
+    and on the reference GPU machine (torch 2.11) that call died with SIGSEGV. The dispatcher
+    was not the cause: the same string built by a plain module function crashed too, and the
+    same source built against torch 2.11 with a system g++ works. That machine's default
+    compiler, a g++ wrapper, links libstdc++ statically into the extension (``ldd`` shows no
+    libstdc++), and that private copy's iostreams crash (std::ostringstream; every TORCH_CHECK
+    message uses one). Rebuilt with the system g++, the library links the shared libstdc++ and
+    ``tools/check_extension_runtime.py`` passes. Hence: the facts live in a file, the linkage is
+    one of them, and :func:`load` refuses a static one with the rebuild command.
     """
     spec = importlib.util.find_spec("convkernels._C")
     if spec is None or not spec.origin:

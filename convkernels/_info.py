@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _extension, backends
+from . import _extension, _measured, backends
 
 
 def _triton_status() -> tuple[str, str]:
@@ -60,7 +60,10 @@ def info(verbose: bool = False) -> BuildInfo:
         "extension": _extension.build_info() if loaded else {"loaded": False, "reason": why},
         "triton": {"version": triton_version, "state": triton_state},
         "default_backend": backends.get_backend(),
-        "gpu_verified": sorted(f"{op}/{b}" for op, b in backends.GPU_VERIFIED),
+        "measured_wins": sorted(
+            f"{w['op']}/{w['backend']} on {w['gpu']} {w['dtype']} {w['layout']}"
+            f"{' +backward' if w['backward'] else ''}"
+            for w in _measured.table()["backend_wins"]),
         "cpu_tensors": _choices(torch.device("cpu")),
     })
     # Also without a GPU: says what auto would run on one, and why the rest would not run.
@@ -82,14 +85,14 @@ def format_info(d: dict) -> str:
                               f"{ext.get('torch', '?')}" if ext.get("loaded", True)
                               else f"not loaded: {ext['reason']}"),
         f"Triton: {d['triton']['version'] or 'absent'} ({d['triton']['state']})",
-        f"Default backend: {d['default_backend']}; verified on a GPU: "
-        f"{', '.join(d['gpu_verified']) or 'nothing yet'}",
+        f"Default backend: {d['default_backend']}; measured faster than PyTorch on a GPU "
+        f"(auto may use): {', '.join(d['measured_wins']) or 'nothing yet'}",
     ]
     if "conv2d_algo" in d:
         a = d["conv2d_algo"]
         lines.append(f"conv2d algo='auto': {a['measured_entries']} measured layers in "
-                     f"{a['dispatch_table']} (commit {a['source_commit'] or 'none'}); otherwise "
-                     f"{a['heuristic']}. Explain one layer: convkernels.explain(...)")
+                     f"{a['dispatch_table']} (from {len(a['reports'])} report(s)); rule: "
+                     f"{a['rule']}. Explain one layer: convkernels.explain(...)")
     for key, title in (("cuda_tensors", "CUDA tensors"), ("cpu_tensors", "CPU tensors")):
         if key not in d:
             continue

@@ -16,9 +16,12 @@ Selection for one call, first match wins:
 
 A named backend that cannot run the call raises :class:`BackendUnavailableError` saying
 why; there is never a silent fallback from an explicit request. ``"auto"`` picks, for a CUDA
-tensor, ``cuda`` then ``triton`` then ``torch`` — skipping any kernel that has not yet passed
-its tests on a real GPU (see ``GPU_VERIFIED``) unless ``CONVKERNELS_ALLOW_UNVERIFIED=1`` — and
-for a CPU tensor ``torch``, or ``triton`` when ``TRITON_INTERPRET=1`` (how CI runs Triton).
+tensor, ``cuda`` or ``triton`` only where a committed GPU report measured that kernel at least as
+fast as PyTorch for this GPU, op, dtype, layout and pass (the generated
+``dispatch_table.json``, see :mod:`convkernels._measured`), and ``torch`` (cuDNN) everywhere
+else; ``CONVKERNELS_ALLOW_UNVERIFIED=1`` lets it try ``cuda`` then ``triton`` anyway (for
+benchmarking). For a CPU tensor: ``torch``, or ``triton`` when ``TRITON_INTERPRET=1`` (how CI
+runs Triton).
 """
 
 from __future__ import annotations
@@ -31,16 +34,10 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
-from . import _extension
+from . import _extension, _measured
 
 BACKENDS = ("cuda", "triton", "torch")
 _CHOICES = BACKENDS + ("auto",)
-
-#: (op, backend) pairs whose kernels have passed the CUDA test suite on a real GPU, with the
-#: committed report under bench/results/ that shows it. Only these are eligible for "auto".
-#: Nothing has run on a GPU yet: both kernel families are still unverified.
-GPU_VERIFIED: frozenset[tuple[str, str]] = frozenset()
-
 
 class BackendUnavailableError(RuntimeError):
     """An explicitly requested backend cannot run this call."""
@@ -58,6 +55,15 @@ class Call:
     # some mode refuse with a clear reason instead of silently detaching (TESTING.md item 11).
     needs_grad: bool = False
     extra: dict = field(default_factory=dict)
+    # "channels_last" or "nchw" (see layout_of); "" when unknown, which auto treats as unmeasured.
+    layout: str = ""
+
+
+def layout_of(x: torch.Tensor) -> str:
+    """The layout a GPU report's rows are keyed on: channels_last when C is innermost."""
+    if x.dim() == 4 and x.size(1) > 1 and x.stride(1) == 1:
+        return "channels_last"
+    return "nchw"
 
 
 Supports = Callable[[Call], str]  # returns "" when supported, else the reason
@@ -172,17 +178,34 @@ def _auto_order(call: Call) -> tuple[list[str], dict[str, str]]:
     skipped: dict[str, str] = {}
     if call.device.type == "cuda":
         order = []
-        allow_unverified = os.environ.get("CONVKERNELS_ALLOW_UNVERIFIED") == "1"
+        allow_unmeasured = os.environ.get("CONVKERNELS_ALLOW_UNVERIFIED") == "1"
+        gpu = _measured.device_name(call.device)
         for b in ("cuda", "triton"):
-            if (call.op, b) in GPU_VERIFIED or allow_unverified:
+            if allow_unmeasured or _measured.backend_win(call.op, b, gpu, call.dtype,
+                                                          call.layout, call.needs_grad):
                 order.append(b)
             else:
-                skipped[b] = ("not yet verified on a GPU (set CONVKERNELS_ALLOW_UNVERIFIED=1 to "
-                              "let auto use it anyway)")
+                skipped[b] = (f"no committed GPU report measured it faster than PyTorch for "
+                              f"{call.op} on {gpu or 'this GPU'}, "
+                              f"{_measured.DTYPE_NAMES.get(call.dtype, call.dtype)}, "
+                              f"{call.layout or 'this layout'}"
+                              f"{', with backward' if call.needs_grad else ''} "
+                              f"(CONVKERNELS_ALLOW_UNVERIFIED=1 lets auto use it anyway)")
         return order + ["torch"], skipped
     if call.device.type == "cpu" and _interpreting():
         return ["triton", "torch"], skipped
     return ["torch"], skipped
+
+
+def measured_reason(call: Call, backend: str) -> str:
+    """The report rows that let auto choose ``backend`` for ``call`` (empty if none)."""
+    win = _measured.backend_win(call.op, backend, _measured.device_name(call.device), call.dtype,
+                                call.layout, call.needs_grad)
+    if not win:
+        return ""
+    rows = ", ".join(f"{r['row']} {r['speedup_vs_cudnn']:.2f}x" for r in win["rows"][:3])
+    more = f" (+{len(win['rows']) - 3} rows)" if len(win["rows"]) > 3 else ""
+    return f"measured faster than cuDNN in {win['rows'][0]['report']}: {rows}{more}"
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import convkernels
-from convkernels import backends, ops
+from convkernels import _measured, backends, ops
 from convkernels.backends import BackendUnavailableError, Call
 
 CPU = torch.device("cpu")
@@ -76,13 +76,70 @@ def test_auto_on_cpu(monkeypatch):
     assert backends.select(_call(dtype=torch.float64), "auto").backend == "torch"
 
 
-def test_auto_on_cuda_skips_unverified_kernels(monkeypatch):
-    """Kernels that never passed on a GPU stay out of auto (GPU.md)."""
+def test_auto_on_cuda_runs_pytorch_where_nothing_was_measured(monkeypatch):
+    """With no committed report, auto runs PyTorch (cuDNN) on every CUDA tensor."""
     monkeypatch.delenv("CONVKERNELS_ALLOW_UNVERIFIED", raising=False)
     sel = backends.select(_call(device="cuda", dtype=torch.float16), "auto")
     assert sel.backend == "torch"
-    assert "not yet verified on a GPU" in sel.skipped["cuda"]
-    assert "not yet verified on a GPU" in sel.skipped["triton"]
+    assert "no committed GPU report measured it faster" in sel.skipped["cuda"]
+    assert "no committed GPU report measured it faster" in sel.skipped["triton"]
+
+
+def _report(rows, gpu="NVIDIA H200"):
+    base = {"suite": "pool", "op": "max_pool2d", "network": "alexnet", "layer": "pool1",
+            "dtype": "fp16", "layout": "channels_last", "mode": "fwd", "status": "ok"}
+    return {"meta": {"gpu_name": gpu, "git_commit": "abc"},
+            "rows": [base | r for r in rows]}
+
+
+def test_table_keeps_only_keys_where_every_row_beat_cudnn(tmp_path):
+    rows = [{"backend": "cuda", "speedup_vs_cudnn": 1.46},
+            {"backend": "cuda", "speedup_vs_cudnn": 1.2, "layer": "pool2"},
+            {"backend": "triton", "speedup_vs_cudnn": 1.3},
+            {"backend": "triton", "speedup_vs_cudnn": 0.35, "layer": "pool2"},
+            {"backend": "cuda", "speedup_vs_cudnn": 0.9, "mode": "train"},
+            {"backend": "cudnn", "speedup_vs_cudnn": 1.0},
+            {"backend": "cuda", "speedup_vs_cudnn": 9.0, "layout": "nchw", "status": "error"}]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_report(rows)))
+    wins = _measured.build([str(path)], "")["backend_wins"]
+    assert [(w["op"], w["backend"], w["layout"], w["backward"]) for w in wins] == [
+        ("max_pool2d", "cuda", "channels_last", False)]
+    assert wins[0]["min_speedup_vs_cudnn"] == 1.2 and len(wins[0]["rows"]) == 2
+
+
+def test_auto_chooses_a_measured_kernel_and_names_the_report_row(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(_report([{"backend": "cuda", "speedup_vs_cudnn": 1.46}])))
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps(_measured.build([str(path)], "")))
+    monkeypatch.setenv("CONVKERNELS_DISPATCH_TABLE", str(table))
+    monkeypatch.setattr(_measured, "device_name", lambda device: "NVIDIA H200")
+    monkeypatch.setattr(backends, "backend_problem", lambda b, call: "")
+    try:
+        _measured.reload()
+        call = _call(device="cuda", dtype=torch.float16)
+        call.op, call.layout = "max_pool2d", "channels_last"
+        assert backends.select(call, "auto").backend == "cuda"
+        assert "pool:max_pool2d[cuda]-fwd-alexnet-pool1-fp16-channels_last 1.46x" in \
+            backends.measured_reason(call, "cuda")
+        for other in ({"layout": "nchw"}, {"dtype": torch.bfloat16}, {"needs_grad": True}):
+            c = _call(device="cuda", dtype=other.get("dtype", torch.float16))
+            c.op, c.layout = "max_pool2d", other.get("layout", "channels_last")
+            c.needs_grad = other.get("needs_grad", False)
+            assert backends.select(c, "auto").backend == "torch", other
+        monkeypatch.setattr(_measured, "device_name", lambda device: "NVIDIA H100")
+        assert backends.select(call, "auto").backend == "torch"
+    finally:
+        monkeypatch.delenv("CONVKERNELS_DISPATCH_TABLE")
+        _measured.reload()
+
+
+def test_layout_of_follows_the_channel_stride():
+    x = torch.randn(2, 3, 4, 5)
+    assert backends.layout_of(x) == "nchw"
+    assert backends.layout_of(x.contiguous(memory_format=torch.channels_last)) == "channels_last"
+    assert backends.layout_of(torch.randn(2, 1, 4, 5)) == "nchw"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")

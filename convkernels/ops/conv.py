@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _checks, _library, reference
-from ..backends import Call, register, select
+from ..backends import Call, layout_of, register, select
 from . import winograd as _winograd
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
@@ -88,7 +88,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     algo, backend = _winograd.route("conv2d", input, g, algo, backend, needs_grad)
     if algo in _winograd.ALGOS:
         return _winograd.conv2d_affine(input, weight, None, bias, None, g, False, algo, backend)
-    call = Call("conv2d", input.device, input.dtype, g.groups, needs_grad, {"algo": algo})
+    call = Call("conv2d", input.device, input.dtype, g.groups, needs_grad, {"algo": algo},
+                layout=layout_of(input))
     return select(call, backend).implementation.fn(input, weight, bias, g)
 
 
@@ -130,7 +131,8 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     if algo in _winograd.ALGOS:
         return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
                                        backend, "conv2d_affine")
-    call = Call("conv2d_affine", input.device, input.dtype, g.groups, needs_grad)
+    call = Call("conv2d_affine", input.device, input.dtype, g.groups, needs_grad,
+                layout=layout_of(input))
     return select(call, backend).implementation.fn(input, weight, scale, shift, residual, g,
                                                    relu)
 
@@ -219,7 +221,7 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
                                            eps)
             return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
                                            backend, op)
-    call = Call(op, input.device, input.dtype, g.groups, needs_grad)
+    call = Call(op, input.device, input.dtype, g.groups, needs_grad, layout=layout_of(input))
     impl = select(call, backend).implementation
     return impl.fn(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g,
                    float(eps), float(momentum), bool(training), bool(relu), residual)

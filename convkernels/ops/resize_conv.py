@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _checks, _library
-from ..backends import Call, register, select
+from ..backends import Call, layout_of, register, select
 from ..reference import resize_conv as ref
 from .conv import _as_f32, _needs_grad
 
@@ -92,7 +92,7 @@ def resize_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     geom = _checks.check_resize_conv2d(op, input, weight, bias, scale_factor, mode, padding,
                                        stride, align_corners)
     call = Call(op, input.device, input.dtype, 1, _needs_grad(input, weight, bias),
-                {"mode": geom.mode})
+                {"mode": geom.mode}, layout=layout_of(input))
     return select(call, backend).implementation.fn(input, weight, None, bias, geom, False)
 
 
@@ -119,7 +119,7 @@ def resize_conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     _checks.check_vector(op, "shift", shift, geom.conv.K)
     _checks.check_same_device(op, "input", input, scale=scale, shift=shift)
     call = Call(op, input.device, input.dtype, 1, _needs_grad(input, weight, scale, shift),
-                {"mode": geom.mode})
+                {"mode": geom.mode}, layout=layout_of(input))
     return select(call, backend).implementation.fn(input, weight, scale, shift, geom,
                                                    bool(relu))
 
