@@ -113,3 +113,39 @@ def round_to_bf16_rtne(x):
     bits = x.to(tl.uint32, bitcast=True)
     bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
     return tl.where(x != x, x, bits.to(tl.float32, bitcast=True))
+
+
+# ---- autotune configs that fit the device --------------------------------------------------
+
+#: fp32 accumulator values per thread above which a tile spills: ptxas gives a thread at most
+#: 255 registers, and the operands, addresses and masks need the rest.
+MAX_ACC_PER_THREAD = 128
+
+
+@functools.lru_cache(maxsize=None)
+def device_shared_memory(device_index: int) -> int:
+    """Shared memory one program may use on this GPU (opt-in maximum, bytes)."""
+    props = triton.runtime.driver.active.utils.get_device_properties(device_index)
+    return int(props["max_shared_mem"])
+
+
+def config_fits(cfg, *, smem_bytes: int, acc_elements: int, smem_limit: int) -> bool:
+    """Whether a config can launch without spilling: its pipelined operand tiles fit the
+    device's shared memory and its fp32 accumulator fits the registers of its threads."""
+    threads = 32 * cfg.num_warps
+    return smem_bytes <= smem_limit and acc_elements <= MAX_ACC_PER_THREAD * threads
+
+
+def fit_configs(configs, tile_bytes, acc_elements, device_index: int | None = None):
+    """The configs that fit this GPU (see :func:`config_fits`), smallest first if none does.
+
+    ``tile_bytes(cfg)``: bytes of one pipeline stage's operand tiles; ``acc_elements(cfg)``: fp32
+    values of the accumulator. Applied in every autotuned kernel's ``early_config_prune``, so a
+    config that cannot launch is never tried, let alone reported to a user.
+    """
+    index = torch.cuda.current_device() if device_index is None else device_index
+    limit = device_shared_memory(index)
+    kept = [c for c in configs
+            if config_fits(c, smem_bytes=c.num_stages * tile_bytes(c),
+                           acc_elements=acc_elements(c), smem_limit=limit)]
+    return kept or [min(configs, key=lambda c: c.num_stages * tile_bytes(c))]

@@ -34,6 +34,7 @@ from ._common import (
     channels_fastest,
     conv_fp32_precision,
     device_context,
+    fit_configs,
     is_interpreted,
     needs_int64,
     output_memory_format,
@@ -256,7 +257,17 @@ def _prune(configs, named_args, **kwargs):
             if elt == 4 and (bm * bn + bm * bk + bk * bn) > 80 * 32 * cfg.num_warps:
                 continue
         kept.append(cfg)
-    return kept or [min(configs, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"])]
+    kept = kept or [min(configs, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"])]
+    return fit_configs(kept, lambda c: _tile_bytes(c, elt), _acc_elements)
+
+
+def _tile_bytes(cfg, elt: int) -> int:
+    bm, bn, bk = cfg.kwargs["BLOCK_M"], cfg.kwargs["BLOCK_N"], cfg.kwargs["BLOCK_K"]
+    return (bm * bk + bk * bn) * elt
+
+
+def _acc_elements(cfg) -> int:
+    return cfg.kwargs["BLOCK_M"] * cfg.kwargs["BLOCK_N"]
 
 
 _conv2d_fused_tuned = triton.autotune(

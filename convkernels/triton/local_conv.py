@@ -22,6 +22,7 @@ import triton.language as tl
 from ._common import (
     conv_fp32_precision,
     device_context,
+    fit_configs,
     is_interpreted,
     needs_int64,
     output_memory_format,
@@ -96,9 +97,21 @@ def _configs():
                                    (64, 32, 32, 4), (64, 64, 32, 4), (128, 32, 32, 8))]
 
 
+def _prune(configs, named_args, **kwargs):
+    """Only configs that fit the GPU (shared memory for the pipelined tiles, registers for
+    the accumulator)."""
+    args = {**named_args, **kwargs}
+    elt = args["x_ptr"].element_size() if "x_ptr" in args else 4
+    return fit_configs(
+        configs,
+        lambda c: (c.kwargs["BLOCK_N"] + c.kwargs["BLOCK_K"]) * c.kwargs["BLOCK_J"] * elt,
+        lambda c: c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"])
+
+
 _local_conv2d_tuned = triton.autotune(
     configs=_configs(),
     key=["N", "K", "C", "R", "S", "HAS_BIAS", "INDEX_64", "INPUT_PRECISION"],
+    prune_configs_by={"early_config_prune": _prune},
 )(_local_conv2d_kernel)
 
 _INTERPRET_CONFIG = {"BLOCK_N": 16, "BLOCK_K": 16, "BLOCK_J": 16}

@@ -27,6 +27,7 @@ from ._common import (
     channels_fastest,
     conv_fp32_precision,
     device_context,
+    fit_configs,
     is_interpreted,
     needs_int64,
     output_memory_format,
@@ -258,7 +259,11 @@ def _prune(configs, named_args, **kwargs):
             if not (c.kwargs["BLOCK_N"] > 64 and args["K"] <= 64)
             and not (c.kwargs["BLOCK_K"] > 16 and args["C"] <= 16)
             and not (args["INDEX_64"] and c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] > 64 * 64)]
-    return kept or [configs[-1]]
+    elt = args["x_ptr"].element_size() if "x_ptr" in args else 4
+    return fit_configs(
+        kept or [configs[-1]],
+        lambda c: (c.kwargs["BLOCK_M"] + c.kwargs["BLOCK_N"]) * c.kwargs["BLOCK_K"] * elt,
+        lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"])
 
 
 _KEY = ["C", "K", "HAS_SCALE", "HAS_SHIFT", "RELU", "A_M_FAST", "INDEX_64", "INPUT_PRECISION"]

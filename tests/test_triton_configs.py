@@ -1,0 +1,52 @@
+"""Autotune configs are filtered by the device's shared memory and registers before they are
+tried (no GPU needed: the limits are those of an H200, sm_90, as its Triton driver reports)."""
+
+import pytest
+
+triton = pytest.importorskip("triton")
+
+from convkernels.triton import _common, conv_direct, local_conv, resize_conv  # noqa: E402
+
+SM90_SHARED = 232448  # bytes one program may opt in to on sm_90 (the H200's reported limit)
+
+
+@pytest.fixture
+def sm90(monkeypatch):
+    monkeypatch.setattr(_common, "device_shared_memory", lambda index: SM90_SHARED)
+    monkeypatch.setattr(_common.torch.cuda, "current_device", lambda: 0)
+
+
+def _fits(cfg, tile_bytes, acc):
+    return _common.config_fits(cfg, smem_bytes=cfg.num_stages * tile_bytes(cfg),
+                               acc_elements=acc(cfg), smem_limit=SM90_SHARED)
+
+
+def test_config_fits_checks_shared_memory_and_accumulator_registers():
+    cfg = triton.Config({}, num_warps=4, num_stages=3)
+    assert _common.config_fits(cfg, smem_bytes=SM90_SHARED, acc_elements=128 * 128,
+                               smem_limit=SM90_SHARED)
+    assert not _common.config_fits(cfg, smem_bytes=SM90_SHARED + 1, acc_elements=64,
+                                   smem_limit=SM90_SHARED)
+    # 128 x 256 fp32 over 128 threads = 256 values per thread: more than the register file
+    assert not _common.config_fits(cfg, smem_bytes=0, acc_elements=128 * 256,
+                                   smem_limit=SM90_SHARED)
+
+
+@pytest.mark.parametrize("module,tile_bytes,acc", [
+    (conv_direct, lambda c: conv_direct._tile_bytes(c, 4), conv_direct._acc_elements),
+    (resize_conv, lambda c: (c.kwargs["BLOCK_M"] + c.kwargs["BLOCK_N"]) * c.kwargs["BLOCK_K"] * 4,
+     lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"]),
+    (local_conv, lambda c: (c.kwargs["BLOCK_N"] + c.kwargs["BLOCK_K"]) * c.kwargs["BLOCK_J"] * 4,
+     lambda c: c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"]),
+], ids=["conv_direct", "resize_conv", "local_conv"])
+def test_every_autotuned_kernel_prunes_to_configs_that_fit(sm90, monkeypatch, module,
+                                                           tile_bytes, acc):
+    configs = module._configs()
+    assert all(_fits(c, tile_bytes, acc) for c in _common.fit_configs(configs, tile_bytes, acc))
+    # A device with less shared memory than the largest configs need: those are dropped.
+    need = sorted(c.num_stages * tile_bytes(c) for c in configs)
+    limit = need[len(need) // 2]
+    monkeypatch.setattr(_common, "device_shared_memory", lambda index: limit)
+    kept = _common.fit_configs(configs, tile_bytes, acc)
+    assert kept and all(c.num_stages * tile_bytes(c) <= limit for c in kept)
+    assert len(kept) < len(configs)
