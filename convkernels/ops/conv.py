@@ -159,7 +159,8 @@ def fold_batch_norm(bias: Optional[Tensor], running_mean: Tensor, running_var: T
 
     ``bn(conv(x) + bias) = conv(x) * scale + shift`` with ``scale = gamma / sqrt(var + eps)``
     and ``shift = beta + (bias - mean) * scale`` (Ioffe & Szegedy's inference formula).
-    Computed in ``dtype`` (float32 by default) and differentiable.
+    Computed in ``dtype`` (float32 by default; pass float64 for float64 inputs, as
+    :func:`fused_conv_bn_relu` and the modules do) and differentiable.
     """
     invstd = torch.rsqrt(running_var.to(dtype) + eps)
     scale = invstd * bn_weight.to(dtype) if bn_weight is not None else invstd
@@ -220,7 +221,7 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
         algo, backend = _winograd.route(op, input, g, algo, backend, needs_grad)
         if algo in _winograd.ALGOS:
             scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias,
-                                           eps)
+                                           eps, dtype=reference.epilogue_dtype(input.dtype))
             return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
                                            backend, op)
     call = Call(op, input.device, input.dtype, g.groups, needs_grad)
@@ -248,7 +249,8 @@ def _update_running_stats(running_mean, running_var, mean, var, count, momentum)
 def _fused_kernels(backend: str, input, weight, bias, running_mean, running_var, bn_weight,
                    bn_bias, g, eps, momentum, training, relu, residual):
     if not training:
-        scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias, eps)
+        scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias, eps,
+                                       dtype=reference.epilogue_dtype(input.dtype))
         return _conv_fused(backend, input, weight, scale, shift, residual, g, relu)
     y = _conv_fused(backend, input, weight, None, _as_f32(bias), None, g, False)
     mean, var = _library.op(backend, "channel_moments")(y)
