@@ -41,8 +41,11 @@ def depthwise_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
         >>> convkernels.ops.depthwise_conv2d(x, w, padding=1).shape
         torch.Size([2, 64, 56, 56])
     """
+    from .conv import conv2d, is_unbatched
+    if is_unbatched(input, weight):
+        return depthwise_conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation,
+                                backend=backend).squeeze(0)
     _checks.check_depthwise_weight("depthwise_conv2d", input, weight)
-    from .conv import conv2d
     return conv2d(input, weight, bias, stride, padding, dilation, input.shape[1],
                   backend=backend)
 

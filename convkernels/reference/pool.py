@@ -35,9 +35,9 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool):
 
 def max_unpool2d(input, indices, output_size):
     """Scatter ``input`` into a zero [N, C, *output_size] plane at ``indices`` (h*OW + w)."""
-    N, C = input.shape[:2]
+    N, C, H, W = input.shape
     out = input.new_zeros((N, C, output_size[0] * output_size[1]))
-    out.scatter_(2, indices.reshape(N, C, -1), input.reshape(N, C, -1))
+    out.scatter_(2, indices.reshape(N, C, H * W), input.reshape(N, C, H * W))
     return out.view(N, C, output_size[0], output_size[1])
 
 
