@@ -612,3 +612,20 @@ def test_compile_fullgraph(backend, device):
     torch.testing.assert_close(compiled(x, w), f(x, w))
     compiled(x, w).sum().backward()
     assert w.grad is not None
+
+
+def test_non_finite_spread_is_real_and_documented_where_winograd_may_run():
+    """One Inf makes a whole output tile NaN (more outputs than F.conv2d makes non-finite);
+    the op page, conv2d's docstring and the winograd module say so."""
+    from pathlib import Path
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(1, 2, 8, 8, generator=g), torch.randn(3, 2, 3, 3, generator=g)
+    x[0, 0, 0, 7] = float("inf")   # corner: the direct conv's 3x3 neighbourhood is 2x2
+    out = ops.conv2d(x, w, padding=1, algo="winograd_4x4", backend="torch")
+    expect = F.conv2d(x, w, padding=1)
+    assert (~out.isfinite()).sum() > (~expect.isfinite()).sum()
+    page = (Path(__file__).parents[1] / "docs" / "ops" / "winograd.md").read_text()
+    assert "a single Inf or NaN input spreads over\nwhole output tiles" in page
+    assert "single Inf or NaN\n    input spreads over whole output tiles" in ops.conv2d.__doc__
+    assert "spreads\nover the whole output tiles" in winograd.__doc__
+    assert "spreads" in winograd.NON_FINITE_NOTE

@@ -79,7 +79,10 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     the epilogue); ``"winograd_2x2"`` / ``"winograd_4x4"`` for Winograd F(2x2,3x3) /
     F(4x4,3x3) (3x3, stride 1, dilation 1, groups 1 only; see
     :mod:`convkernels.ops.winograd`); ``"auto"`` chooses per layer (see
-    :func:`convkernels.explain`; cuDNN for the torch backend).
+    :func:`convkernels.explain`; cuDNN for the torch backend). Intended difference whenever
+    Winograd runs (chosen, or picked by ``"auto"`` on a kernel backend): a single Inf or NaN
+    input spreads over whole output tiles, as in cuDNN's Winograd (see
+    :mod:`convkernels.ops.winograd`).
     Inputs may be NCHW or channels_last (the output follows the input), float32, float16 or
     bfloat16 (float64 on the torch backend); an unbatched ``[C, H, W]`` input gives a
     ``[K, P, Q]`` output, and ``C == 0`` gives torch's empty ``[N, 0, P, Q]`` result (a weight
