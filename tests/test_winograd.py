@@ -258,7 +258,10 @@ def test_mixed_dtypes_and_devices_checked_before_winograd():
     with pytest.raises(TypeError, match="must be the same"):
         ops.conv2d(x, torch.randn(4, 3, 3, 3).half(), algo="winograd_2x2")
     with pytest.raises(ValueError, match="4-D"):
-        ops.conv2d(x[0], torch.randn(4, 3, 3, 3), algo="winograd_2x2")
+        ops.conv2d(x[0, 0], torch.randn(4, 3, 3, 3), algo="winograd_2x2")
+    w = torch.randn(4, 3, 3, 3)   # an unbatched [C, H, W] input is taken, as by F.conv2d
+    torch.testing.assert_close(ops.conv2d(x[0], w, algo="winograd_2x2", backend="torch"),
+                               F.conv2d(x[0], w), rtol=1e-4, atol=1e-4)
 
 
 def test_cuda_backend_on_cpu_tensor_is_refused():
