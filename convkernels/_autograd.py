@@ -287,6 +287,17 @@ def resize_nearest_conv2d_fused_backward(ctx, grad):
     return grad_x, grad_wf, grad_scale, grad_shift, None, None, None, None, None
 
 
+def _bilinear_upsample_vjp(x, grad_up, s, align_corners):
+    """grad_up mapped back through F.interpolate(x, bilinear): aten's own derivative of the
+    upsample. Called through autograd rather than as ``aten.upsample_bilinear2d_backward``
+    with Python size lists: under torch.compile(dynamic=True) such a list mixes ints and
+    SymInts and aten rejects it (``isIntList() INTERNAL ASSERT``)."""
+    with torch.enable_grad():
+        leaf = x.detach().requires_grad_(True)
+        up = F.interpolate(leaf, scale_factor=s, mode="bilinear", align_corners=align_corners)
+        return torch.autograd.grad(up, leaf, grad_up)[0]
+
+
 def resize_bilinear_conv2d_fused_backward(ctx, grad):
     x, w, scale, out = ctx.saved_tensors
     s, padding, stride, align_corners = ctx.geometry
@@ -302,8 +313,7 @@ def resize_bilinear_conv2d_fused_backward(ctx, grad):
             g_in, up, w, None, stride, padding, [1, 1], False, [0, 0], 1,
             [need[0], need[1], False])
         if need[0]:
-            grad_x = torch.ops.aten.upsample_bilinear2d_backward(
-                grad_up, list(up.shape[2:]), list(x.shape), align_corners, float(s), float(s))
+            grad_x = _bilinear_upsample_vjp(x, grad_up, s, align_corners)
     return grad_x, grad_w, grad_scale, grad_shift, None, None, None, None, None
 
 
@@ -344,10 +354,13 @@ def winograd_filter_transform_setup(ctx, inputs, output):
 
 
 def winograd_filter_transform_backward(ctx, grad):
-    from .reference.winograd import transform_tensors
+    from .reference.winograd import transform_matrices
     alpha = ctx.tile + 2
     acc = _acc(grad.dtype)
-    _, g, _ = transform_tensors(ctx.tile, None, acc, grad.device)
+    # G built here from its exact entries, not taken from a cache of tensors: a tensor made
+    # outside the trace is not a FakeTensor, so torch.compile's AOT tracing would reject it.
+    g = torch.tensor([[float(v) for v in row] for row in transform_matrices(ctx.tile)[1]],
+                     dtype=acc, device=grad.device)
     gu = grad.to(acc).reshape(alpha, alpha, grad.shape[1], grad.shape[2])
     return torch.einsum("ar,abkc,bs->kcrs", g, gu, g).to(ctx.weight_dtype), None
 

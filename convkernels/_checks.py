@@ -150,6 +150,9 @@ def check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups
         raise ValueError(f"convkernels.{op}: dilation must be positive, got {dilation_}")
     N, C, H, W = input.shape
     K, Cg, R, S = weight.shape
+    if K == 0:
+        raise ValueError(f"convkernels.{op}: expected weight to have at least one output "
+                         f"channel, got weight of shape {list(weight.shape)}")
     if R <= 0 or S <= 0:
         raise ValueError(f"convkernels.{op}: kernel size must be positive, got weight of shape "
                          f"{list(weight.shape)}")
@@ -250,13 +253,16 @@ def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: in
     return out
 
 
-def _pool_input(op: str, input) -> None:
+def _pool_input(op: str, input, empty_channels: bool = False) -> None:
+    """``empty_channels``: C == 0 is allowed (adaptive_avg_pool2d returns an empty result in
+    torch; the other pools raise)."""
     check_float_tensor(op, "input", input)
     if input.dim() != 4:
         raise ValueError(f"convkernels.{op}: expected a 4-D input [N, C, H, W] (ops take 3-D "
                          f"[C, H, W] too), got {input.dim()}-D input of shape "
                          f"{list(input.shape)}")
-    if input.shape[1] == 0 or input.shape[2] == 0 or input.shape[3] == 0:
+    if (input.shape[1] == 0 and not empty_channels) or input.shape[2] == 0 \
+            or input.shape[3] == 0:
         raise ValueError(f"convkernels.{op}: expected non-zero channel and spatial sizes (only "
                          f"the batch may be empty), got input of shape {list(input.shape)}")
 
@@ -299,19 +305,21 @@ def check_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mo
 
 
 def check_divisor_override(op: str, divisor_override) -> int:
-    """0 stands for None in the primitives; torch rejects 0 and negative overrides."""
+    """0 stands for None in the primitives; torch takes any non-zero int (a negative one
+    flips the sign) and rejects 0."""
     if divisor_override is None:
         return 0
     if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) \
-            or divisor_override <= 0:
-        raise ValueError(f"convkernels.{op}: divisor_override must be a positive int or None, "
+            or divisor_override == 0:
+        raise ValueError(f"convkernels.{op}: divisor_override must be a non-zero int or None, "
                          f"got {divisor_override!r}")
     return divisor_override
 
 
-def check_adaptive_output_size(op: str, input, output_size) -> tuple[int, int]:
+def check_adaptive_output_size(op: str, input, output_size, empty_channels: bool = False,
+                               ) -> tuple[int, int]:
     """An int, a pair, or a pair with None entries (keep that input size), as torch takes."""
-    _pool_input(op, input)
+    _pool_input(op, input, empty_channels)
     if isinstance(output_size, (list, tuple)):
         items = list(output_size)
         if len(items) == 1:

@@ -1,9 +1,11 @@
 """Memory-format rule shared by every backend and the fake kernels.
 
-The output of an op follows its input: channels_last when the input is channels_last
-and not also plain-contiguous (the ambiguous C=1 or H=W=1 cases resolve to NCHW, as torch's
-``suggest_memory_format`` does for them); otherwise contiguous NCHW. Keeping this in one
-place is what makes fake-kernel strides equal the real output's strides.
+The output of an op follows its input exactly as torch's ``suggest_memory_format`` decides:
+channels_last when the input's strides order the dims C, W, H, N from fastest to slowest
+(size-1 dims included, so a channels_last tensor with C=1 stays channels_last even though
+it is also plain-contiguous, and an NCHW one with C=1 stays NCHW); otherwise contiguous
+NCHW. Keeping this in one place is what makes fake-kernel strides equal the real output's
+strides.
 """
 
 from __future__ import annotations
@@ -11,9 +13,23 @@ from __future__ import annotations
 import torch
 
 
+def strides_like_channels_last(x: torch.Tensor) -> bool:
+    """c10's ``is_channels_last_strides_2d_s4``: the stride order, with its tie-breaks."""
+    sizes, strides = x.shape, x.stride()
+    if strides[1] == 0:
+        return False
+    lowest = 0
+    for d in (1, 3, 2, 0):
+        if sizes[d] == 0 or strides[d] < lowest:
+            return False
+        if d == 0 and lowest == strides[1]:
+            return False   # N111 with equal strides: ambiguous, NCHW by default
+        lowest = strides[d] * (sizes[d] if sizes[d] > 1 else 1)
+    return True
+
+
 def output_memory_format(x: torch.Tensor) -> torch.memory_format:
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
-            and not x.is_contiguous():
+    if x.dim() == 4 and strides_like_channels_last(x):
         return torch.channels_last
     return torch.contiguous_format
 

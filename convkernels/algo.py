@@ -161,7 +161,8 @@ def explain(op: str = "conv2d", input_shape=(1, 64, 56, 56), weight_shape=(64, 6
             "interpreter instead"))
     if choice.algo in winograd.ALGOS:
         choice = dataclasses.replace(
-            choice, workspace=winograd.workspace_bytes(g, choice.algo, dtype))
+            choice, reason=f"{choice.reason}; {winograd.NON_FINITE_NOTE}",
+            workspace=winograd.workspace_bytes(g, choice.algo, dtype))
     return choice
 
 

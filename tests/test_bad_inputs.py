@@ -52,8 +52,8 @@ CONV_CASES = [
     ("mixed-dtypes", dict(input=torch.randn(2, 4, 8, 8).half()), TypeError,
      r"input dtype \(torch.float16\) and weight dtype \(torch.float32\) must be the same"),
     ("bias-dtype", dict(bias=torch.randn(6).double()), TypeError, "bias dtype"),
-    ("input-3d", dict(input=torch.randn(4, 8, 8)), ValueError,
-     r"expected 4-D input .* got 3-D input of shape \[4, 8, 8\]"),
+    ("input-2d", dict(input=torch.randn(8, 8)), ValueError,   # conv2d takes 3-D (unbatched)
+     r"expected 4-D input .* got 2-D input of shape \[8, 8\]"),
     ("weight-2d", dict(weight=torch.randn(6, 4)), ValueError, "expected weight to be 4-D"),
     ("channels", dict(weight=torch.randn(6, 3, 3, 3)), ValueError,
      r"expected input\[2, 4, 8, 8\] to have 3 channels, but got 4 channels"),

@@ -169,3 +169,44 @@ def test_int64_offset_path_forced_on_small_inputs(layout):
                                     index64=True)
     ref = F.conv2d(x.double(), w.double(), b.double(), **kw)
     assert_within_rule(ours, F.conv2d(x, w, b, **kw), ref, what=f"int64 {layout}")
+
+
+# ---- torch's edge semantics: unbatched input, zero channels --------------------------------------
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("groups", [1, 3])
+def test_unbatched_input_like_torch(backend, device, groups):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 7, 5, generator=g).to(device)
+    w = torch.randn(6, 6 // groups, 3, 3, generator=g).to(device)
+    b = torch.randn(6, generator=g).to(device)
+    ours = ops.conv2d(x, w, b, 1, 1, 1, groups, backend=backend)
+    ref = F.conv2d(x, w, b, 1, 1, 1, groups)
+    assert ours.shape == ref.shape == (6, 7, 5)
+    torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+    if groups == 1:
+        dw = torch.randn(12, 1, 3, 3, generator=g).to(device)
+        torch.testing.assert_close(ops.depthwise_conv2d(x, dw, padding=1, backend=backend),
+                                   F.conv2d(x, dw, padding=1, groups=6), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_unbatched_input_through_modules(backend, device):
+    import convkernels
+    torch.manual_seed(0)
+    ref = torch.nn.Conv2d(4, 5, 3, padding=1, padding_mode="reflect").to(device)
+    ours = convkernels.nn.Conv2d.from_torch(ref, backend=backend)
+    x = torch.randn(4, 6, 6, device=device)
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_zero_input_channels_and_zero_output_channels_like_torch(backend, device):
+    x, w, b = torch.randn(2, 0, 5, 5), torch.randn(3, 0, 3, 3), torch.ones(3)
+    ours = ops.conv2d(x.to(device), w.to(device), b.to(device), backend=backend)
+    assert ours.shape == F.conv2d(x, w, b).shape == (2, 0, 3, 3)
+    with pytest.raises(RuntimeError):
+        F.conv2d(torch.randn(2, 3, 5, 5), torch.randn(0, 3, 3, 3))
+    with pytest.raises(ValueError, match="at least one output channel"):
+        ops.conv2d(torch.randn(2, 3, 5, 5, device=device),
+                   torch.randn(0, 3, 3, 3, device=device), backend=backend)

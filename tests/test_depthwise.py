@@ -345,3 +345,21 @@ def test_triton_separable_primitive_opcheck():
             cast(v["shift"], torch.float32), False, [2, 2], [1, 1], [1, 1])
     torch.library.opcheck(_library.op("triton", "separable_conv2d_fused"), args,
                           test_utils=("test_schema", "test_faketensor"))
+
+
+def test_separable_float64_keeps_float64_epilogue_parameters():
+    """Biases, scales and shifts follow a float64 input (no rounding to float32), so the
+    result equals torch's float64 composition and gradcheck holds for every vector."""
+    x, dw, pw, v, cast = _separable_inputs(C=3, K=4)
+    x, dw, pw = (cast(t, torch.float64) for t in (x, dw, pw))
+    v = {k: cast(t, torch.float64) for k, t in v.items()}
+    ours = ops.separable_conv2d(x, dw, pw, padding=1, mid_relu=True, relu=True, **v,
+                                backend="torch")
+    torch.testing.assert_close(ours, _separable_torch(x, dw, pw, v, 1, 1, True, True),
+                               rtol=1e-13, atol=1e-13)
+    names = list(v)
+
+    def separable(*vectors):
+        return ops.separable_conv2d(x, dw, pw, padding=1, **dict(zip(names, vectors)),
+                                    backend="torch")
+    assert torch.autograd.gradcheck(separable, [v[k].clone().requires_grad_() for k in names])

@@ -187,3 +187,17 @@ def test_training_needs_more_than_one_value_per_channel():
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         ops.fused_conv_bn_relu(x, w, b, None, None, None, None, training=True)
 
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_training_with_an_empty_batch_is_empty_as_in_torch(backend, device):
+    """torch returns the empty output and leaves the running statistics alone."""
+    x, w = torch.randn(0, 3, 6, 6, device=device), torch.randn(4, 3, 3, 3, device=device)
+    mean, var = torch.zeros(4, device=device), torch.ones(4, device=device)
+    out = ops.fused_conv_bn_relu(x, w, None, mean, var, None, None, padding=1, training=True,
+                                 backend=backend)
+    assert out.shape == (0, 4, 6, 6)
+    assert torch.equal(mean, torch.zeros(4, device=device))
+    assert torch.equal(var, torch.ones(4, device=device))
+    from convkernels.nn import ConvBNReLU2d
+    m = ConvBNReLU2d(3, 4, 3, padding=1, backend=backend).to(device).train()
+    assert m(x).shape == (0, 4, 6, 6)

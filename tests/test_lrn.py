@@ -121,6 +121,18 @@ def test_lrn_nan_propagates_like_torch(backend, device):
     torch.testing.assert_close(out, ref, equal_nan=True)
 
 
+@pytest.mark.parametrize("backend,device", KERNELS)
+@pytest.mark.parametrize("beta", [0.0, 0.75])
+def test_lrn_infinity_like_torch(backend, device, beta):
+    """x^0 is 1 even for an infinite sum of squares: beta=0 with an inf gives x, not NaN."""
+    x = _x(1, 6, 2, 2, dtype=torch.float32)
+    x[0, 2, 1, 0] = float("inf")
+    x[0, 4, 0, 1] = float("-inf")
+    ref = F.local_response_norm(x, 3, 1.0, beta, 1.0)
+    out = ops.local_response_norm(x.to(device), 3, 1.0, beta, 1.0, backend=backend).cpu()
+    torch.testing.assert_close(out, ref, equal_nan=True)
+
+
 # ---- fused LRN + max-pool -----------------------------------------------------------------------
 
 FUSED = [  # (order, kernel, stride, padding, ceil_mode)

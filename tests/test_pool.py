@@ -236,7 +236,8 @@ BAD = [
     (lambda x: ops.max_pool2d(x[0, 0], 2), ValueError, "4-D"),
     (lambda x: ops.max_pool2d(x.to(torch.int32), 2), TypeError, "floating-point"),
     (lambda x: ops.max_pool2d(x, (2, 2, 2)), TypeError, "pair"),
-    (lambda x: ops.avg_pool2d(x, 2, divisor_override=0), ValueError, "divisor_override"),
+    (lambda x: ops.avg_pool2d(x, 2, divisor_override=0), ValueError, "non-zero int"),
+    (lambda x: ops.adaptive_max_pool2d(x[:, :0], 2), ValueError, "non-zero"),
     (lambda x: ops.avg_pool2d(x, 3, 1, 2), ValueError, "at most half"),
     (lambda x: ops.adaptive_avg_pool2d(x, 0), ValueError, "output_size must be positive"),
     (lambda x: ops.adaptive_max_pool2d(x, (1, 2, 3)), TypeError, "output_size"),
@@ -459,3 +460,33 @@ def test_offsets_beyond_int32(backend):
     y = ops.local_response_norm(x, **ops.ALEXNET_LRN, backend=backend)
     torch.testing.assert_close(y[-1:], F.local_response_norm(tail, **ops.ALEXNET_LRN),
                                atol=2e-3, rtol=2e-3)
+
+
+# ---- torch's edge semantics: negative divisors, empty channels, empty batches --------------------
+
+@pytest.mark.parametrize("backend,device", ALL)
+@pytest.mark.parametrize("divisor", [-3, -1, 7])
+def test_avg_pool_any_non_zero_divisor_override(backend, device, divisor):
+    x = torch.randn(2, 3, 6, 5, device=device, requires_grad=True)
+    ours = ops.avg_pool2d(x, 3, 2, 1, divisor_override=divisor, backend=backend)
+    ref = F.avg_pool2d(x, 3, 2, 1, divisor_override=divisor)
+    torch.testing.assert_close(ours, ref)
+    g = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, g)[0],
+                               torch.autograd.grad(ref, x, g)[0])
+
+
+@pytest.mark.parametrize("backend,device", ALL)
+def test_adaptive_avg_pool_with_no_channels_is_empty_as_in_torch(backend, device):
+    x = torch.randn(2, 0, 5, 5, device=device)
+    out = ops.adaptive_avg_pool2d(x, (2, 3), backend=backend)
+    ref = F.adaptive_avg_pool2d(x, (2, 3))
+    assert out.shape == ref.shape and out.stride() == ref.stride()
+
+
+@pytest.mark.parametrize("backend,device", ALL)
+def test_max_unpool_empty_batch(backend, device):
+    x = torch.randn(0, 3, 2, 2, device=device)
+    idx = torch.zeros(0, 3, 2, 2, dtype=torch.int64, device=device)
+    out = ops.max_unpool2d(x, idx, 2, backend=backend)
+    assert out.shape == F.max_unpool2d(x, idx, 2).shape == (0, 3, 4, 4)

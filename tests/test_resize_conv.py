@@ -187,6 +187,23 @@ def test_nan_propagates_like_torch(backend, device, mode):
     assert torch.isnan(ours).eq(torch.isnan(_eager(x, w, None, CASES[0], mode, False))).all()
 
 
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_infinity_gives_the_non_finite_outputs_torch_gives(backend, device, mode):
+    """The same outputs are non-finite as in torch; the folded nearest kernels may give +-inf
+    where torch's tap-by-tap sum gives NaN (the intended difference in the docstring), every
+    other value matches."""
+    x, w, _ = CASES[0].tensors(torch.float32, device)
+    x[0, 1, 2, 1] = float("inf")
+    ours = ops.resize_conv2d(x, w, mode=mode, backend=backend)
+    expected = _eager(x, w, None, CASES[0], mode, False)
+    assert torch.equal(ours.isfinite(), expected.isfinite())
+    finite = expected.isfinite()
+    torch.testing.assert_close(ours[finite], expected[finite], rtol=1e-4, atol=1e-4)
+    if backend == "torch" or mode == "bilinear":
+        assert torch.equal(ours.isnan(), expected.isnan())
+
+
 # ---- the phase fold -------------------------------------------------------------------------
 
 @settings(deadline=None, max_examples=15)

@@ -278,7 +278,10 @@ def test_mixed_dtypes_and_devices_checked_before_winograd():
     with pytest.raises(TypeError, match="must be the same"):
         ops.conv2d(x, torch.randn(4, 3, 3, 3).half(), algo="winograd_2x2")
     with pytest.raises(ValueError, match="4-D"):
-        ops.conv2d(x[0], torch.randn(4, 3, 3, 3), algo="winograd_2x2")
+        ops.conv2d(x[0, 0], torch.randn(4, 3, 3, 3), algo="winograd_2x2")
+    w = torch.randn(4, 3, 3, 3)   # an unbatched [C, H, W] input is taken, as by F.conv2d
+    torch.testing.assert_close(ops.conv2d(x[0], w, algo="winograd_2x2", backend="torch"),
+                               F.conv2d(x[0], w), rtol=1e-4, atol=1e-4)
 
 
 def test_cuda_backend_on_cpu_tensor_is_refused():
@@ -657,3 +660,20 @@ def test_explain_explains_an_unavailable_backend(algo):
     c = convkernels.explain(backend="cuda", algo=algo)
     assert (c.backend, c.algo) == ("cuda", "unavailable")
     assert c.reason.startswith("cannot run here:") and "Where it can run:" in c.reason
+
+
+def test_non_finite_spread_is_real_and_documented_where_winograd_may_run():
+    """One Inf makes a whole output tile NaN (more outputs than F.conv2d makes non-finite);
+    the op page, conv2d's docstring and the winograd module say so."""
+    from pathlib import Path
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(1, 2, 8, 8, generator=g), torch.randn(3, 2, 3, 3, generator=g)
+    x[0, 0, 0, 7] = float("inf")   # corner: the direct conv's 3x3 neighbourhood is 2x2
+    out = ops.conv2d(x, w, padding=1, algo="winograd_4x4", backend="torch")
+    expect = F.conv2d(x, w, padding=1)
+    assert (~out.isfinite()).sum() > (~expect.isfinite()).sum()
+    page = (Path(__file__).parents[1] / "docs" / "ops" / "winograd.md").read_text()
+    assert "a single Inf or NaN input spreads over\nwhole output tiles" in page
+    assert "single Inf or NaN\n    input spreads over whole output tiles" in ops.conv2d.__doc__
+    assert "spreads\nover the whole output tiles" in winograd.__doc__
+    assert "spreads" in winograd.NON_FINITE_NOTE

@@ -8,7 +8,16 @@ import torch
 from torch import Tensor
 
 from .. import ops
+from ..reference.conv import epilogue_dtype
 from .conv import padded_input
+
+
+def refuse_scripting(module: torch.nn.Module):
+    """``__prepare_scriptable__`` of the fused modules: TorchScript cannot compile their
+    Python-level backend dispatch, so say so instead of a parser error deep inside."""
+    raise TypeError(f"torch.jit.script cannot compile convkernels' {type(module).__name__} (its "
+                    "forward dispatches to a backend in Python); use torch.export, "
+                    "torch.compile or torch.jit.trace")
 
 
 class ConvBNReLU2d(torch.nn.Module):
@@ -21,9 +30,12 @@ class ConvBNReLU2d(torch.nn.Module):
     (``momentum=None`` is the cumulative average), running statistics in eval.
 
     In eval, the BN fold (per-channel scale and shift applied on the conv accumulator) is
-    cached and recomputed when any parameter or buffer it depends on changes (tracked by
-    tensor version counters). We fold into the epilogue rather than into the weights so the
-    weights are never re-rounded and a weight update needs no refold.
+    cached and recomputed whenever any parameter or buffer it depends on changes
+    (training steps, ``load_state_dict``, in-place edits, ``.to()``/``.half()``), in the
+    input's precision (float32 at least, float64 for float64 inputs). We fold into the
+    epilogue rather than into the weights so the weights are never re-rounded and a weight
+    update needs no refold. ``torch.jit.script`` raises (use torch.export, torch.compile or
+    torch.jit.trace); pickling and ``copy.deepcopy`` keep the behaviour.
 
     Constructor: Conv2d's arguments, then BatchNorm2d's (``eps``, ``momentum``, ``affine``,
     ``track_running_stats``), then ``relu=True`` and ``backend=None``.
@@ -71,6 +83,8 @@ class ConvBNReLU2d(torch.nn.Module):
     def forward(self, input: Tensor, residual: Optional[Tensor] = None) -> Tensor:
         return fused_forward(self, self.conv, self.bn, self.relu, self.backend, input, residual)
 
+    __prepare_scriptable__ = refuse_scripting
+
     def extra_repr(self) -> str:
         s = f"relu={self.relu}"
         if self.backend is not None:
@@ -79,6 +93,7 @@ class ConvBNReLU2d(torch.nn.Module):
 
 
 # ---- the fused forward, shared with convert()'s in-place FusedConv2d ---------------------------
+
 
 def _momentum(training: bool, bn: torch.nn.BatchNorm2d) -> float:
     """torch's _BatchNorm.forward logic for the averaging factor (and the step count)."""
@@ -89,19 +104,45 @@ def _momentum(training: bool, bn: torch.nn.BatchNorm2d) -> float:
     return factor
 
 
+def _fold_state(t: Optional[Tensor]):
+    """What identifies the current value of ``t``: the tensor object, an alias of its storage
+    (keeping the storage alive, so a new allocation cannot reuse its address), its version."""
+    return None if t is None else (t, t.detach(), t._version)
+
+
+def _same_state(old, new) -> bool:
+    if old is None or new is None:
+        return old is new
+    (t0, alias0, v0), (t1, _, v1) = old, new
+    return (t0 is t1 and v0 == v1 and t1.data_ptr() == alias0.data_ptr()
+            and t1.dtype == alias0.dtype and t1.device == alias0.device)
+
+
 def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
                  x: Tensor):
     """Folded (scale, shift) for eval, kept on ``owner`` and reused while nothing it depends
-    on changed (tensor version counters)."""
+    on changed.
+
+    Why the key is what it is: ``F.batch_norm`` updates the running statistics in place
+    without bumping their version counters, so versions alone miss a training step. Every
+    training forward of torch's BatchNorm bumps ``num_batches_tracked`` (in the key), and
+    our own training forward drops the cache (:func:`fused_forward`). ``.to()``/``.half()``
+    replace a buffer (new object) or a parameter's ``.data`` (new storage): the key holds
+    the object and an alias of its storage. In-place edits and ``load_state_dict`` bump
+    versions. Writes through ``.data`` bypass version counters and are not seen, as they
+    are not by autograd."""
     deps = (conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)
-    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in deps)):
+    if (torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting()
+            or (torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                                for t in deps))):
         return None  # differentiable or traced: fold inline, don't cache
-    key = (x.device, bn.eps) + tuple(
-        (t.data_ptr(), t._version) if t is not None else None for t in deps)
-    if key != owner._fold_key:
+    dtype = epilogue_dtype(x.dtype)
+    key = (x.device, dtype, bn.eps, tuple(_fold_state(t) for t in
+                                          deps + (bn.num_batches_tracked,)))
+    old = owner._fold_key
+    if old is None or old[:3] != key[:3] or not all(map(_same_state, old[3], key[3])):
         owner._fold = ops.fold_batch_norm(conv.bias, bn.running_mean, bn.running_var,
-                                          bn.weight, bn.bias, bn.eps)
+                                          bn.weight, bn.bias, bn.eps, dtype=dtype)
         owner._fold_key = key
     return owner._fold
 
@@ -121,6 +162,7 @@ def fused_forward(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Ba
             return ops.conv2d_affine(x, conv.weight, fold[0], fold[1], conv.stride, padding,
                                      conv.dilation, conv.groups, relu=relu, residual=residual,
                                      backend=backend)
+    owner._fold_key = owner._fold = None   # a training forward may change the running stats
     momentum = _momentum(bn.training, bn)
     track = not bn.training or bn.track_running_stats
     return ops.fused_conv_bn_relu(

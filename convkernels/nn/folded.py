@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .conv_bn_relu import fused_forward
+from .conv_bn_relu import fused_forward, refuse_scripting
 
 
 class FoldedBatchNorm2d(torch.nn.BatchNorm2d):
@@ -75,6 +75,8 @@ class FusedConv2d(torch.nn.Conv2d):
 
     def forward(self, input: Tensor, residual: Optional[Tensor] = None) -> Tensor:
         return fused_forward(self, self, self.bn, self.relu, self.backend, input, residual)
+
+    __prepare_scriptable__ = refuse_scripting
 
     def extra_repr(self) -> str:
         s = f"{super().extra_repr()}, bn={self.bn_name!r}, relu={self.relu}"

@@ -27,6 +27,20 @@ def _needs_grad(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
+def is_unbatched(input, weight) -> bool:
+    """torch's conv2d takes an unbatched [C, H, W] input (and returns [K, P, Q])."""
+    return (isinstance(input, Tensor) and input.dim() == 3 and isinstance(weight, Tensor)
+            and weight.dim() == 4)
+
+
+def _check_input_channels(op: str, g) -> None:
+    # torch's conv2d returns [N, 0, P, Q] for C == 0, which no per-channel epilogue fits:
+    # the unfused composition raises, so do we.
+    if g.C == 0:
+        raise ValueError(f"convkernels.{op}: expected an input with at least one channel, got "
+                         f"input of shape [{g.N}, 0, {g.H}, {g.W}]")
+
+
 def _check_algo(op: str, algo: str) -> None:
     if algo not in ALGOS:
         raise ValueError(f"convkernels.{op}: algo must be one of {ALGOS}, got {algo!r}")
@@ -66,9 +80,14 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     reference); ``"winograd_2x2"`` / ``"winograd_4x4"`` for Winograd F(2x2,3x3) /
     F(4x4,3x3) (3x3, stride 1, dilation 1, groups 1 only; see
     :mod:`convkernels.ops.winograd`); ``"auto"`` chooses per layer (see
-    :func:`convkernels.explain`; cuDNN for the torch backend).
+    :func:`convkernels.explain`; cuDNN for the torch backend). Intended difference whenever
+    Winograd runs (chosen, or picked by ``"auto"`` on a kernel backend): a single Inf or NaN
+    input spreads over whole output tiles, as in cuDNN's Winograd (see
+    :mod:`convkernels.ops.winograd`).
     Inputs may be NCHW or channels_last (the output follows the input), float32, float16 or
-    bfloat16 (float64 on the torch backend). ``groups > 1`` runs the grouped kernel, and
+    bfloat16 (float64 on the torch backend); an unbatched ``[C, H, W]`` input gives a
+    ``[K, P, Q]`` output, and ``C == 0`` gives torch's empty ``[N, 0, P, Q]`` result (a weight
+    with no output channel raises, as in torch). ``groups > 1`` runs the grouped kernel, and
     ``groups == C`` (weight [multiplier*C, 1, R, S]) the depthwise one. Backward: depthwise
     convolutions use our own input- and weight-gradient kernels; every other case gets its
     gradients from aten's ``convolution_backward`` (cuDNN on a GPU).
@@ -80,9 +99,14 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
         >>> y.shape
         torch.Size([2, 4, 8, 8])
     """
+    if is_unbatched(input, weight):
+        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups,
+                      algo=algo, backend=backend).squeeze(0)
     g, extra = _checks.check_conv2d("conv2d", input, weight, bias, stride, padding, dilation,
                                     groups)
     _check_algo("conv2d", algo)
+    if g.C == 0:   # torch's result for no input channel: empty, whatever K (nothing to run)
+        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
     input = _pad_same_extra(input, extra)
     needs_grad = _needs_grad(input, weight, bias)
     algo, backend = _winograd.route("conv2d", input, g, algo, backend, needs_grad)
@@ -120,6 +144,7 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     """
     g, extra = _checks.check_conv2d("conv2d_affine", input, weight, None, stride, padding,
                                     dilation, groups)
+    _check_input_channels("conv2d_affine", g)
     _checks.check_vector("conv2d_affine", "scale", scale, g.K)
     _checks.check_vector("conv2d_affine", "shift", shift, g.K)
     _checks.check_same_device("conv2d_affine", "input", input, scale=scale, shift=shift)
@@ -157,7 +182,8 @@ def fold_batch_norm(bias: Optional[Tensor], running_mean: Tensor, running_var: T
 
     ``bn(conv(x) + bias) = conv(x) * scale + shift`` with ``scale = gamma / sqrt(var + eps)``
     and ``shift = beta + (bias - mean) * scale`` (Ioffe & Szegedy's inference formula).
-    Computed in ``dtype`` (float32 by default) and differentiable.
+    Computed in ``dtype`` (float32 by default; pass float64 for float64 inputs, as
+    :func:`fused_conv_bn_relu` and the modules do) and differentiable.
     """
     invstd = torch.rsqrt(running_var.to(dtype) + eps)
     scale = invstd * bn_weight.to(dtype) if bn_weight is not None else invstd
@@ -205,7 +231,8 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
     _checks.check_batch_norm(op, input, g.K, running_mean, running_var, bn_weight, bn_bias,
                              training, eps, momentum)
     _checks.check_residual(op, residual, input, g.output_shape)
-    if training and g.N * g.P * g.Q <= 1:
+    _check_input_channels(op, g)
+    if training and g.N * g.P * g.Q == 1:
         raise ValueError(f"convkernels.{op}: expected more than 1 value per channel when "
                          f"training, got output of shape {list(g.output_shape)}")
     _check_algo(op, algo)
@@ -218,9 +245,13 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
         algo, backend = _winograd.route(op, input, g, algo, backend, needs_grad)
         if algo in _winograd.ALGOS:
             scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias,
-                                           eps)
+                                           eps, dtype=reference.epilogue_dtype(input.dtype))
             return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
                                            backend, op)
+    if training and g.N == 0:
+        # An empty batch: torch returns the empty output and leaves the running statistics
+        # alone (no batch statistics to merge); its composition does exactly that.
+        backend = "torch"
     call = Call(op, input.device, input.dtype, g.groups, needs_grad, layout=layout_of(input))
     impl = select(call, backend).implementation
     return impl.fn(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g,
@@ -246,7 +277,8 @@ def _update_running_stats(running_mean, running_var, mean, var, count, momentum)
 def _fused_kernels(backend: str, input, weight, bias, running_mean, running_var, bn_weight,
                    bn_bias, g, eps, momentum, training, relu, residual):
     if not training:
-        scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias, eps)
+        scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias, eps,
+                                       dtype=reference.epilogue_dtype(input.dtype))
         return _conv_fused(backend, input, weight, scale, shift, residual, g, relu)
     y = _conv_fused(backend, input, weight, None, _as_f32(bias), None, g, False)
     mean, var = _library.op(backend, "channel_moments")(y)

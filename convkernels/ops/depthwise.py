@@ -41,17 +41,20 @@ def depthwise_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
         >>> convkernels.ops.depthwise_conv2d(x, w, padding=1).shape
         torch.Size([2, 64, 56, 56])
     """
+    from .conv import conv2d, is_unbatched
+    if is_unbatched(input, weight):
+        return depthwise_conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation,
+                                backend=backend).squeeze(0)
     _checks.check_depthwise_weight("depthwise_conv2d", input, weight)
-    from .conv import conv2d
     return conv2d(input, weight, bias, stride, padding, dilation, input.shape[1],
                   backend=backend)
 
 
-def _fold_bias(bias: Optional[Tensor], scale: Optional[Tensor],
-               shift: Optional[Tensor]) -> tuple[Optional[Tensor], Optional[Tensor]]:
-    """(conv + bias) * scale + shift  ->  conv * scale + shift' in float32."""
-    f32 = (lambda v: None if v is None else v.to(torch.float32))
-    scale, shift, bias = f32(scale), f32(shift), f32(bias)
+def _fold_bias(bias: Optional[Tensor], scale: Optional[Tensor], shift: Optional[Tensor],
+               dtype: torch.dtype) -> tuple[Optional[Tensor], Optional[Tensor]]:
+    """(conv + bias) * scale + shift  ->  conv * scale + shift' in ``dtype`` (the epilogue's
+    precision: float32, or float64 for float64 inputs)."""
+    scale, shift, bias = (None if v is None else v.to(dtype) for v in (scale, shift, bias))
     if bias is not None:
         bias = bias * scale if scale is not None else bias
         shift = bias if shift is None else shift + bias
@@ -74,8 +77,9 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
     per-channel vectors: an inference BatchNorm folded with
     :func:`convkernels.ops.fold_batch_norm`. ``depthwise_weight`` is ``[M*C, 1, kH, kW]``,
     ``pointwise_weight`` ``[K, M*C, 1, 1]``. stride/padding/dilation apply to the depthwise
-    stage. Each stage's epilogue runs in float32 and rounds once, so ``mid`` is rounded to the
-    input dtype exactly as two separate convolutions would round it.
+    stage. Each stage's epilogue runs in float32 (float64 for float64 inputs) and rounds
+    once, so ``mid`` is rounded to the input dtype exactly as two separate convolutions
+    would round it.
 
     Implementation: without autograd and for up to 256 output channels, one kernel computes
     the depthwise tile on chip and feeds it to the pointwise product (``mid`` never reaches
@@ -106,8 +110,9 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
                               pointwise_bias=pointwise_bias, mid_scale=mid_scale,
                               mid_shift=mid_shift, scale=scale, shift=shift)
     input = _pad_same_extra(input, extra)
-    mid_scale, mid_shift = _fold_bias(depthwise_bias, mid_scale, mid_shift)
-    scale, shift = _fold_bias(pointwise_bias, scale, shift)
+    epilogue = reference.epilogue_dtype(input.dtype)
+    mid_scale, mid_shift = _fold_bias(depthwise_bias, mid_scale, mid_shift, epilogue)
+    scale, shift = _fold_bias(pointwise_bias, scale, shift, epilogue)
     call = Call(op, input.device, input.dtype, g.groups,
                 _needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
                             pointwise_bias, mid_scale, mid_shift, scale, shift),

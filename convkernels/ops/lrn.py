@@ -37,6 +37,12 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     the input instead of saving them. See ``ALEXNET_LRN`` / ``GOOGLENET_LRN`` for the papers'
     settings.
 
+    Intended difference (kernel backends): the output is NCHW- or channels_last-contiguous
+    by the rule every op follows (:mod:`convkernels._layout`). torch's composite LRN (an
+    elementwise ``input / div``) keeps any other dense stride order of the input, e.g. H and
+    W swapped, and resolves a channels_last ``C = 1`` input to NCHW strides; the values are
+    equal, only those strides differ.
+
     Example::
 
         >>> y = convkernels.ops.local_response_norm(torch.randn(2, 96, 55, 55),

@@ -110,9 +110,11 @@ def _avg_pool_torch(x, g, count_include_pad, divisor):
 
 
 def _avg_pool_kernels(backend, x, g, count_include_pad, divisor):
-    return _library.op(backend, "avg_pool2d")(x, list(g.kernel), list(g.stride),
-                                              list(g.padding), g.ceil_mode, count_include_pad,
-                                              divisor)
+    # The primitives take a positive divisor (0: none); sum / -d is exactly -(sum / d).
+    out = _library.op(backend, "avg_pool2d")(x, list(g.kernel), list(g.stride),
+                                             list(g.padding), g.ceil_mode, count_include_pad,
+                                             abs(divisor))
+    return -out if divisor < 0 else out
 
 
 # ---- adaptive pools -----------------------------------------------------------------------------
@@ -127,7 +129,10 @@ def adaptive_avg_pool2d(input: Tensor, output_size, *, backend: Optional[str] = 
         torch.Size([2, 1024, 1, 1])
     """
     x, unbatch = batched("adaptive_avg_pool2d", input)
-    size = _checks.check_adaptive_output_size("adaptive_avg_pool2d", x, output_size)
+    size = _checks.check_adaptive_output_size("adaptive_avg_pool2d", x, output_size,
+                                              empty_channels=True)
+    if x.shape[1] == 0:   # torch returns the empty [N, 0, OH, OW]; nothing to launch
+        return unbatch(reference.pool.adaptive_avg_pool2d(x, size))
     call = Call("adaptive_avg_pool2d", x.device, x.dtype, needs_grad=needs_grad(x),
                 layout=layout_of(x))
     return unbatch(select(call, backend).implementation.fn(x, size))

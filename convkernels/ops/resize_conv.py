@@ -81,6 +81,12 @@ def resize_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     padding and stride on the upsampled grid, groups=1, dilation=1. float32 / float16 /
     bfloat16 (float64 on the torch backend), NCHW or channels_last (output follows input).
 
+    Intended difference (nearest, cuda/triton backends): the phase-folded weights sum the
+    taps that meet one low-res pixel before multiplying, so an infinite input gives
+    ``(sum of taps) * inf`` (±inf) where the eager composition adds ``tap * inf`` products
+    (NaN when those taps have mixed signs or a zero). Which outputs are non-finite is the
+    same; finite inputs and NaN propagate as in torch.
+
     Example::
 
         >>> x, w = torch.randn(2, 8, 16, 16), torch.randn(4, 8, 3, 3)

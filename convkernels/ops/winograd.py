@@ -14,6 +14,11 @@ Per backend:
 Backward: gradients go to the original ``weight`` (and input, scale, shift, residual) by
 aten's ``convolution_backward`` (see :mod:`convkernels._autograd`); the cached transformed
 weight is a detached function of ``weight`` and never receives a gradient itself.
+
+Intended difference from ``F.conv2d`` (NON_FINITE_NOTE): a single Inf or NaN input spreads
+over the whole output tiles whose input patch contains it (Inf - Inf and 0 * Inf inside the
+transforms give NaN), where the direct convolution makes only the outputs whose window
+contains it non-finite. Every output torch makes non-finite is non-finite here too.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ from ..backends import Call, layout_of, register, select
 from ..reference import winograd as ref
 
 ALGOS = tuple(ref.TILES)  # ("winograd_2x2", "winograd_4x4")
+
+#: The one sentence on non-finite inputs, for every place that says Winograd may run.
+NON_FINITE_NOTE = ("Winograd spreads a single Inf or NaN input over whole output tiles "
+                   "(NaN where the direct convolution is finite); inherent to the algorithm, "
+                   "cuDNN's Winograd does the same")
 OP = "conv2d_winograd"
 
 

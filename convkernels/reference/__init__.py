@@ -9,9 +9,10 @@ from __future__ import annotations
 
 # Families whose references are used as reference.<family>.<function>:
 from . import pool, resize_conv, winograd  # noqa: F401
-from .conv import channel_moments, conv2d_fused, conv_bn_relu, scale_shift_relu
+from .conv import channel_moments, conv2d_fused, conv_bn_relu, epilogue_dtype, scale_shift_relu  # noqa: F401
 from .depthwise import separable_conv2d
 from .local_conv import local_conv2d
 
-__all__ = ["conv2d_fused", "channel_moments", "scale_shift_relu", "conv_bn_relu"]
+__all__ = ["conv2d_fused", "channel_moments", "scale_shift_relu", "conv_bn_relu",
+           "epilogue_dtype"]
 __all__ += ["separable_conv2d", "local_conv2d"]

@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from .._layout import output_memory_format
 
 
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+def epilogue_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Precision of epilogue math and of per-channel parameters (folded BN, bias) for an
+    input of ``dtype``: float32 at least, float64 stays float64."""
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
@@ -25,7 +27,7 @@ def conv2d_fused(input: torch.Tensor, weight: torch.Tensor, scale: Optional[torc
                  groups: int, relu: bool) -> torch.Tensor:
     """act(conv(input, weight) * scale + shift + residual)."""
     y = F.conv2d(input, weight, None, stride, padding, dilation, groups)
-    acc = _acc_dtype(input.dtype)
+    acc = epilogue_dtype(input.dtype)
     if scale is None and shift is None and residual is None and not relu:
         out = y
     else:
@@ -44,14 +46,14 @@ def conv2d_fused(input: torch.Tensor, weight: torch.Tensor, scale: Optional[torc
 
 def channel_moments(input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and biased variance over N, H, W, in float32 (float64 stays)."""
-    x = input.to(_acc_dtype(input.dtype))
+    x = input.to(epilogue_dtype(input.dtype))
     var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
     return mean, var
 
 
 def scale_shift_relu(input: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
                      residual: Optional[torch.Tensor], relu: bool) -> torch.Tensor:
-    acc = _acc_dtype(input.dtype)
+    acc = epilogue_dtype(input.dtype)
     z = input.to(acc) * _per_channel(scale, acc) + _per_channel(shift, acc)
     if residual is not None:
         z = z + residual.to(acc)

@@ -11,6 +11,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from .._layout import output_memory_format
+
 
 def max_pool2d(input: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
                padding: Sequence[int], dilation: Sequence[int], ceil_mode: bool,
@@ -35,10 +37,11 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool):
 
 def max_unpool2d(input, indices, output_size):
     """Scatter ``input`` into a zero [N, C, *output_size] plane at ``indices`` (h*OW + w)."""
-    N, C = input.shape[:2]
+    N, C, H, W = input.shape
     out = input.new_zeros((N, C, output_size[0] * output_size[1]))
-    out.scatter_(2, indices.reshape(N, C, -1), input.reshape(N, C, -1))
-    return out.view(N, C, output_size[0], output_size[1])
+    out.scatter_(2, indices.reshape(N, C, H * W), input.reshape(N, C, H * W))
+    out = out.view(N, C, output_size[0], output_size[1])
+    return out.contiguous(memory_format=output_memory_format(input))
 
 
 def local_response_norm(input, size: int, alpha: float, beta: float, k: float):

@@ -10,8 +10,9 @@ and j is in W(c) exactly when c is in [j - (size-1)//2, j + size//2]. Each progr
 BLOCK elements in the output's memory order; the neighbours along C are re-read through the
 cache (in channels_last they are the same or adjacent lines), so DRAM sees one read of x
 (and of g) and one write. The backward recomputes s_c from x instead of saving it.
-Powers are exp2(-beta * log2(s)) in fp32; s >= k > 0 in every use that matters (torch
-gives inf/NaN for k = 0 and x = 0 in the same places).
+Powers are exp2(-beta * log2(s)) in fp32, and exactly 1 for a zero exponent (beta = 0 with
+an infinite s gives x, as torch does); s >= k > 0 in every use that matters (torch gives
+inf/NaN for k = 0 and x = 0 in the same places).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from .pool import BLOCK, _block_offsets, _decompose
 
 @triton.jit
 def _pow(s, e):
-    return tl.exp2(e * tl.log2(s))
+    # pow(s, 0) is 1 for every s, inf and NaN included (torch's pow), where exp2(0 * log2(s))
+    # would be NaN.
+    return tl.where(e == 0.0, 1.0, tl.exp2(e * tl.log2(s)))
 
 
 @triton.jit
