@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,11 +91,14 @@ def test_an_unexpected_exception_is_one_line_and_exit_1(monkeypatch, capsys):
 
 
 def test_a_closed_pipe_is_one_line_and_non_zero():
-    # `info --json | head -1`: the reader leaves after one line.
+    # `info --json | head -1`: the reader leaves early. Its end is closed before the command
+    # starts, so the first write fails whatever the pipe buffer's size (the whole JSON would fit
+    # in one and never fail if the reader closed after reading a line).
+    read_end, write_end = os.pipe()
+    os.close(read_end)
     proc = subprocess.Popen([sys.executable, "-m", "convkernels", "info", "--json"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdout.readline()
-    proc.stdout.close()
+                            stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert "Traceback" not in err and "output pipe closed" in err

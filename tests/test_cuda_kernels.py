@@ -1,7 +1,6 @@
 """GPU-only checks of the CUDA and Triton kernels (marker ``cuda``; skipped without a GPU).
 
-The ``sanitizer`` subset is small on purpose: ``make gpu-report`` runs it under
-compute-sanitizer memcheck and racecheck.
+The compute-sanitizer subset is tests/test_sanitizer_families.py (one call per CUDA family).
 """
 
 import pytest
@@ -22,7 +21,6 @@ def _skip_unavailable(backend):
         pytest.skip(convkernels._extension.load()[1])
 
 
-@pytest.mark.sanitizer
 @pytest.mark.parametrize("backend", KERNEL_BACKENDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
