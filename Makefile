@@ -50,7 +50,7 @@ venv: $(PYDEP)
 $(BUILD_STAMP): $(SOURCES) | $(PYDEP)
 	@mkdir -p build; : > build/pip-install.log; echo "building (full log: build/pip-install.log)"; \
 	$(PYTHON) -m pip install -v --no-build-isolation --no-deps -e . > build/pip-install.log 2>&1 & \
-	pid=$$!; tail -n +1 -f build/pip-install.log --pid=$$pid | sed -nE \
+	pid=$$!; tail -n +1 -f build/pip-install.log --pid=$$pid | sed -unE \
 	  -e 's/^ *(\[[0-9]+\/[0-9]+ files, [0-9.]+ s\]).* -c (-c )?[^ ]*\/(csrc\/[^ ]+) .*/\1 \3/p' \
 	  -e 's/^ *(convkernels setup: .*)/\1/p'; \
 	wait $$pid || { tail -40 build/pip-install.log; exit 1; }
