@@ -50,3 +50,27 @@ def test_every_autotuned_kernel_prunes_to_configs_that_fit(sm90, monkeypatch, mo
     kept = _common.fit_configs(configs, tile_bytes, acc)
     assert kept and all(c.num_stages * tile_bytes(c) <= limit for c in kept)
     assert len(kept) < len(configs)
+
+
+def test_triton_winograd_4x4_does_not_fit_sm90_as_its_refusal_says():
+    """Compiled for sm_90 here (no GPU needed): F(4x4)'s fp32 variant asks for more shared
+    memory than sm_90 has, and its fp16 variant keeps ~17 KB per thread in local memory (the
+    275 ms per call measured on an H200). If this fails the kernel may fit now: measure it on a
+    GPU and lift ops.winograd.TRITON_4X4_ON_GPU."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    try:
+        triton_resources = importlib.import_module("triton_resources")
+    finally:
+        sys.path.pop(0)
+    if not triton_resources.cuobjdump().exists():
+        pytest.skip("this Triton has no bundled cuobjdump")
+    try:
+        fp32 = triton_resources.winograd_fused(4, "fp32")
+        fp16 = triton_resources.winograd_fused(4, "fp16")
+    except (ImportError, TypeError) as e:   # another Triton's compile API
+        pytest.skip(f"cannot compile for a GPU target with this Triton: {e}")
+    assert fp32.shared_bytes > SM90_SHARED, fp32
+    assert fp16.stack_bytes > 4096, fp16

@@ -222,12 +222,13 @@ def _winograd_kernels(backend, input, weight, scale, shift, residual, g, relu, t
         input, weight, u, _f32(scale), _f32(shift), residual, list(g.padding), tile, relu)
 
 
-#: Why the Triton F(4x4) kernel does not run on GPUs. Its per-program accumulator is
-#: [64 points (36 padded to a power of two), 16 tiles, 16 channels] in fp32: 128 registers per
-#: thread before any operand, so it spills to local memory (275 ms per call in fp16 on an H200
-#: VGG-16 layer, against 6 ms for our CUDA kernel), and in fp32 its operand tiles need 344 KB of
-#: shared memory where sm_90 has 227 KB. Every smaller tile is below tl.dot's 16 minimum. It
-#: stays available under the Triton interpreter, where it checks the formulation's numerics.
+#: Why the Triton F(4x4) kernel does not run on GPUs. Compiled for sm_90 (tools/
+#: triton_resources.py, no GPU needed), its fp16 variant keeps a 17 KB per-thread stack frame in
+#: local memory: the [64 points (36 padded to a power of two), 16, 16] batched dot is lowered to
+#: per-thread arrays that do not fit registers (275 ms per call on an H200 VGG-16 layer, against
+#: 6 ms for our CUDA kernel); its fp32 variant needs 344 KB of shared memory where sm_90 has
+#: 227 KB. Smaller tiles go below tl.dot's minimum of 16. It stays available under the Triton
+#: interpreter, where it checks the formulation's numerics.
 TRITON_4X4_ON_GPU = ("the Triton Winograd F(4x4) kernel does not fit a GPU (a 64-point fp32 "
                      "accumulator per program spills registers, and fp32 operand tiles exceed "
                      "shared memory); use backend='cuda' or algo='winograd_2x2'")

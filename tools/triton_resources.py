@@ -1,0 +1,87 @@
+"""Compile Triton kernels for a GPU target on any machine (no GPU needed) and report what they
+use: shared memory, registers, and the per-thread stack frame (local memory, where spilled
+arrays go). This is how a pathological config is found before a GPU run.
+
+    python tools/triton_resources.py               # the Winograd kernels, sm_90
+
+Needs the Triton package's own cuobjdump (triton/backends/nvidia/bin), which reads the cubins
+it makes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Resources:
+    shared_bytes: int      # dynamic shared memory the launch asks for
+    registers: int         # per thread
+    stack_bytes: int       # per-thread stack frame: local memory
+
+    def __str__(self) -> str:
+        return (f"shared {self.shared_bytes} B, {self.registers} registers, "
+                f"stack {self.stack_bytes} B/thread")
+
+
+def cuobjdump() -> Path:
+    import triton
+    return Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+
+
+def compile_for(kernel, arg_types: dict, constexprs: dict, num_warps: int,
+                arch: int = 90) -> Resources:
+    """Compile ``kernel`` (a triton.jit function) for sm_<arch>: pointer/int argument types
+    ("*fp16", "i32", ...) by name, constexpr values by name."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    params = list(inspect.signature(kernel.fn).parameters)
+    signature = {p: "constexpr" if p in constexprs else arg_types[p] for p in params}
+    source = ASTSource(fn=kernel, signature=signature,
+                       constexprs={(params.index(k),): v for k, v in constexprs.items()})
+    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
+                              options={"num_warps": num_warps})
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(compiled.asm["cubin"])
+        f.flush()
+        usage = subprocess.run([str(cuobjdump()), "--dump-resource-usage", f.name],
+                               capture_output=True, text=True, check=True).stdout
+    fields = dict(item.split(":", 1) for line in usage.splitlines() if "REG:" in line
+                  for item in line.split() if ":" in item)
+    return Resources(int(compiled.metadata.shared), int(fields["REG"]), int(fields["STACK"]))
+
+
+def winograd_fused(m: int, dtype: str, arch: int = 90) -> Resources:
+    """The fused Winograd F(m x m, 3x3) kernel as the triton backend launches it on a GPU."""
+    from convkernels.triton import winograd
+
+    alpha = m + 2
+    ap = 1 << (alpha * alpha - 1).bit_length()
+    mp = max(16, 1 << (m * m - 1).bit_length())
+    block_t, block_c, block_k, warps = winograd._blocks(m, False, None)
+    constexprs = dict(M_TILE=m, ALPHA=alpha, AP=ap, MP=mp, HAS_SCALE=False, HAS_SHIFT=False,
+                      HAS_RESIDUAL=False, RELU=False, INDEX_64=False, DOT_FP32=False,
+                      BF16_RTNE=False, INPUT_PRECISION="ieee", BLOCK_T=block_t,
+                      BLOCK_C=block_c, BLOCK_K=block_k)
+    element = {"fp16": "*fp16", "bf16": "*bf16", "fp32": "*fp32"}[dtype]
+    kernel = winograd._winograd_fused_kernel
+    types = {p: (element if p in ("x_ptr", "u_ptr", "res_ptr", "out_ptr")
+                 else "*fp32" if p.endswith("_ptr") else "i32")
+             for p in inspect.signature(kernel.fn).parameters}
+    return compile_for(kernel, types, constexprs, warps, arch)
+
+
+def main() -> None:
+    for m in (2, 4):
+        for dtype in ("fp16", "fp32"):
+            print(f"winograd F({m}x{m}) {dtype}, sm_90: {winograd_fused(m, dtype)}")
+
+
+if __name__ == "__main__":
+    main()
