@@ -3,6 +3,9 @@ use: shared memory, registers, and the per-thread stack frame (local memory, whe
 arrays go). This is how a pathological config is found before a GPU run.
 
     python tools/triton_resources.py               # the Winograd kernels, sm_90
+    python tools/triton_resources.py --json        # the same as JSON
+
+Run it without TRITON_INTERPRET=1: interpreted kernels cannot be compiled.
 
 Needs the Triton package's own cuobjdump (triton/backends/nvidia/bin), which reads the cubins
 it makes.
@@ -77,10 +80,20 @@ def winograd_fused(m: int, dtype: str, arch: int = 90) -> Resources:
     return compile_for(kernel, types, constexprs, warps, arch)
 
 
-def main() -> None:
-    for m in (2, 4):
-        for dtype in ("fp16", "fp32"):
-            print(f"winograd F({m}x{m}) {dtype}, sm_90: {winograd_fused(m, dtype)}")
+def main(argv=None) -> None:
+    import argparse
+    import json
+    from dataclasses import asdict
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="print JSON instead of text")
+    args = ap.parse_args(argv)
+    found = {f"winograd_{m}x{m}_{dtype}": winograd_fused(m, dtype)
+             for m in (2, 4) for dtype in ("fp16", "fp32")}
+    if args.json:
+        print(json.dumps({k: asdict(v) for k, v in found.items()}))
+    else:
+        for name, usage in found.items():
+            print(f"{name}, sm_90: {usage}")
 
 
 if __name__ == "__main__":
