@@ -57,11 +57,11 @@ def _load_once() -> tuple[bool, str]:
         return False, _rebuild_hint(f"convkernels._C has no readable {BUILD_FACTS_NAME} beside "
                                     "it (a build from an older version of the package?)")
     if build_info().get("libstdcxx_linkage") == "static":
-        return False, _rebuild_hint(
+        return False, (
             f"convkernels._C carries a static copy of the C++ standard library (its compiler, "
             f"{build_info().get('host_compiler', 'unknown')}, links it that way), whose "
-            f"iostreams crash at run time; rebuild it with the system compiler: CC=/usr/bin/gcc "
-            f"CXX=/usr/bin/g++")
+            f"iostreams crash at run time. Rebuild it with the system compiler: "
+            f"`CC=/usr/bin/gcc CXX=/usr/bin/g++ {REBUILD_COMMAND}`")
     if _release(built) != _release(torch.__version__):
         return False, _rebuild_hint(f"convkernels._C was built against torch {built} but torch "
                                     f"{torch.__version__} is installed")

@@ -60,6 +60,12 @@ def table() -> dict:
     return _TABLE
 
 
+# Under torch.compile the name is looked up once, when the region is traced (as backend
+# selection itself is), not on every call of the compiled graph.
+_constant_under_compile = getattr(torch.compiler, "assume_constant_result", lambda f: f)
+
+
+@_constant_under_compile
 def device_name(device: torch.device) -> Optional[str]:
     """The GPU's marketing name ("NVIDIA H200"): the GPU class the reports are keyed on."""
     if device.type != "cuda" or not torch.cuda.is_available():
@@ -72,6 +78,10 @@ def device_name(device: torch.device) -> Optional[str]:
 
 def layout_name(channels_last: bool) -> str:
     return "channels_last" if channels_last else "nchw"
+
+
+def any_backend_wins() -> bool:
+    return bool(_TABLE["backend_wins"])
 
 
 def backend_win(op: str, backend: str, gpu: Optional[str], dtype: torch.dtype, layout: str,

@@ -179,7 +179,9 @@ def _auto_order(call: Call) -> tuple[list[str], dict[str, str]]:
     if call.device.type == "cuda":
         order = []
         allow_unmeasured = os.environ.get("CONVKERNELS_ALLOW_UNVERIFIED") == "1"
-        gpu = _measured.device_name(call.device)
+        # The GPU's name only matters when some report measured a win (and reading it is not
+        # free): with an empty table every kernel backend is skipped without it.
+        gpu = _measured.device_name(call.device) if _measured.any_backend_wins() else None
         for b in ("cuda", "triton"):
             if allow_unmeasured or _measured.backend_win(call.op, b, gpu, call.dtype,
                                                           call.layout, call.needs_grad):
@@ -199,6 +201,8 @@ def _auto_order(call: Call) -> tuple[list[str], dict[str, str]]:
 
 def measured_reason(call: Call, backend: str) -> str:
     """The report rows that let auto choose ``backend`` for ``call`` (empty if none)."""
+    if not _measured.any_backend_wins():
+        return ""
     win = _measured.backend_win(call.op, backend, _measured.device_name(call.device), call.dtype,
                                 call.layout, call.needs_grad)
     if not win:
