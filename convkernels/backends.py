@@ -52,7 +52,7 @@ class Call:
     dtype: torch.dtype
     groups: int = 1
     # Whether autograd will need a backward: lets a backend whose kernel has no backward for
-    # some mode refuse with a clear reason instead of silently detaching (TESTING.md item 11).
+    # some mode refuse with a clear reason instead of silently detaching.
     needs_grad: bool = False
     extra: dict = field(default_factory=dict)
     # "channels_last" or "nchw" (see layout_of); "" when unknown, which auto treats as unmeasured.

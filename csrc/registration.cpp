@@ -69,7 +69,7 @@ TORCH_LIBRARY(convkernels, m) {
   m.def(
       "cuda_resize_bilinear_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, "
       "int scale_factor, int[2] padding, int[2] stride, bool align_corners, bool relu) -> Tensor");
-  // ---- winograd (issue 3): U = G w G^T, and the fused F(mxm,3x3) conv reading U (weight only
+  // ---- winograd: U = G w G^T, and the fused F(mxm,3x3) conv reading U (weight only
   // carries the gradient; see csrc/ops/winograd.cpp).
   m.def("cuda_winograd_filter_transform(Tensor weight, int tile) -> Tensor");
   m.def(

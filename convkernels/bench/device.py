@@ -114,7 +114,7 @@ def _convkernels_info() -> Optional[dict]:
 
 
 def capture(device_index: int = 0) -> dict:
-    """Everything GPU.md asks for once per report. Hostname-free on purpose."""
+    """Everything a report records about the machine, once per report. Hostname-free on purpose."""
     import torch
     env: dict = {
         "date_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),

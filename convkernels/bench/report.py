@@ -1,6 +1,6 @@
 """The benchmark report: one JSON object ``{"schema", "meta", "rows"}``.
 
-A report is evidence (GPU.md): it is written only by this module from measured rows, never
+A report is evidence: it is written only by this module from measured rows, never
 by hand. ``meta`` holds the environment once (GPU, driver, versions, git commit, date, the
 TF32 and cudnn.benchmark settings, the peaks used); each row is one (case, backend)
 measurement. Rows from several runs on the same commit and GPU merge into one file (so a

@@ -29,8 +29,8 @@ class Subsampling2d(nn.Module):
     """``act(coefficient[c] * sum_{k x k window} x + bias[c])``, window stride ``k``: the S2/S4
     layers of LeNet-5, 2 trainable parameters per channel (S2: 12, S4: 32).
 
-    Args: ``channels``, ``kernel_size=2``, ``activation`` one of ``"sigmoid"`` (the seed's and
-    the default), ``"tanh"``, ``"scaled_tanh"`` (the paper's squashing function) or None,
+    Args: ``channels``, ``kernel_size=2``, ``activation`` one of ``"sigmoid"`` (the paper's
+    and the default), ``"tanh"``, ``"scaled_tanh"`` (the paper's squashing function) or None,
     ``backend``.
 
     Example::

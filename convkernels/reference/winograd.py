@@ -176,7 +176,7 @@ def winograd_conv2d(input: torch.Tensor, transformed_weight: torch.Tensor,
     xp = F.pad(input.to(acc), (pw, TW * m + 2 - W - pw, ph, TH * m + 2 - H - ph))
     d = xp.unfold(2, alpha, m).unfold(3, alpha, m)  # [N, C, TH, TW, alpha, alpha]
     # The transformed input V is built C-chunk by C-chunk so that it never exceeds
-    # 2 x (input + output) bytes (issue 3's workspace bound), even for one huge image.
+    # 2 x (input + output) bytes (the documented workspace bound), even for one huge image.
     tiles = N * TH * TW
     chunk = input_chunk_channels(input.shape, K, P, Q, m, input.dtype)
     u = transformed_weight.to(acc)  # [alpha^2, K, C]
