@@ -132,7 +132,7 @@ def _bench_no_gpu(args, why: str) -> int:
     written = [p for p in tour_files if p.exists()]
     print("\nWritten: " + (", ".join(map(str, written)) if written else
                             "nothing (the tour did not finish)")
-          + ". No timing report: that needs a CUDA GPU (`make gpu-report`).")
+          + ". No timing report: that needs a CUDA GPU (`make gpu-check`).")
     return 0
 
 

@@ -16,8 +16,10 @@ from .report import SHAPE_KEYS, load
 from .summary import evaluate_targets, summarize
 
 NO_REPORT = ("No GPU report has been committed yet: bench/results/ holds no report. Run "
-             "`make gpu-report OUT=<dir>` on a GPU machine and commit its report.json there "
-             "(naming: bench/results/README.md).")
+             "`make gpu-check OUT=<dir>` (or the full `make gpu-report OUT=<dir>`) on a GPU "
+             "machine, commit its report.json there (naming: bench/results/README.md) and "
+             "regenerate the dispatch table (`python -m convkernels.algo build-table "
+             "bench/results/*.json`).")
 
 
 def _f(v, fmt: str, none: str = "—") -> str:
