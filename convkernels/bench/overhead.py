@@ -263,7 +263,7 @@ def _model_cases() -> list[Case]:
         x = _rand(1, 3, 16, 16)
         return (lambda: converted(x)), (lambda: original(x))
     return [Case("convert(resnet18)", "model", "torchvision resnet18, batch 1, 16x16",
-                 build, covers=())]
+                 build)]
 
 
 def cases() -> list[Case]:
