@@ -21,7 +21,8 @@ PYTHON ?= $(shell if [ -x $(VENV)/bin/python ]; then echo $(VENV)/bin/python; \
 PYTEST_ARGS ?=
 # The benchmark package's own tests that need no GPU (layer shapes, report maths, rendering).
 BENCH_CPU_TESTS := bench/test_shapes.py bench/test_report.py bench/test_runner_cpu.py \
-	bench/test_roofline.py bench/test_opbench_cpu.py bench/test_gpu_check_target.py
+	bench/test_roofline.py bench/test_opbench_cpu.py bench/test_gpu_check_target.py \
+	bench/test_overhead_cpu.py
 BUILD_STAMP := build/.extension-stamp
 SOURCES := setup.py $(shell find csrc -name '*.cu' -o -name '*.cuh' -o -name '*.cpp' -o -name '*.h' 2>/dev/null)
 

@@ -221,6 +221,32 @@ def cmd_layers(args) -> int:
     return 0
 
 
+# ---- overhead ----------------------------------------------------------------------------
+
+def cmd_overhead(args) -> int:
+    from convkernels.bench import overhead
+    if args.repeats < 3:
+        raise CliError(f"--repeats must be at least 3 (a median and quartiles), got {args.repeats}")
+    if args.repeat_ms <= 0:
+        raise CliError(f"--repeat-ms must be positive, got {args.repeat_ms}")
+    cases = overhead.select_cases(args.only)
+    if not cases:
+        names = ", ".join(c.name for c in overhead.cases())
+        raise CliError(f"--only {' '.join(args.only)} matches no case; cases: {names}")
+    if args.json:
+        result = overhead.run(cases, args.repeats, args.repeat_ms)
+        print(json.dumps(result, indent=1))
+    else:
+        print("Host time per call on the CPU (torch backend, 1 thread, no_grad, tiny tensors):\n"
+              "median over repeats; spread: interquartile range / median, the larger side.\n")
+        print(overhead.render_header(), flush=True)
+        result = overhead.run(cases, args.repeats, args.repeat_ms,
+                              log=lambda line: print(line, flush=True))
+        print("\n" + overhead.render_verdict(result["rows"]))
+    missed = any(r["status"] == "FAIL" for r in result["rows"])
+    return 1 if missed and args.check else 0
+
+
 # ---- reports -----------------------------------------------------------------------------
 
 def cmd_report(args) -> int:
@@ -404,6 +430,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: 64)")
     s.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"],
                    help="dtype auto's choice is made for (default: fp16)")
+
+    s = _command(sub, "overhead", "host time per call of every op and module vs torch (CPU)",
+                 """
+        Per-call host time on the CPU of every public op (vs its aten equivalent), every
+        module in eval (vs its torch.nn equivalent) and a converted torchvision resnet18 at
+        batch 1, 16x16 (vs the original): torch backend, tiny tensors, one thread, no_grad,
+        so the time is the Python layer's. Targets: op <= aten + 8 us, module <= 1.2x,
+        converted resnet18 <= 1.1x. A report: exits 0 whether or not targets are met,
+        unless --check. Timings on a loaded machine are noisy: read the spread column.""",
+                 cmd_overhead)
+    s.add_argument("--only", nargs="+", metavar="SUBSTR",
+                   help="keep cases whose name contains any SUBSTR (e.g. conv2d nn.Max)")
+    s.add_argument("--repeats", type=int, default=21,
+                   help="timed repeats per side; the median is reported (default: 21)")
+    s.add_argument("--repeat-ms", type=float, default=4.0,
+                   help="length of one repeat's loop in ms (default: 4)")
+    s.add_argument("--json", action="store_true", help="print the rows and settings as JSON")
+    s.add_argument("--check", action="store_true",
+                   help="exit 1 when any case misses its target")
 
     s = _command(sub, "report", "render a JSON report to Markdown + CSV (+ roofline.png)", """
         Re-render a bench report.json (from `bench` or `pytest bench/`) to STEM.md and

@@ -96,3 +96,26 @@ def test_committed_table_is_generated_from_the_committed_reports(tmp_path):
     rebuilt = json.loads((tmp_path / "t.json").read_text())
     assert committed == rebuilt
     assert ck_algo.summary()["measured_entries"] == len(committed["entries"])
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv2d_affine", "fused_conv_bn_relu"])
+def test_a_cpu_conv_call_selects_its_backend_once(op, monkeypatch):
+    """No report measures CPU algorithms, so algo='auto' off a GPU needs no algorithm choice
+    (and so no second backend selection inside it): host time per call."""
+    import convkernels.ops.conv as conv_ops
+    from convkernels import backends
+    selected = []
+
+    def counting_select(call, requested=None, _select=backends.select):
+        selected.append(call.op)
+        return _select(call, requested)
+    monkeypatch.setattr(backends, "select", counting_select)
+    monkeypatch.setattr(conv_ops, "select", counting_select)
+    x, w, v = torch.randn(1, 4, 6, 6), torch.randn(4, 4, 3, 3), torch.rand(4) + 0.5
+    with torch.no_grad():
+        out = {"conv2d": lambda: ops.conv2d(x, w, v, padding=1),
+               "conv2d_affine": lambda: ops.conv2d_affine(x, w, v, v, padding=1),
+               "fused_conv_bn_relu": lambda: ops.fused_conv_bn_relu(x, w, v, v, v, v, v,
+                                                                    padding=1)}[op]()
+    assert selected == [op]
+    assert out.shape == (1, 4, 6, 6)

@@ -110,12 +110,14 @@ def _fold_state(t: Optional[Tensor]):
     return None if t is None else (t, t.detach(), t._version)
 
 
-def _same_state(old, new) -> bool:
-    if old is None or new is None:
-        return old is new
-    (t0, alias0, v0), (t1, _, v1) = old, new
-    return (t0 is t1 and v0 == v1 and t1.data_ptr() == alias0.data_ptr()
-            and t1.dtype == alias0.dtype and t1.device == alias0.device)
+def _still_current(state, t: Optional[Tensor]) -> bool:
+    """Whether ``t`` still has the value ``state`` (from :func:`_fold_state`) recorded. Reads
+    ``t`` without building a new state: this runs on every eval forward."""
+    if state is None or t is None:
+        return state is None and t is None
+    t0, alias0, v0 = state
+    return (t0 is t and t._version == v0 and t.data_ptr() == alias0.data_ptr()
+            and t.dtype == alias0.dtype and t.device == alias0.device)
 
 
 def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
@@ -137,13 +139,13 @@ def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Bat
                                                 for t in deps))):
         return None  # differentiable or traced: fold inline, don't cache
     dtype = epilogue_dtype(x.dtype)
-    key = (x.device, dtype, bn.eps, tuple(_fold_state(t) for t in
-                                          deps + (bn.num_batches_tracked,)))
+    tracked = deps + (bn.num_batches_tracked,)
     old = owner._fold_key
-    if old is None or old[:3] != key[:3] or not all(map(_same_state, old[3], key[3])):
+    if (old is None or old[:3] != (x.device, dtype, bn.eps)
+            or not all(map(_still_current, old[3], tracked))):
         owner._fold = ops.fold_batch_norm(conv.bias, bn.running_mean, bn.running_var,
                                           bn.weight, bn.bias, bn.eps, dtype=dtype)
-        owner._fold_key = key
+        owner._fold_key = (x.device, dtype, bn.eps, tuple(map(_fold_state, tracked)))
     return owner._fold
 
 

@@ -80,7 +80,9 @@ def route(op: str, input: Tensor, g, algo: str, backend: Optional[str],
     if algo in ALGOS:
         check_algo(op, g, algo)
         return algo, backend
-    if algo != "auto":
+    if algo != "auto" or input.device.type != "cuda":
+        # Off a GPU no report can have measured another algorithm, so "auto" is the direct
+        # path and the caller's own backend selection is the only one this call needs.
         return algo, backend
     from ..algo import choose  # late: algo imports this module
     choice = choose(g, input.dtype, input.device,
