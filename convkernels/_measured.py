@@ -60,12 +60,13 @@ def table() -> dict:
     return _TABLE
 
 
-# Under torch.compile the name is looked up once, when the region is traced (as backend
-# selection itself is), not on every call of the compiled graph.
-_constant_under_compile = getattr(torch.compiler, "assume_constant_result", lambda f: f)
+#: Decorator: under torch.compile the function runs once, when the region is traced, and its
+#: answer is a constant of the graph (shared with backends.get_backend).
+constant_under_compile = getattr(torch.compiler, "assume_constant_result", lambda f: f)
 
 
-@_constant_under_compile
+# The GPU's name is looked up when a compiled region is traced, as backend selection itself is.
+@constant_under_compile
 def device_name(device: torch.device) -> Optional[str]:
     """The GPU's marketing name ("NVIDIA H200"): the GPU class the reports are keyed on."""
     if device.type != "cuda" or not torch.cuda.is_available():

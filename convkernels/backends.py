@@ -112,7 +112,7 @@ def set_backend(name: Optional[str]) -> None:
 # torch.compile traces get_backend() once and keeps its answer in the graph (as it does with
 # torch.backends flags): older Dynamo (torch <= 2.13) cannot trace ContextVar.get, and a
 # graph that re-read the environment on every call would not be a graph.
-_constant_under_compile = getattr(torch.compiler, "assume_constant_result", lambda f: f)
+_constant_under_compile = _measured.constant_under_compile
 
 
 @_constant_under_compile
