@@ -36,6 +36,32 @@ import torch
 
 from . import _extension, _measured
 
+
+def environment_variable(name: str) -> Callable[[], Optional[str]]:
+    """A reader of one environment variable for the per-call path.
+
+    ``os.environ.get`` encodes the key and walks the ``Mapping`` protocol on every call
+    (about 0.7 µs, several times per op). This reads the same dict ``os.environ`` writes to
+    (so ``os.environ[...] = ...`` and ``monkeypatch.setenv`` are seen at once), with the key
+    encoded once; where that dict is not there it falls back to ``os.environ.get``.
+    """
+    data = getattr(os.environ, "_data", None)
+    encodekey = getattr(os.environ, "encodekey", None)
+    decodevalue = getattr(os.environ, "decodevalue", None)
+    if not isinstance(data, dict) or encodekey is None or decodevalue is None:
+        return lambda: os.environ.get(name)
+    key = encodekey(name)
+
+    def read() -> Optional[str]:
+        value = data.get(key)
+        return None if value is None else decodevalue(value)
+    return read
+
+
+_env_backend = environment_variable("CONVKERNELS_BACKEND")
+_env_triton_interpret = environment_variable("TRITON_INTERPRET")
+_env_allow_unverified = environment_variable("CONVKERNELS_ALLOW_UNVERIFIED")
+
 BACKENDS = ("cuda", "triton", "torch")
 _CHOICES = BACKENDS + ("auto",)
 
@@ -75,6 +101,13 @@ class Implementation:
     backend: str
     fn: Callable
     supports: Supports
+    # False when registered without a ``supports`` rule (it takes every call): lets select()
+    # skip building the reasons for a call that can only go one way.
+    checks_calls: bool = True
+
+
+def _supports_every_call(call: "Call") -> str:
+    return ""
 
 
 _REGISTRY: dict[str, dict[str, Implementation]] = {}
@@ -90,7 +123,8 @@ def register(op: str, backend: str, supports: Optional[Supports] = None):
 
     def deco(fn):
         _REGISTRY.setdefault(op, {})[backend] = Implementation(
-            op, backend, fn, supports or (lambda call: ""))
+            op, backend, fn, supports or _supports_every_call, supports is not None)
+        _SELECTIONS.pop(op, None)
         return fn
     return deco
 
@@ -120,8 +154,7 @@ def get_backend() -> str:
     """The backend a call without ``backend=`` would request right now. Inside a compiled
     region: the one requested when the region was traced."""
     return (_context_backend.get() or _global_backend
-            or _validate_name(os.environ.get("CONVKERNELS_BACKEND") or None,
-                              "CONVKERNELS_BACKEND") or "auto")
+            or _validate_name(_env_backend() or None, "CONVKERNELS_BACKEND") or "auto")
 
 
 @contextlib.contextmanager
@@ -139,8 +172,14 @@ def use_backend(name: Optional[str]) -> Iterator[None]:
 _KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
+@_constant_under_compile
 def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET") == "1"
+    return _env_triton_interpret() == "1"
+
+
+@_constant_under_compile
+def _allow_unverified() -> bool:
+    return _env_allow_unverified() == "1"
 
 
 def backend_problem(backend: str, call: Call) -> str:
@@ -178,7 +217,7 @@ def _auto_order(call: Call) -> tuple[list[str], dict[str, str]]:
     skipped: dict[str, str] = {}
     if call.device.type == "cuda":
         order = []
-        allow_unmeasured = os.environ.get("CONVKERNELS_ALLOW_UNVERIFIED") == "1"
+        allow_unmeasured = _allow_unverified()
         # The GPU's name only matters when some report measured a win (and reading it is not
         # free): with an empty table every kernel backend is skipped without it.
         gpu = _measured.device_name(call.device) if _measured.any_backend_wins() else None
@@ -212,15 +251,69 @@ def measured_reason(call: Call, backend: str) -> str:
     return f"measured faster than cuDNN in {win['rows'][0]['report']}: {rows}{more}"
 
 
-@dataclass
 class Selection:
-    implementation: Implementation
-    requested: str
-    skipped: dict[str, str]
+    """The implementation chosen for one call, how it was requested, and why each backend
+    tried before it was passed over (``skipped``, computed when first read)."""
+
+    __slots__ = ("implementation", "requested", "_skipped", "_call")
+
+    def __init__(self, implementation: Implementation, requested: str,
+                 skipped: Optional[dict[str, str]] = None, call: Optional[Call] = None):
+        self.implementation = implementation
+        self.requested = requested
+        self._skipped = skipped
+        self._call = call
 
     @property
     def backend(self) -> str:
         return self.implementation.backend
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        if self._skipped is None:
+            self._skipped = _auto_order(self._call)[1] if self._call is not None else {}
+        return self._skipped
+
+
+# The torch implementation of each op, as a Selection per way of asking for it, built once.
+_SELECTIONS: dict[str, dict[str, Selection]] = {}
+
+
+def _torch_selection(op: str, requested: str, impls: dict[str, Implementation]
+                     ) -> Optional[Selection]:
+    by_request = _SELECTIONS.get(op)
+    if by_request is None:
+        by_request = _SELECTIONS[op] = {}
+        impl = impls.get("torch")
+        if impl is not None and not impl.checks_calls:
+            by_request["torch"] = Selection(impl, "torch", {})
+            by_request["auto"] = Selection(impl, "auto", {})
+    return by_request.get(requested)
+
+
+def _auto_is_torch(device: torch.device) -> bool:
+    """Whether ``auto`` picks torch for every call on ``device`` (whatever op, dtype or
+    layout): a CPU tensor outside the Triton interpreter, or a GPU for which no committed
+    report measured any kernel faster (and unmeasured kernels are not allowed)."""
+    if device.type == "cpu":
+        return not _interpreting()
+    return (device.type == "cuda" and not _measured.any_backend_wins()
+            and not _allow_unverified())
+
+
+def runs_on_torch(requested: Optional[str], x: torch.Tensor) -> bool:
+    """Whether a call asking for ``requested`` with tensors like ``x`` runs the torch backend
+    whatever its other arguments. Modules that mirror a torch module use it to run torch's
+    own forward (torch's arithmetic and torch's errors) without building a :class:`Call`:
+    that is the whole per-call cost of a module on the torch backend."""
+    requested = requested or get_backend()
+    if requested == "torch":
+        return True
+    if requested != "auto":
+        return False
+    if x.is_cpu:   # (Tensor.is_cpu is ~5x cheaper than building x.device)
+        return not _interpreting()
+    return (x.is_cuda and not _measured.any_backend_wins()) and not _allow_unverified()
 
 
 def select(call: Call, requested: Optional[str] = None) -> Selection:
@@ -229,6 +322,13 @@ def select(call: Call, requested: Optional[str] = None) -> Selection:
     impls = _REGISTRY.get(call.op)
     if not impls:
         raise KeyError(f"no implementations registered for op {call.op!r}")
+    # The common case costs one dict lookup: a call that can only go to torch.
+    if requested == "torch" or (requested == "auto" and _auto_is_torch(call.device)):
+        fast = _torch_selection(call.op, requested, impls)
+        if fast is not None:
+            if requested == "auto" and call.device.type == "cuda":
+                return Selection(fast.implementation, "auto", None, call)
+            return fast
     if requested != "auto":
         why = backend_problem(requested, call)
         if why:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import ops
+from ..backends import runs_on_torch
 
 
 def padded_input(conv: torch.nn.Conv2d, x: Tensor) -> tuple[Tensor, object]:
@@ -47,6 +48,10 @@ class Conv2d(torch.nn.Conv2d):
         return new
 
     def forward(self, input: Tensor) -> Tensor:
+        # algo "auto"/"direct" on the torch backend is torch's own convolution; the Winograd
+        # algos there run the reference transforms, so they take the op.
+        if self.algo in ("auto", "direct") and runs_on_torch(self.backend, input):
+            return super().forward(input)
         x, padding = padded_input(self, input)
         return ops.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
                           self.groups, algo=self.algo, backend=self.backend)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import ops
-from ..reference.conv import epilogue_dtype
+from ..backends import runs_on_torch
+from ..reference.conv import affine_epilogue, epilogue_dtype
 from .conv import padded_input
 
 
@@ -116,8 +118,9 @@ def _still_current(state, t: Optional[Tensor]) -> bool:
     if state is None or t is None:
         return state is None and t is None
     t0, alias0, v0 = state
-    return (t0 is t and t._version == v0 and t.data_ptr() == alias0.data_ptr()
-            and t.dtype == alias0.dtype and t.device == alias0.device)
+    # The alias keeps the old storage alive, so an equal data pointer is the same storage
+    # (same dtype and device): no need to compare those too.
+    return t0 is t and t._version == v0 and t.data_ptr() == alias0.data_ptr()
 
 
 def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
@@ -133,19 +136,22 @@ def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Bat
     the object and an alias of its storage. In-place edits and ``load_state_dict`` bump
     versions. Writes through ``.data`` bypass version counters and are not seen, as they
     are not by autograd."""
-    deps = (conv.bias, bn.running_mean, bn.running_var, bn.weight, bn.bias)
+    # Read straight from the modules' dicts: Module.__getattr__ costs more than the check.
+    conv_params, bn_params, bn_buffers = conv._parameters, bn._parameters, bn._buffers
+    deps = (conv_params.get("bias"), bn_buffers.get("running_mean"),
+            bn_buffers.get("running_var"), bn_params.get("weight"), bn_params.get("bias"))
     if (torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting()
             or (torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                                 for t in deps))):
         return None  # differentiable or traced: fold inline, don't cache
     dtype = epilogue_dtype(x.dtype)
-    tracked = deps + (bn.num_batches_tracked,)
+    tracked = deps + (bn_buffers.get("num_batches_tracked"),)
     old = owner._fold_key
-    if (old is None or old[:3] != (x.device, dtype, bn.eps)
+    if (old is None or old[0] != dtype or old[1] != bn.eps or old[2] != x.device
             or not all(map(_still_current, old[3], tracked))):
         owner._fold = ops.fold_batch_norm(conv.bias, bn.running_mean, bn.running_var,
                                           bn.weight, bn.bias, bn.eps, dtype=dtype)
-        owner._fold_key = (x.device, dtype, bn.eps, tuple(map(_fold_state, tracked)))
+        owner._fold_key = (dtype, bn.eps, x.device, tuple(map(_fold_state, tracked)))
     return owner._fold
 
 
@@ -161,6 +167,13 @@ def fused_forward(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Ba
     if not training:
         fold = _cached_fold(owner, conv, bn, x)
         if fold is not None:
+            if runs_on_torch(backend, x):
+                # conv2d_affine's torch backend, less the argument checks that F.conv2d makes
+                # itself; a residual that only broadcasts goes on to the op, which refuses it.
+                y = F.conv2d(x, conv.weight, None, conv.stride, padding, conv.dilation,
+                             conv.groups)
+                if residual is None or residual.shape == y.shape:
+                    return affine_epilogue(y, x, fold[0], fold[1], residual, relu)
             return ops.conv2d_affine(x, conv.weight, fold[0], fold[1], conv.stride, padding,
                                      conv.dilation, conv.groups, relu=relu, residual=residual,
                                      backend=backend)

@@ -3,13 +3,21 @@ when a model puts them back to back (AlexNet's norm -> pool, GoogLeNet's pool ->
 
 from __future__ import annotations
 
+import types
 from typing import Optional
 
 import torch
 from torch import Tensor
 
 from .. import ops
+from ..backends import runs_on_torch
 from .pool import _BackendMixin
+
+# torch's own forwards, run as they are on the torch backend (looked up once, not per call).
+_TORCH_FORWARD = types.SimpleNamespace(
+    LocalResponseNorm=torch.nn.LocalResponseNorm.forward,
+    MaxPool2d=torch.nn.MaxPool2d.forward,
+)
 
 
 class LocalResponseNorm(_BackendMixin, torch.nn.LocalResponseNorm):
@@ -25,6 +33,8 @@ class LocalResponseNorm(_BackendMixin, torch.nn.LocalResponseNorm):
         self.backend = backend
 
     def forward(self, input: Tensor) -> Tensor:
+        if runs_on_torch(self.backend, input):
+            return _TORCH_FORWARD.LocalResponseNorm(self, input)
         return ops.local_response_norm(input, self.size, self.alpha, self.beta, self.k,
                                        backend=self.backend)
 
@@ -52,6 +62,11 @@ class LRNMaxPool2d(torch.nn.Module):
 
     def forward(self, input: Tensor):
         p, n = self.pool, self.lrn
+        if not p.return_indices and runs_on_torch(self.backend, input):
+            # The torch backend of the fused op is this composition of torch's own forwards.
+            if self.order == "lrn_pool":
+                return _TORCH_FORWARD.MaxPool2d(p, _TORCH_FORWARD.LocalResponseNorm(n, input))
+            return _TORCH_FORWARD.LocalResponseNorm(n, _TORCH_FORWARD.MaxPool2d(p, input))
         return ops.lrn_max_pool2d(input, n.size, n.alpha, n.beta, n.k, p.kernel_size, p.stride,
                                   p.padding, p.dilation, p.ceil_mode, order=self.order,
                                   return_indices=p.return_indices, backend=self.backend)

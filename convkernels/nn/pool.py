@@ -4,12 +4,22 @@ the forward pass on :mod:`convkernels.ops` and an extra ``backend=`` keyword."""
 
 from __future__ import annotations
 
+import types
 from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
 
 from .. import ops
+from ..backends import runs_on_torch
+
+# torch's own forwards, run as they are on the torch backend (looked up once, not per call).
+_TORCH_FORWARD = types.SimpleNamespace(
+    AdaptiveAvgPool2d=torch.nn.AdaptiveAvgPool2d.forward,
+    AdaptiveMaxPool2d=torch.nn.AdaptiveMaxPool2d.forward,
+    AvgPool2d=torch.nn.AvgPool2d.forward,
+    MaxPool2d=torch.nn.MaxPool2d.forward,
+)
 
 
 class _BackendMixin:
@@ -40,6 +50,8 @@ class MaxPool2d(_BackendMixin, torch.nn.MaxPool2d):
         self.backend = backend
 
     def forward(self, input: Tensor):
+        if runs_on_torch(self.backend, input):
+            return _TORCH_FORWARD.MaxPool2d(self, input)
         return ops.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                               self.ceil_mode, self.return_indices, backend=self.backend)
 
@@ -55,6 +67,8 @@ class AvgPool2d(_BackendMixin, torch.nn.AvgPool2d):
         self.backend = backend
 
     def forward(self, input: Tensor) -> Tensor:
+        if runs_on_torch(self.backend, input):
+            return _TORCH_FORWARD.AvgPool2d(self, input)
         return ops.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                               self.count_include_pad, self.divisor_override,
                               backend=self.backend)
@@ -71,6 +85,8 @@ class AdaptiveAvgPool2d(_BackendMixin, torch.nn.AdaptiveAvgPool2d):
         self.backend = backend
 
     def forward(self, input: Tensor) -> Tensor:
+        if runs_on_torch(self.backend, input):
+            return _TORCH_FORWARD.AdaptiveAvgPool2d(self, input)
         return ops.adaptive_avg_pool2d(input, self.output_size, backend=self.backend)
 
     def extra_repr(self) -> str:
@@ -85,6 +101,8 @@ class AdaptiveMaxPool2d(_BackendMixin, torch.nn.AdaptiveMaxPool2d):
         self.backend = backend
 
     def forward(self, input: Tensor):
+        if runs_on_torch(self.backend, input):
+            return _TORCH_FORWARD.AdaptiveMaxPool2d(self, input)
         return ops.adaptive_max_pool2d(input, self.output_size, self.return_indices,
                                        backend=self.backend)
 

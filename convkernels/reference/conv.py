@@ -18,7 +18,7 @@ def epilogue_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _per_channel(v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return v.to(dtype).view(1, -1, 1, 1)
+    return (v if v.dtype == dtype else v.to(dtype)).view(1, -1, 1, 1)
 
 
 def conv2d_fused(input: torch.Tensor, weight: torch.Tensor, scale: Optional[torch.Tensor],
@@ -27,20 +27,35 @@ def conv2d_fused(input: torch.Tensor, weight: torch.Tensor, scale: Optional[torc
                  groups: int, relu: bool) -> torch.Tensor:
     """act(conv(input, weight) * scale + shift + residual)."""
     y = F.conv2d(input, weight, None, stride, padding, dilation, groups)
+    return affine_epilogue(y, input, scale, shift, residual, relu)
+
+
+def affine_epilogue(y: torch.Tensor, input: torch.Tensor, scale: Optional[torch.Tensor],
+                    shift: Optional[torch.Tensor], residual: Optional[torch.Tensor],
+                    relu: bool) -> torch.Tensor:
+    """The epilogue of :func:`conv2d_fused` on a convolution's result ``y``: per-channel
+    scale and shift, residual and ReLU in the epilogue precision, one rounding back, and the
+    output's memory format taken from ``input``."""
     acc = epilogue_dtype(input.dtype)
     if scale is None and shift is None and residual is None and not relu:
         out = y
     else:
-        z = y.to(acc)
+        # The first step makes a new tensor; the later ones update it in place (no autograd
+        # formula here needs the values they overwrite), and no-op casts are skipped: on small
+        # tensors each extra op or cast is a measurable part of the call.
+        z = y if y.dtype == acc else y.to(acc)
+        owned = z is not y
         if scale is not None:
-            z = z * _per_channel(scale, acc)
+            z, owned = z * _per_channel(scale, acc), True
         if shift is not None:
-            z = z + _per_channel(shift, acc)
+            shift = _per_channel(shift, acc)
+            z, owned = (z.add_(shift) if owned else z + shift), True
         if residual is not None:
-            z = z + residual.to(acc)
+            residual = residual if residual.dtype == acc else residual.to(acc)
+            z, owned = (z.add_(residual) if owned else z + residual), True
         if relu:
-            z = torch.relu(z)
-        out = z.to(input.dtype)
+            z = z.relu_() if owned else torch.relu(z)
+        out = z if z.dtype == input.dtype else z.to(input.dtype)
     return out.contiguous(memory_format=output_memory_format(input))
 
 
