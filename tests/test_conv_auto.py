@@ -104,18 +104,27 @@ def test_a_cpu_conv_call_selects_its_backend_once(op, monkeypatch):
     (and so no second backend selection inside it): host time per call."""
     import convkernels.ops.conv as conv_ops
     from convkernels import backends
-    selected = []
+    decisions, inside_choose = [], []
+
+    def counting_choose(op, requested, x, _choose=backends.choose, **kwargs):
+        decisions.append(op)
+        inside_choose.append(op)
+        try:
+            return _choose(op, requested, x, **kwargs)
+        finally:
+            inside_choose.pop()
 
     def counting_select(call, requested=None, _select=backends.select):
-        selected.append(call.op)
+        if not inside_choose:   # a selection of its own, not the one choose() makes
+            decisions.append(f"select {call.op}")
         return _select(call, requested)
     monkeypatch.setattr(backends, "select", counting_select)
-    monkeypatch.setattr(conv_ops, "select", counting_select)
+    monkeypatch.setattr(conv_ops, "choose", counting_choose)
     x, w, v = torch.randn(1, 4, 6, 6), torch.randn(4, 4, 3, 3), torch.rand(4) + 0.5
     with torch.no_grad():
         out = {"conv2d": lambda: ops.conv2d(x, w, v, padding=1),
                "conv2d_affine": lambda: ops.conv2d_affine(x, w, v, v, padding=1),
                "fused_conv_bn_relu": lambda: ops.fused_conv_bn_relu(x, w, v, v, v, v, v,
                                                                     padding=1)}[op]()
-    assert selected == [op]
+    assert decisions == [op]
     assert out.shape == (1, 4, 6, 6)

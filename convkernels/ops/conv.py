@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _checks, _library, reference
-from ..backends import Call, layout_of, register, select
+from ..backends import Call, choose, register
 from . import winograd as _winograd
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
@@ -112,9 +112,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     algo, backend = _winograd.route("conv2d", input, g, algo, backend, needs_grad)
     if algo in _winograd.ALGOS:
         return _winograd.conv2d_affine(input, weight, None, bias, None, g, False, algo, backend)
-    call = Call("conv2d", input.device, input.dtype, g.groups, needs_grad, {"algo": algo},
-                layout=layout_of(input))
-    return select(call, backend).implementation.fn(input, weight, bias, g)
+    fn = choose("conv2d", backend, input, needs_grad=needs_grad, groups=g.groups,
+                extra={"algo": algo})
+    return fn(input, weight, bias, g)
 
 
 # algo="direct" on the torch backend is the reference of the direct convolution, as the
@@ -156,10 +156,8 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     if algo in _winograd.ALGOS:
         return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
                                        backend, "conv2d_affine")
-    call = Call("conv2d_affine", input.device, input.dtype, g.groups, needs_grad,
-                layout=layout_of(input))
-    return select(call, backend).implementation.fn(input, weight, scale, shift, residual, g,
-                                                   relu)
+    fn = choose("conv2d_affine", backend, input, needs_grad=needs_grad, groups=g.groups)
+    return fn(input, weight, scale, shift, residual, g, relu)
 
 
 @register("conv2d_affine", "torch")
@@ -252,10 +250,9 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
         # An empty batch: torch returns the empty output and leaves the running statistics
         # alone (no batch statistics to merge); its composition does exactly that.
         backend = "torch"
-    call = Call(op, input.device, input.dtype, g.groups, needs_grad, layout=layout_of(input))
-    impl = select(call, backend).implementation
-    return impl.fn(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g,
-                   float(eps), float(momentum), bool(training), bool(relu), residual)
+    fn = choose(op, backend, input, needs_grad=needs_grad, groups=g.groups)
+    return fn(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g, float(eps),
+              float(momentum), bool(training), bool(relu), residual)
 
 
 @register("fused_conv_bn_relu", "torch")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks, _library, reference
-from ..backends import Call, layout_of, register, select
+from ..backends import choose, register
 from .conv import _needs_grad, _pad_same_extra
 
 __all__ = ["depthwise_conv2d", "separable_conv2d"]
@@ -113,13 +113,11 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
     epilogue = reference.epilogue_dtype(input.dtype)
     mid_scale, mid_shift = _fold_bias(depthwise_bias, mid_scale, mid_shift, epilogue)
     scale, shift = _fold_bias(pointwise_bias, scale, shift, epilogue)
-    call = Call(op, input.device, input.dtype, g.groups,
-                _needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
-                            pointwise_bias, mid_scale, mid_shift, scale, shift),
-                layout=layout_of(input))
-    return select(call, backend).implementation.fn(
-        input, depthwise_weight, pointwise_weight, mid_scale, mid_shift, bool(mid_relu), scale,
-        shift, bool(relu), g, call.needs_grad)
+    grad = _needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
+                       pointwise_bias, mid_scale, mid_shift, scale, shift)
+    fn = choose(op, backend, input, needs_grad=grad, groups=g.groups)
+    return fn(input, depthwise_weight, pointwise_weight, mid_scale, mid_shift, bool(mid_relu),
+              scale, shift, bool(relu), g, grad)
 
 
 @register("separable_conv2d", "torch")

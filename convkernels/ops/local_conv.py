@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks, _library, reference
-from ..backends import Call, layout_of, register, select
+from ..backends import Call, choose, register
 
 __all__ = ["local_conv2d"]
 
@@ -42,11 +42,10 @@ def local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, s
                                    dilation)
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (input, weight, bias))
-    call = Call("local_conv2d", input.device, input.dtype, 1, needs_grad, layout=layout_of(input))
-    impl = select(call, backend).implementation
+    fn = choose("local_conv2d", backend, input, needs_grad=needs_grad)
     if g.N == 0:
         return input.new_empty((0, weight.shape[2], g.P, g.Q))
-    return impl.fn(input, weight, bias, g)
+    return fn(input, weight, bias, g)
 
 
 @register("local_conv2d", "torch")

@@ -13,7 +13,7 @@ from typing import Optional
 from torch import Tensor
 
 from .. import _checks, _library, reference
-from ..backends import Call, layout_of, register, select
+from ..backends import choose, register
 from .pool import batched, needs_grad
 
 __all__ = ["local_response_norm", "lrn_max_pool2d", "ALEXNET_LRN", "GOOGLENET_LRN"]
@@ -50,9 +50,8 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     """
     x = input.unsqueeze(2) if isinstance(input, Tensor) and input.dim() == 3 else input
     _checks.check_lrn("local_response_norm", x, size, alpha, beta, k)
-    call = Call("local_response_norm", x.device, x.dtype, needs_grad=needs_grad(x),
-                layout=layout_of(x))
-    out = select(call, backend).implementation.fn(x, size, float(alpha), float(beta), float(k))
+    fn = choose("local_response_norm", backend, x, needs_grad=needs_grad(x))
+    out = fn(x, size, float(alpha), float(beta), float(k))
     return out.squeeze(2) if input.dim() == 3 else out
 
 
@@ -90,10 +89,10 @@ def lrn_max_pool2d(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 
     g = _checks.check_pool2d("lrn_max_pool2d", x, kernel_size, stride, padding, dilation,
                              ceil_mode, avg=False)
     _checks.check_lrn("lrn_max_pool2d", x, size, alpha, beta, k)
-    call = Call("lrn_max_pool2d", x.device, x.dtype, needs_grad=needs_grad(x), layout=layout_of(x))
-    out, idx = select(call, backend).implementation.fn(
+    grad = needs_grad(x)
+    out, idx = choose("lrn_max_pool2d", backend, x, needs_grad=grad)(
         x, size, float(alpha), float(beta), float(k), g, order == "pool_lrn",
-        bool(return_indices) or call.needs_grad)
+        bool(return_indices) or grad)
     return (unbatch(out), unbatch(idx)) if return_indices else unbatch(out)
 
 

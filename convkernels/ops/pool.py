@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks, _library, reference
-from ..backends import Call, layout_of, register, select
+from ..backends import choose, register
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
            "global_avg_pool2d", "max_unpool2d", "spatial_pyramid_pool"]
@@ -62,8 +62,8 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     x, unbatch = batched("max_pool2d", input)
     g = _checks.check_pool2d("max_pool2d", x, kernel_size, stride, padding, dilation,
                              ceil_mode, avg=False)
-    call = Call("max_pool2d", x.device, x.dtype, needs_grad=needs_grad(x), layout=layout_of(x))
-    out = select(call, backend).implementation.fn(x, g, bool(return_indices), call.needs_grad)
+    grad = needs_grad(x)
+    out = choose("max_pool2d", backend, x, needs_grad=grad)(x, g, bool(return_indices), grad)
     return _unbatch_pair(unbatch, out, return_indices)
 
 
@@ -98,9 +98,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
     g = _checks.check_pool2d("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode,
                              avg=True)
     divisor = _checks.check_divisor_override("avg_pool2d", divisor_override)
-    call = Call("avg_pool2d", x.device, x.dtype, needs_grad=needs_grad(x), layout=layout_of(x))
-    return unbatch(select(call, backend).implementation.fn(x, g, bool(count_include_pad),
-                                                           divisor))
+    fn = choose("avg_pool2d", backend, x, needs_grad=needs_grad(x))
+    return unbatch(fn(x, g, bool(count_include_pad), divisor))
 
 
 @register("avg_pool2d", "torch")
@@ -133,9 +132,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size, *, backend: Optional[str] = 
                                               empty_channels=True)
     if x.shape[1] == 0:   # torch returns the empty [N, 0, OH, OW]; nothing to launch
         return unbatch(reference.pool.adaptive_avg_pool2d(x, size))
-    call = Call("adaptive_avg_pool2d", x.device, x.dtype, needs_grad=needs_grad(x),
-                layout=layout_of(x))
-    return unbatch(select(call, backend).implementation.fn(x, size))
+    return unbatch(choose("adaptive_avg_pool2d", backend, x, needs_grad=needs_grad(x))(x, size))
 
 
 def global_avg_pool2d(input: Tensor, *, backend: Optional[str] = None) -> Tensor:
@@ -158,10 +155,9 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
     :func:`adaptive_avg_pool2d`, NaN wins, indices flat ``h * W + w``)."""
     x, unbatch = batched("adaptive_max_pool2d", input)
     size = _checks.check_adaptive_output_size("adaptive_max_pool2d", x, output_size)
-    call = Call("adaptive_max_pool2d", x.device, x.dtype, needs_grad=needs_grad(x),
-                layout=layout_of(x))
-    out = select(call, backend).implementation.fn(x, size, bool(return_indices),
-                                                  call.needs_grad)
+    grad = needs_grad(x)
+    out = choose("adaptive_max_pool2d", backend, x, needs_grad=grad)(x, size,
+                                                                    bool(return_indices), grad)
     return _unbatch_pair(unbatch, out, return_indices)
 
 
@@ -206,8 +202,7 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
             raise ValueError(f"convkernels.max_unpool2d: found an invalid max index "
                              f"({int(lo) if int(lo) < 0 else int(hi)}) for an output plane of "
                              f"size {size[0]}x{size[1]}")
-    call = Call("max_unpool2d", x.device, x.dtype, needs_grad=needs_grad(x), layout=layout_of(x))
-    return unbatch(select(call, backend).implementation.fn(x, indices, size))
+    return unbatch(choose("max_unpool2d", backend, x, needs_grad=needs_grad(x))(x, indices, size))
 
 
 @register("max_unpool2d", "torch")

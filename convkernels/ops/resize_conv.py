@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _checks, _library
-from ..backends import Call, layout_of, register, select
+from ..backends import Call, choose, register
 from ..reference import resize_conv as ref
 from .conv import _as_f32, _needs_grad
 
@@ -97,9 +97,9 @@ def resize_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
     op = "resize_conv2d"
     geom = _checks.check_resize_conv2d(op, input, weight, bias, scale_factor, mode, padding,
                                        stride, align_corners)
-    call = Call(op, input.device, input.dtype, 1, _needs_grad(input, weight, bias),
-                {"mode": geom.mode}, layout=layout_of(input))
-    return select(call, backend).implementation.fn(input, weight, None, bias, geom, False)
+    fn = choose(op, backend, input, needs_grad=_needs_grad(input, weight, bias),
+                extra={"mode": geom.mode})
+    return fn(input, weight, None, bias, geom, False)
 
 
 def resize_conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
@@ -124,10 +124,9 @@ def resize_conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     _checks.check_vector(op, "scale", scale, geom.conv.K)
     _checks.check_vector(op, "shift", shift, geom.conv.K)
     _checks.check_same_device(op, "input", input, scale=scale, shift=shift)
-    call = Call(op, input.device, input.dtype, 1, _needs_grad(input, weight, scale, shift),
-                {"mode": geom.mode}, layout=layout_of(input))
-    return select(call, backend).implementation.fn(input, weight, scale, shift, geom,
-                                                   bool(relu))
+    fn = choose(op, backend, input, needs_grad=_needs_grad(input, weight, scale, shift),
+                extra={"mode": geom.mode})
+    return fn(input, weight, scale, shift, geom, bool(relu))
 
 
 def _torch_impl(input, weight, scale, shift, geom, relu):

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from .. import _library
-from ..backends import Call, layout_of, register, select
+from ..backends import Call, choose, register
 from ..reference import winograd as ref
 
 ALGOS = tuple(ref.TILES)  # ("winograd_2x2", "winograd_4x4")
@@ -196,9 +196,7 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     check_algo(op, g, algo)
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (input, weight, scale, shift, residual))
-    call = Call(OP, input.device, input.dtype, g.groups, needs_grad, {"algo": algo},
-                layout=layout_of(input))
-    fn = select(call, backend).implementation.fn
+    fn = choose(OP, backend, input, needs_grad=needs_grad, groups=g.groups, extra={"algo": algo})
     return fn(input, weight, scale, shift, residual, g, relu, tile_of(algo))
 
 
