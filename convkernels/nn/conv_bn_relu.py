@@ -11,6 +11,7 @@ from torch import Tensor
 from .. import ops
 from ..backends import runs_on_torch
 from ..reference.conv import affine_epilogue, epilogue_dtype
+from ._value_cache import still_current, tensor_state
 from .conv import padded_input
 
 
@@ -106,23 +107,6 @@ def _momentum(training: bool, bn: torch.nn.BatchNorm2d) -> float:
     return factor
 
 
-def _fold_state(t: Optional[Tensor]):
-    """What identifies the current value of ``t``: the tensor object, an alias of its storage
-    (keeping the storage alive, so a new allocation cannot reuse its address), its version."""
-    return None if t is None else (t, t.detach(), t._version)
-
-
-def _still_current(state, t: Optional[Tensor]) -> bool:
-    """Whether ``t`` still has the value ``state`` (from :func:`_fold_state`) recorded. Reads
-    ``t`` without building a new state: this runs on every eval forward."""
-    if state is None or t is None:
-        return state is None and t is None
-    t0, alias0, v0 = state
-    # The alias keeps the old storage alive, so an equal data pointer is the same storage
-    # (same dtype and device): no need to compare those too.
-    return t0 is t and t._version == v0 and t.data_ptr() == alias0.data_ptr()
-
-
 def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
                  x: Tensor):
     """Folded (scale, shift) for eval, kept on ``owner`` and reused while nothing it depends
@@ -131,11 +115,9 @@ def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Bat
     Why the key is what it is: ``F.batch_norm`` updates the running statistics in place
     without bumping their version counters, so versions alone miss a training step. Every
     training forward of torch's BatchNorm bumps ``num_batches_tracked`` (in the key), and
-    our own training forward drops the cache (:func:`fused_forward`). ``.to()``/``.half()``
-    replace a buffer (new object) or a parameter's ``.data`` (new storage): the key holds
-    the object and an alias of its storage. In-place edits and ``load_state_dict`` bump
-    versions. Writes through ``.data`` bypass version counters and are not seen, as they
-    are not by autograd."""
+    our own training forward drops the cache (:func:`fused_forward`). The rest (in-place
+    edits, ``load_state_dict``, ``.to()``, ``.half()``) is what :mod:`._value_cache`
+    recognizes."""
     # Read straight from the modules' dicts: Module.__getattr__ costs more than the check.
     conv_params, bn_params, bn_buffers = conv._parameters, bn._parameters, bn._buffers
     deps = (conv_params.get("bias"), bn_buffers.get("running_mean"),
@@ -148,10 +130,10 @@ def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Bat
     tracked = deps + (bn_buffers.get("num_batches_tracked"),)
     old = owner._fold_key
     if (old is None or old[0] != dtype or old[1] != bn.eps or old[2] != x.device
-            or not all(map(_still_current, old[3], tracked))):
+            or not all(map(still_current, old[3], tracked))):
         owner._fold = ops.fold_batch_norm(conv.bias, bn.running_mean, bn.running_var,
                                           bn.weight, bn.bias, bn.eps, dtype=dtype)
-        owner._fold_key = (dtype, bn.eps, x.device, tuple(map(_fold_state, tracked)))
+        owner._fold_key = (dtype, bn.eps, x.device, tuple(map(tensor_state, tracked)))
     return owner._fold
 
 
