@@ -148,15 +148,19 @@ class _ddp_allowing_cpu_sync_batch_norm:
 
 # ---- SyncBatchNorm --------------------------------------------------------------------------
 
-def _sync_layer_matches_whole_batch(backend, sizes, residual, momentum):
+def _sync_layer_matches_whole_batch(backend, sizes, residual, momentum, size=5, padding=1,
+                                    channels_last=False):
     torch.manual_seed(1)
-    ours = ConvBNReLU2d(3, 4, 3, padding=1, momentum=momentum, backend=backend,
+    ours = ConvBNReLU2d(3, 4, 3, padding=padding, momentum=momentum, backend=backend,
                         sync_batch_norm=True)
     conv, bn = copy.deepcopy(ours.conv), nn.BatchNorm2d(4, momentum=momentum)
     bn.load_state_dict(ours.bn.state_dict())
-    whole_x, x = _shard(sizes, 3, 5, 5, seed=2)
-    whole_t, t = _shard(sizes, 4, 5, 5, seed=3)
-    whole_r, r = _shard(sizes, 4, 5, 5, seed=4) if residual else (None, None)
+    out_size = size + 2 * padding - 2
+    whole_x, x = _shard(sizes, 3, size, size, seed=2)
+    whole_t, t = _shard(sizes, 4, out_size, out_size, seed=3)
+    whole_r, r = _shard(sizes, 4, out_size, out_size, seed=4) if residual else (None, None)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     start = sum(sizes[:dist.get_rank()])
     here = slice(start, start + len(x))
     expect = Expect()
@@ -168,6 +172,8 @@ def _sync_layer_matches_whole_batch(backend, sizes, residual, momentum):
         ref = bn(conv(x_ref))
         ref = F.relu(ref + r_ref if residual else ref)
         expect.close(out, ref[here], f"step {step} output")
+        if channels_last and not out.is_contiguous(memory_format=torch.channels_last):
+            expect.found.append(f"step {step}: output is not channels_last")
         (out * t).sum().backward()
         (ref * whole_t).sum().backward()
         expect.close(x_ours.grad, x_ref.grad[here], f"step {step} input grad")
@@ -199,9 +205,10 @@ def sync_layer_torch_empty_batch_cumulative_average():
 
 
 @check
-def sync_layer_torch_one_value_per_channel_here():
+def sync_layer_torch_one_value_per_channel_here_channels_last():
     # One value per channel on a process is allowed when the group has more, as in torch.
-    _sync_layer_matches_whole_batch("torch", [1, 2], residual=False, momentum=0.1)
+    _sync_layer_matches_whole_batch("torch", [1, 2], residual=False, momentum=0.1, size=3,
+                                    padding=0, channels_last=True)
 
 
 @check
