@@ -282,6 +282,13 @@ def _ddp_trains_like_torch(**ddp_options):
         _train_steps(model, batches, targets)
     expect = Expect()
     expect.same_training_state(converted, original, atol=1e-6, rtol=1e-6)
+    # Eval: with broadcast_buffers, DDP copies rank 0's running statistics in place before
+    # each forward, and the fold must be computed from those; the second forward reuses it.
+    theirs.eval(), ours.eval()
+    with torch.no_grad():
+        for i in range(2):
+            expect.close(ours(batches[0]), theirs(batches[0]), f"eval output {i}",
+                         atol=1e-6, rtol=1e-6)
     expect.done()
 
 
