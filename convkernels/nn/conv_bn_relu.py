@@ -10,6 +10,7 @@ from torch import Tensor
 
 from .. import ops
 from ..backends import runs_on_torch
+from ..distributed import sync_fused_conv_bn_relu, sync_group
 from ..reference.conv import affine_epilogue, epilogue_dtype
 from ._value_cache import still_current, tensor_state
 from .conv import padded_input
@@ -21,6 +22,11 @@ def refuse_scripting(module: torch.nn.Module):
     raise TypeError(f"torch.jit.script cannot compile convkernels' {type(module).__name__} (its "
                     "forward dispatches to a backend in Python); use torch.export, "
                     "torch.compile or torch.jit.trace")
+
+
+#: The BatchNorm modules a fused layer computes: a SyncBatchNorm after a Conv2d sees 4-D
+#: input, where it is BatchNorm2d with cross-process statistics.
+BATCH_NORMS = (torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm)
 
 
 class ConvBNReLU2d(torch.nn.Module):
@@ -40,21 +46,36 @@ class ConvBNReLU2d(torch.nn.Module):
     update needs no refold. ``torch.jit.script`` raises (use torch.export, torch.compile or
     torch.jit.trace); pickling and ``copy.deepcopy`` keep the behaviour.
 
+    ``sync_batch_norm=True`` makes ``.bn`` a ``torch.nn.SyncBatchNorm`` over
+    ``process_group`` (None: the whole world, as SyncBatchNorm's default): in training, with
+    more than one process, the batch statistics are those of every process's batch (see
+    :mod:`convkernels.distributed`). ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` on a
+    model holding this module does the same.
+
     Constructor: Conv2d's arguments, then BatchNorm2d's (``eps``, ``momentum``, ``affine``,
-    ``track_running_stats``), then ``relu=True`` and ``backend=None``.
+    ``track_running_stats``), then ``relu=True`` and ``backend=None``; keyword-only
+    ``sync_batch_norm=False`` and ``process_group=None``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  eps: float = 1e-5, momentum: Optional[float] = 0.1, affine: bool = True,
                  track_running_stats: bool = True, relu: bool = True,
-                 backend: Optional[str] = None, device=None, dtype=None):
+                 backend: Optional[str] = None, device=None, dtype=None, *,
+                 sync_batch_norm: bool = False, process_group=None):
         super().__init__()
+        if process_group is not None and not sync_batch_norm:
+            raise ValueError("ConvBNReLU2d: process_group is the group of a synchronized "
+                             "BatchNorm; pass sync_batch_norm=True with it")
         factory = {"device": device, "dtype": dtype}
         self.conv = torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                                     dilation, groups, bias, padding_mode, **factory)
-        self.bn = torch.nn.BatchNorm2d(out_channels, eps, momentum, affine,
-                                       track_running_stats, **factory)
+        if sync_batch_norm:
+            self.bn = torch.nn.SyncBatchNorm(out_channels, eps, momentum, affine,
+                                             track_running_stats, process_group, **factory)
+        else:
+            self.bn = torch.nn.BatchNorm2d(out_channels, eps, momentum, affine,
+                                           track_running_stats, **factory)
         self.relu = relu
         self.backend = backend
         self._fold_key = None
@@ -64,10 +85,12 @@ class ConvBNReLU2d(torch.nn.Module):
     def from_modules(cls, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
                      relu: Optional[torch.nn.Module] = None, *,
                      backend: Optional[str] = None) -> "ConvBNReLU2d":
-        """Wrap existing modules (shared, not copied). ``relu``: a ReLU module, or None."""
-        if not isinstance(conv, torch.nn.Conv2d) or not isinstance(bn, torch.nn.BatchNorm2d):
-            raise TypeError("ConvBNReLU2d.from_modules expects (nn.Conv2d, nn.BatchNorm2d), "
-                            f"got ({type(conv).__name__}, {type(bn).__name__})")
+        """Wrap existing modules (shared, not copied). ``bn``: a BatchNorm2d or a
+        SyncBatchNorm; ``relu``: a ReLU module, or None."""
+        if not isinstance(conv, torch.nn.Conv2d) or not isinstance(bn, BATCH_NORMS):
+            raise TypeError("ConvBNReLU2d.from_modules expects (nn.Conv2d, nn.BatchNorm2d or "
+                            f"nn.SyncBatchNorm), got ({type(conv).__name__}, "
+                            f"{type(bn).__name__})")
         if bn.num_features != conv.out_channels:
             raise ValueError(f"ConvBNReLU2d.from_modules: BatchNorm2d has {bn.num_features} "
                              f"features but the conv has {conv.out_channels} output channels")
@@ -162,6 +185,13 @@ def fused_forward(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Ba
     owner._fold_key = owner._fold = None   # a training forward may change the running stats
     momentum = _momentum(bn.training, bn)
     track = not bn.training or bn.track_running_stats
+    group = sync_group(bn)
+    if group is not None:
+        return sync_fused_conv_bn_relu(
+            x, conv.weight, conv.bias, bn.running_mean if track else None,
+            bn.running_var if track else None, bn.weight, bn.bias, conv.stride, padding,
+            conv.dilation, conv.groups, group=group, eps=bn.eps, momentum=momentum,
+            relu=relu, residual=residual, backend=backend)
     return ops.fused_conv_bn_relu(
         x, conv.weight, conv.bias, bn.running_mean if track else None,
         bn.running_var if track else None, bn.weight, bn.bias, conv.stride, padding,
