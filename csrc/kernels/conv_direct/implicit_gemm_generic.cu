@@ -14,6 +14,7 @@
 
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
+#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "conv_direct/conv_direct.h"
 #include "conv_direct/conv_geometry.h"
@@ -234,15 +235,10 @@ cudaError_t launch_conv2d_implicit_gemm_generic(const Conv2dParams& p, DType dty
   args.epilogue = make_epilogue_operands(p);
   // Channel-contiguous input (NHWC-like): walk the reduction with consecutive threads.
   const bool channels_inner = p.input_strides[1] == 1 && p.C > 1;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_generic<float>(args, channels_inner, stream);
-    case DType::kFloat16:
-      return launch_generic<__half>(args, channels_inner, stream);
-    case DType::kBFloat16:
-      return launch_generic<__nv_bfloat16>(args, channels_inner, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_generic<T>(args, channels_inner, stream);
+  });
 }
 
 }  // namespace convkernels

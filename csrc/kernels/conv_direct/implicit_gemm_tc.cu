@@ -3,6 +3,7 @@
 
 #include <cuda_runtime.h>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
 #include "conv_direct/conv_direct.h"
@@ -112,15 +113,10 @@ cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, c
                          dense_nhwc_output_like(p.output_strides, p) &&
                          (p.residual == nullptr || (pointer_aligned(p.residual, vec_bytes) &&
                                                     dense_nhwc_output_like(p.residual_strides, p)));
-  switch (dtype) {
-    case DType::kFloat16:
-      return dispatch_tile<__half>(args, stream);
-    case DType::kBFloat16:
-      return dispatch_tile<__nv_bfloat16>(args, stream);
-    case DType::kFloat32:
-      return dispatch_tile<float>(args, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch_tile<T>(args, stream);
+  });
 }
 
 }  // namespace convkernels

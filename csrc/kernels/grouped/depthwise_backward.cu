@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "grouped/grouped.h"
@@ -308,15 +309,10 @@ cudaError_t launch_depthwise_backward_input(const DepthwiseBackwardParams& p, DT
   if (p.N * p.C * p.H * p.W == 0) return cudaSuccess;
   const bool channels_inner = p.grad_input_strides[1] == 1 && p.C > 1;
   const DepthwiseBackwardArgs a = make_args(p);
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_input<float>(a, channels_inner, stream);
-    case DType::kFloat16:
-      return launch_input<__half>(a, channels_inner, stream);
-    case DType::kBFloat16:
-      return launch_input<__nv_bfloat16>(a, channels_inner, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_input<T>(a, channels_inner, stream);
+  });
 }
 
 cudaError_t launch_depthwise_backward_weight(const DepthwiseBackwardParams& p, DType dtype, cudaStream_t stream) {
@@ -327,15 +323,10 @@ cudaError_t launch_depthwise_backward_weight(const DepthwiseBackwardParams& p, D
   // Grid.y holds the chunk (<= kMaxChunks); grid.x the channel tile.
   const bool channels_inner = p.grad_output_strides[1] == 1 && p.input_strides[1] == 1 && p.K > 1;
   const DepthwiseBackwardArgs a = make_args(p);
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_weight<float>(a, channels_inner, stream);
-    case DType::kFloat16:
-      return launch_weight<__half>(a, channels_inner, stream);
-    case DType::kBFloat16:
-      return launch_weight<__nv_bfloat16>(a, channels_inner, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_weight<T>(a, channels_inner, stream);
+  });
 }
 
 }  // namespace convkernels

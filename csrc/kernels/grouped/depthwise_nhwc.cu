@@ -12,6 +12,7 @@
 
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
+#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "grouped/grouped.h"
 #include "grouped/grouped_shape.h"
@@ -155,15 +156,10 @@ cudaError_t launch_depthwise_conv2d_nhwc_vec(const Conv2dParams& p, DType dtype,
   a.residual = p.residual;
   a.output = p.output;
   a.relu = p.relu;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_vec<float>(a, stream);
-    case DType::kFloat16:
-      return launch_vec<__half>(a, stream);
-    case DType::kBFloat16:
-      return launch_vec<__nv_bfloat16>(a, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_vec<T>(a, stream);
+  });
 }
 
 }  // namespace convkernels

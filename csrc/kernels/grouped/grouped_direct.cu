@@ -18,6 +18,7 @@
 
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
+#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "grouped/grouped.h"
 #include "grouped/grouped_shape.h"
@@ -242,15 +243,10 @@ cudaError_t launch_conv2d_grouped_direct(const Conv2dParams& p, int64_t groups, 
     args.weight_strides[d] = p.weight_strides[d];
   }
   args.epilogue = make_epilogue_operands(p);
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_dtype<float>(args, kt, channels_inner, stream);
-    case DType::kFloat16:
-      return launch_dtype<__half>(args, kt, channels_inner, stream);
-    case DType::kBFloat16:
-      return launch_dtype<__nv_bfloat16>(args, kt, channels_inner, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_dtype<T>(args, kt, channels_inner, stream);
+  });
 }
 
 }  // namespace convkernels

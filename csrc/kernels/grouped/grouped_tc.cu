@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
@@ -177,12 +178,11 @@ cudaError_t launch_conv2d_grouped_tc(const Conv2dParams& p, int64_t groups, DTyp
   a.div_kg = FastDivmod(g.Kg);
   a.epilogue = make_epilogue_operands(p);
   const dim3 grid(ceil_div(a.M, kTcBM), ceil_div(g.K, kTcBN));
-  if (dtype == DType::kFloat16) {
-    grouped_tc_kernel<__half><<<grid, kTcThreads, 0, stream>>>(a);
-  } else {
-    grouped_tc_kernel<__nv_bfloat16><<<grid, kTcThreads, 0, stream>>>(a);
-  }
-  return launch_status();
+  return dispatch_half_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    grouped_tc_kernel<T><<<grid, kTcThreads, 0, stream>>>(a);
+    return launch_status();
+  });
 }
 
 }  // namespace convkernels

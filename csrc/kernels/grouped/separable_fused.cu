@@ -17,6 +17,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
@@ -201,12 +202,11 @@ cudaError_t launch_separable_conv2d_fused(const SeparableParams& p, DType dtype,
   a.div_pq = FastDivmod(g.P * g.Q);
   a.div_q = FastDivmod(g.Q);
   const dim3 grid(ceil_div(a.M, kSepBM), ceil_div(int(p.K), kSepBN));
-  if (dtype == DType::kFloat16) {
-    separable_fused_kernel<__half><<<grid, kSepThreads, 0, stream>>>(a);
-  } else {
-    separable_fused_kernel<__nv_bfloat16><<<grid, kSepThreads, 0, stream>>>(a);
-  }
-  return launch_status();
+  return dispatch_half_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    separable_fused_kernel<T><<<grid, kSepThreads, 0, stream>>>(a);
+    return launch_status();
+  });
 }
 
 }  // namespace convkernels

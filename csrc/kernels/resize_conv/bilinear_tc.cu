@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
@@ -185,15 +186,10 @@ cudaError_t launch_resize_bilinear_tc(const ResizeConvParams& p, DType dtype, cu
   const int64_t* os = c.output_strides;
   args.vector_epilogue = c.K % 4 == 0 && os[1] == 1 && pointer_aligned(c.output, 4 * dtype_size(dtype)) &&
                          os[0] % 4 == 0 && os[2] % 4 == 0 && os[3] % 4 == 0;
-  switch (dtype) {
-    case DType::kFloat16:
-      return dispatch<__half>(args, p, stream);
-    case DType::kBFloat16:
-      return dispatch<__nv_bfloat16>(args, p, stream);
-    case DType::kFloat32:
-      return dispatch<float>(args, p, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch<T>(args, p, stream);
+  });
 }
 
 }  // namespace convkernels

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
 #include "conv_direct/conv_direct.h"
@@ -180,18 +181,10 @@ cudaError_t launch_tensor_cores(const ResizeConvParams& p, const PhaseAxis& ah, 
   int count = 0, max_m = 0, total_m = 0;
   auto flush = [&]() -> cudaError_t {
     if (count == 0) return cudaSuccess;
-    cudaError_t err = cudaErrorInvalidValue;
-    switch (dtype) {
-      case DType::kFloat16:
-        err = dispatch_batch<__half>(batch, count, max_m, total_m, int(p.K), stream);
-        break;
-      case DType::kBFloat16:
-        err = dispatch_batch<__nv_bfloat16>(batch, count, max_m, total_m, int(p.K), stream);
-        break;
-      case DType::kFloat32:
-        err = dispatch_batch<float>(batch, count, max_m, total_m, int(p.K), stream);
-        break;
-    }
+    const cudaError_t err = dispatch_float_types(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return dispatch_batch<T>(batch, count, max_m, total_m, int(p.K), stream);
+    });
     count = max_m = total_m = 0;
     return err;
   };
