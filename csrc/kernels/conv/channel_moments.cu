@@ -10,8 +10,8 @@
 
 #include <cstdint>
 
-#include "batch_norm/batch_norm.h"
-#include "batch_norm/welford.h"
+#include "conv/batch_norm.h"
+#include "conv/welford.h"
 #include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/index_math.h"

@@ -16,12 +16,12 @@
 #include "common/epilogue.cuh"
 #include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
-#include "conv_direct/conv_direct.h"
-#include "conv_direct/conv_geometry.h"
-#include "conv_direct/conv_shape_host.h"
+#include "conv/conv.h"
+#include "conv/conv_geometry.h"
+#include "conv/conv_shape_host.h"
 
 namespace convkernels {
-namespace conv_direct {
+namespace conv {
 
 struct GenericKernelArgs {
   const void* input;
@@ -216,12 +216,12 @@ cudaError_t launch_generic(const GenericKernelArgs& args, bool channels_inner, c
 }
 
 }  // namespace
-}  // namespace conv_direct
+}  // namespace conv
 
-const char* conv2d_index_limit_violation(const Conv2dParams& p) { return conv_direct::index_limit_violation(p); }
+const char* conv2d_index_limit_violation(const Conv2dParams& p) { return conv::index_limit_violation(p); }
 
 cudaError_t launch_conv2d_implicit_gemm_generic(const Conv2dParams& p, DType dtype, cudaStream_t stream) {
-  using namespace conv_direct;
+  using namespace conv;
   if (index_limit_violation(p)[0] != '\0') return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q == 0 || p.K == 0) return cudaSuccess;
   GenericKernelArgs args;

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "batch_norm/batch_norm.h"
+#include "conv/batch_norm.h"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/index_math.h"
