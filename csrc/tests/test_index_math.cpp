@@ -10,10 +10,10 @@
 #include <set>
 #include <vector>
 
-#include "conv/welford.h"
 #include "common/index_math.h"
 #include "conv/conv_geometry.h"
 #include "conv/tc_layout.h"
+#include "conv/welford.h"
 
 using namespace convkernels;
 using namespace convkernels::conv;

@@ -10,12 +10,12 @@
 
 #include <cstdint>
 
-#include "conv/batch_norm.h"
-#include "conv/welford.h"
 #include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/index_math.h"
 #include "common/launch.h"
+#include "conv/batch_norm.h"
+#include "conv/welford.h"
 
 namespace convkernels {
 namespace batch_norm {

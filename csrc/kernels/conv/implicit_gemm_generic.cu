@@ -12,9 +12,9 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
-#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "conv/conv.h"
 #include "conv/conv_geometry.h"

@@ -6,13 +6,13 @@
 
 #include <cstdint>
 
-#include "conv/batch_norm.h"
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/index_math.h"
-#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
+#include "conv/batch_norm.h"
 
 namespace convkernels {
 namespace batch_norm {

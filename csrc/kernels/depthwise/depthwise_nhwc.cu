@@ -10,9 +10,9 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
-#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "depthwise/depthwise.h"
 #include "depthwise/grouped_shape.h"

@@ -13,10 +13,10 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/index_math.h"
-#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "resize_conv/bilinear_source.cuh"
 #include "resize_conv/resize_conv.h"
