@@ -1,6 +1,6 @@
 """The custom-op layer: each primitive as a ``torch.ops.convkernels`` operator per backend.
 
-``cuda_*`` operators are defined in C++ (csrc/registration.cpp) and exist only when the
+``cuda_*`` operators are defined in C++ (csrc/ops/<family>*.cpp) and exist only when the
 extension is loaded. ``triton_*`` operators are defined here with ``torch.library.custom_op``
 so that they exist wherever Triton does (including CPU-only torch under the interpreter).
 Both twins get the same fake kernel (``_meta``) and backward formula (``_autograd``), which is

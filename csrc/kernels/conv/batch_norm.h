@@ -1,5 +1,5 @@
 // Public interface of the batch-norm building blocks (training-mode BN = moments + normalize).
-// Pure CUDA runtime API; the torch glue is csrc/ops/batch_norm.cpp.
+// Pure CUDA runtime API; the torch glue is csrc/ops/conv_batch_norm.cpp.
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -3,8 +3,8 @@
 // plain host buffers with explicit sizes/strides/offsets, so dense, channels_last, sliced,
 // expanded and misaligned layouts are all exercised. Test-only.
 #include "emu_test.h"
-#include "batch_norm/batch_norm.h"
-#include "conv_direct/conv_direct.h"
+#include "conv/batch_norm.h"
+#include "conv/conv.h"
 
 using namespace convkernels;
 using namespace emu;
@@ -259,5 +259,5 @@ int main() {
   run_moments("moments large mean", f32, 4, 6, 33, 35, L::kNCHW, 1000.f, 16);  // Welford vs cancellation
   run_moments("moments large mean nhwc", f32, 4, 6, 33, 35, L::kNHWC, 1000.f, 16);
 
-  return finish("conv_direct + batch_norm");
+  return finish("run_conv");
 }

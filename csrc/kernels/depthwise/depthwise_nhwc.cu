@@ -10,14 +10,15 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
-#include "grouped/grouped.h"
-#include "grouped/grouped_shape.h"
+#include "depthwise/depthwise.h"
+#include "depthwise/grouped_shape.h"
 
 namespace convkernels {
-namespace grouped {
+namespace depthwise {
 namespace {
 constexpr int kVecThreads = 256;
 constexpr int kVec = 4;
@@ -120,21 +121,21 @@ bool dense_nhwc(const int64_t (&strides)[4], int64_t C, int64_t H, int64_t W) {
 bool aligned(const void* ptr, int bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 
 }  // namespace
-}  // namespace grouped
+}  // namespace depthwise
 
 bool depthwise_nhwc_vec_supported(const Conv2dParams& p, int64_t groups, DType dtype) {
-  using grouped::dense_nhwc;
-  const int vec_bytes = grouped::kVec * dtype_size(dtype);
-  return groups == p.C && p.K == p.C && p.C % grouped::kVec == 0 && dense_nhwc(p.input_strides, p.C, p.H, p.W) &&
+  using depthwise::dense_nhwc;
+  const int vec_bytes = depthwise::kVec * dtype_size(dtype);
+  return groups == p.C && p.K == p.C && p.C % depthwise::kVec == 0 && dense_nhwc(p.input_strides, p.C, p.H, p.W) &&
          dense_nhwc(p.output_strides, p.K, p.P, p.Q) &&
          (p.residual == nullptr || dense_nhwc(p.residual_strides, p.K, p.P, p.Q)) &&
-         grouped::aligned(p.input, vec_bytes) && grouped::aligned(p.weight, vec_bytes) &&
-         grouped::aligned(p.output, vec_bytes) && (p.residual == nullptr || grouped::aligned(p.residual, vec_bytes)) &&
+         depthwise::aligned(p.input, vec_bytes) && depthwise::aligned(p.weight, vec_bytes) &&
+         depthwise::aligned(p.output, vec_bytes) && (p.residual == nullptr || depthwise::aligned(p.residual, vec_bytes)) &&
          grouped_conv2d_index_limit_violation(p, groups)[0] == '\0';
 }
 
 cudaError_t launch_depthwise_conv2d_nhwc_vec(const Conv2dParams& p, DType dtype, cudaStream_t stream) {
-  using namespace grouped;
+  using namespace depthwise;
   if (!depthwise_nhwc_vec_supported(p, p.C, dtype)) return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q * p.K == 0) return cudaSuccess;
   NhwcVecArgs a;
@@ -155,15 +156,10 @@ cudaError_t launch_depthwise_conv2d_nhwc_vec(const Conv2dParams& p, DType dtype,
   a.residual = p.residual;
   a.output = p.output;
   a.relu = p.relu;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_vec<float>(a, stream);
-    case DType::kFloat16:
-      return launch_vec<__half>(a, stream);
-    case DType::kBFloat16:
-      return launch_vec<__nv_bfloat16>(a, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_vec<T>(a, stream);
+  });
 }
 
 }  // namespace convkernels

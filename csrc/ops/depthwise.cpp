@@ -1,4 +1,4 @@
-// Torch glue of the grouped / depthwise forward (csrc/kernels/grouped/grouped_direct.cu). Reached
+// Torch glue of the grouped / depthwise forward (csrc/kernels/depthwise/grouped_direct.cu). Reached
 // from cuda_conv2d_fused when groups > 1, after that op's checks (shapes, dtypes, devices, epilogue
 // operands), so grouped and dense convolutions share one schema, one fake kernel and one autograd
 // formula. Kernel choice, first match wins:
@@ -6,9 +6,9 @@
 //  2. fp16/bf16 dense channels_last grouped with even Cg >= 4 and Kg % 8 == 0 or Kg in {2, 4}, on
 //     sm_80+: the tensor-core kernel (grouped_tc.cu), weight re-laid out as KRSC;
 //  3. everything else: the direct kernel, which reads every tensor through its strides.
-#include "ops/grouped.h"
+#include "ops/depthwise.h"
 
-#include "grouped/grouped.h"
+#include "depthwise/depthwise.h"
 #include "ops/checks.h"
 
 namespace convkernels {

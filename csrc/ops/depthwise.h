@@ -1,4 +1,4 @@
-// Hook from cuda_conv2d_fused (csrc/ops/conv_direct.cpp) into the grouped / depthwise kernels.
+// Hook from cuda_conv2d_fused (csrc/ops/conv.cpp) into the grouped / depthwise kernels.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "common/dtype.h"
-#include "conv_direct/conv_direct.h"
+#include "conv/conv.h"
 
 namespace convkernels {
 namespace ops {

@@ -17,7 +17,7 @@
 #include "common/index_math.h"
 
 namespace convkernels {
-namespace conv_direct {
+namespace conv {
 namespace tc {
 
 constexpr int kRowBytes = 64;     // reduction bytes per tile row and pipeline stage
@@ -75,5 +75,5 @@ CK_HOST_DEVICE constexpr RowCol accumulator_coord(int lane, int e) {
 }
 
 }  // namespace tc
-}  // namespace conv_direct
+}  // namespace conv
 }  // namespace convkernels

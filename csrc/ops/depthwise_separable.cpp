@@ -1,17 +1,16 @@
-// Torch glue of the fused separable convolution (csrc/kernels/grouped/separable_fused.cu):
+// Torch glue of the fused separable convolution (csrc/kernels/depthwise/separable_fused.cu):
 //   cuda_separable_conv2d_fused(input, dw_weight, pw_weight, mid_scale, mid_shift, mid_relu,
 //                               scale, shift, relu, stride, padding, dilation) -> Tensor
 // Inference only (no autograd): ops.separable_conv2d calls it for fp16/bf16 on sm_80+ when no
 // gradient is needed and K fits the kernel; otherwise it runs two conv2d_fused launches.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <optional>
 
 #include "common/index_math.h"
-#include "grouped/grouped.h"
+#include "depthwise/depthwise.h"
 #include "ops/checks.h"
 
 namespace convkernels {
@@ -19,13 +18,6 @@ namespace ops {
 namespace {
 
 constexpr const char* kOp = "convkernels.cuda_separable_conv2d_fused";
-
-const float* optional_vector(const std::optional<at::Tensor>& v, const char* name, int64_t length,
-                             const at::Tensor& input, at::Tensor& holder) {
-  if (!v.has_value() || !v->defined()) return nullptr;
-  holder = checked_channel_vector(kOp, name, *v, length, input);
-  return holder.data_ptr<float>();
-}
 
 at::Tensor cuda_separable_conv2d_fused(const at::Tensor& input, const at::Tensor& dw_weight,
                                        const at::Tensor& pw_weight, const std::optional<at::Tensor>& mid_scale,
@@ -57,11 +49,14 @@ at::Tensor cuda_separable_conv2d_fused(const at::Tensor& input, const at::Tensor
   TORCH_CHECK(p.P > 0 && p.Q > 0, kOp, ": output size is too small (", p.P, " x ", p.Q, ")");
   p.stride_h = stride[0], p.stride_w = stride[1], p.pad_h = padding[0], p.pad_w = padding[1];
   p.dil_h = dilation[0], p.dil_w = dilation[1];
-  at::Tensor holders[4];
-  p.mid_scale = optional_vector(mid_scale, "mid_scale", p.CM, input, holders[0]);
-  p.mid_shift = optional_vector(mid_shift, "mid_shift", p.CM, input, holders[1]);
-  p.scale = optional_vector(scale, "scale", p.K, input, holders[2]);
-  p.shift = optional_vector(shift, "shift", p.K, input, holders[3]);
+  const at::Tensor mid_scale_vec = checked_optional_channel_vector(kOp, "mid_scale", mid_scale, p.CM, input);
+  const at::Tensor mid_shift_vec = checked_optional_channel_vector(kOp, "mid_shift", mid_shift, p.CM, input);
+  const at::Tensor scale_vec = checked_optional_channel_vector(kOp, "scale", scale, p.K, input);
+  const at::Tensor shift_vec = checked_optional_channel_vector(kOp, "shift", shift, p.K, input);
+  p.mid_scale = float_data_or_null(mid_scale_vec);
+  p.mid_shift = float_data_or_null(mid_shift_vec);
+  p.scale = float_data_or_null(scale_vec);
+  p.shift = float_data_or_null(shift_vec);
   p.mid_relu = mid_relu, p.relu = relu;
 
   const c10::cuda::CUDAGuard device_guard(input.device());
@@ -77,7 +72,7 @@ at::Tensor cuda_separable_conv2d_fused(const at::Tensor& input, const at::Tensor
   copy_strides(p.dw_strides, dw_weight);
   copy_strides(p.pw_strides, pw_weight);
   copy_strides(p.output_strides, output);
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   check_launch(kOp, launch_separable_conv2d_fused(p, dtype, stream));
   return output;
 }
@@ -85,6 +80,13 @@ at::Tensor cuda_separable_conv2d_fused(const at::Tensor& input, const at::Tensor
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def(
+      "cuda_separable_conv2d_fused(Tensor input, Tensor dw_weight, Tensor pw_weight, Tensor? mid_scale, "
+      "Tensor? mid_shift, bool mid_relu, Tensor? scale, Tensor? shift, bool relu, int[2] stride, int[2] padding, "
+      "int[2] dilation) -> Tensor");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {
   m.impl("cuda_separable_conv2d_fused", &convkernels::ops::cuda_separable_conv2d_fused);

@@ -16,14 +16,15 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
-#include "grouped/grouped.h"
-#include "grouped/grouped_shape.h"
+#include "depthwise/depthwise.h"
+#include "depthwise/grouped_shape.h"
 
 namespace convkernels {
-namespace grouped {
+namespace depthwise {
 
 constexpr int kThreads = 256;
 
@@ -196,17 +197,17 @@ int channels_per_thread(const Geometry& g, bool channels_inner) {
 }
 
 }  // namespace
-}  // namespace grouped
+}  // namespace depthwise
 
 const char* grouped_conv2d_index_limit_violation(const Conv2dParams& p, int64_t groups) {
-  using grouped::kInt32Limit;
+  using depthwise::kInt32Limit;
   const int64_t extents[] = {p.N, p.C, p.H, p.W, p.K, p.R, p.S, p.P, p.Q,
                              p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w};
   for (int64_t e : extents) {
     if (e < 0 || e > kInt32Limit) return "a size, stride, padding or dilation does not fit in 32 bits";
   }
   if (groups <= 0 || p.C % groups != 0 || p.K % groups != 0) return "C and K must be divisible by groups";
-  if (p.N * p.P * p.Q * p.K > kInt32Limit - grouped::kThreads) return "N*K*P*Q (output elements) must be < 2^31";
+  if (p.N * p.P * p.Q * p.K > kInt32Limit - depthwise::kThreads) return "N*K*P*Q (output elements) must be < 2^31";
   if (p.P * p.stride_h + p.R * p.dil_h >= (int64_t(1) << 30) || p.Q * p.stride_w + p.S * p.dil_w >= (int64_t(1) << 30)) {
     return "spatial extents (P*stride + R*dilation) must be < 2^30";
   }
@@ -214,7 +215,7 @@ const char* grouped_conv2d_index_limit_violation(const Conv2dParams& p, int64_t 
 }
 
 cudaError_t launch_conv2d_grouped_direct(const Conv2dParams& p, int64_t groups, DType dtype, cudaStream_t stream) {
-  using namespace grouped;
+  using namespace depthwise;
   if (grouped_conv2d_index_limit_violation(p, groups)[0] != '\0') return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q * p.K == 0) return cudaSuccess;
   DirectArgs args;
@@ -242,15 +243,10 @@ cudaError_t launch_conv2d_grouped_direct(const Conv2dParams& p, int64_t groups, 
     args.weight_strides[d] = p.weight_strides[d];
   }
   args.epilogue = make_epilogue_operands(p);
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_dtype<float>(args, kt, channels_inner, stream);
-    case DType::kFloat16:
-      return launch_dtype<__half>(args, kt, channels_inner, stream);
-    case DType::kBFloat16:
-      return launch_dtype<__nv_bfloat16>(args, kt, channels_inner, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_dtype<T>(args, kt, channels_inner, stream);
+  });
 }
 
 }  // namespace convkernels

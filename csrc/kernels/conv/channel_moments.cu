@@ -10,11 +10,12 @@
 
 #include <cstdint>
 
-#include "batch_norm/batch_norm.h"
-#include "batch_norm/welford.h"
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/index_math.h"
 #include "common/launch.h"
+#include "conv/batch_norm.h"
+#include "conv/welford.h"
 
 namespace convkernels {
 namespace batch_norm {
@@ -259,18 +260,11 @@ cudaError_t launch_channel_moments(const ChannelMomentsParams& p, DType dtype, f
   a.slice_len = pl.slice_len;
   a.stride_c = p.strides[1];
   a.pixels = make_pixel_indexer(p);
-  switch (dtype) {
-    case DType::kFloat32:
-      launch_moments_partials<float>(a, pl, stream);
-      break;
-    case DType::kFloat16:
-      launch_moments_partials<__half>(a, pl, stream);
-      break;
-    case DType::kBFloat16:
-      launch_moments_partials<__nv_bfloat16>(a, pl, stream);
-      break;
-  }
-  const cudaError_t err = launch_status();
+  const cudaError_t err = dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    launch_moments_partials<T>(a, pl, stream);
+    return launch_status();
+  });
   if (err != cudaSuccess) return err;
   channel_moments_finalize_kernel<<<ceil_div(a.C, kThreads), kThreads, 0, stream>>>(a);
   return launch_status();

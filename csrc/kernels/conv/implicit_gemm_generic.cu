@@ -12,15 +12,16 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
-#include "conv_direct/conv_direct.h"
-#include "conv_direct/conv_geometry.h"
-#include "conv_direct/conv_shape_host.h"
+#include "conv/conv.h"
+#include "conv/conv_geometry.h"
+#include "conv/conv_shape_host.h"
 
 namespace convkernels {
-namespace conv_direct {
+namespace conv {
 
 struct GenericKernelArgs {
   const void* input;
@@ -215,12 +216,12 @@ cudaError_t launch_generic(const GenericKernelArgs& args, bool channels_inner, c
 }
 
 }  // namespace
-}  // namespace conv_direct
+}  // namespace conv
 
-const char* conv2d_index_limit_violation(const Conv2dParams& p) { return conv_direct::index_limit_violation(p); }
+const char* conv2d_index_limit_violation(const Conv2dParams& p) { return conv::index_limit_violation(p); }
 
 cudaError_t launch_conv2d_implicit_gemm_generic(const Conv2dParams& p, DType dtype, cudaStream_t stream) {
-  using namespace conv_direct;
+  using namespace conv;
   if (index_limit_violation(p)[0] != '\0') return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q == 0 || p.K == 0) return cudaSuccess;
   GenericKernelArgs args;
@@ -234,15 +235,10 @@ cudaError_t launch_conv2d_implicit_gemm_generic(const Conv2dParams& p, DType dty
   args.epilogue = make_epilogue_operands(p);
   // Channel-contiguous input (NHWC-like): walk the reduction with consecutive threads.
   const bool channels_inner = p.input_strides[1] == 1 && p.C > 1;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_generic<float>(args, channels_inner, stream);
-    case DType::kFloat16:
-      return launch_generic<__half>(args, channels_inner, stream);
-    case DType::kBFloat16:
-      return launch_generic<__nv_bfloat16>(args, channels_inner, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_generic<T>(args, channels_inner, stream);
+  });
 }
 
 }  // namespace convkernels

@@ -7,7 +7,7 @@
 #include "common/index_math.h"
 
 namespace convkernels {
-namespace grouped {
+namespace depthwise {
 
 constexpr int64_t kInt32Limit = (int64_t(1) << 31) - 1;
 
@@ -30,5 +30,5 @@ CK_HOST_DEVICE int output_coordinate(int h, int r, int stride, int pad, int dil,
   return (num >= 0 && p * stride == num && p < extent) ? p : -1;
 }
 
-}  // namespace grouped
+}  // namespace depthwise
 }  // namespace convkernels

@@ -3,14 +3,13 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <limits>
 #include <optional>
 #include <tuple>
 
-#include "batch_norm/batch_norm.h"
+#include "conv/batch_norm.h"
 #include "ops/checks.h"
 
 namespace convkernels {
@@ -19,9 +18,7 @@ namespace {
 
 std::tuple<at::Tensor, at::Tensor> cuda_channel_moments(const at::Tensor& input) {
   constexpr const char* kOp = "convkernels.cuda_channel_moments";
-  check_cuda_tensor(kOp, "input", input);
-  check_dim(kOp, "input", input, 4);
-  check_floating_dtype(kOp, "input", input);
+  check_floating_4d(kOp, "input", input);
 
   const c10::cuda::CUDAGuard device_guard(input.device());
   const int64_t C = input.size(1);
@@ -44,7 +41,7 @@ std::tuple<at::Tensor, at::Tensor> cuda_channel_moments(const at::Tensor& input)
   copy_strides(p.strides, input);
   check_index_limits(kOp, channel_moments_limit_violation(p));
   at::Tensor workspace = at::empty({channel_moments_workspace_floats(p)}, float_options);
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   check_launch(kOp, launch_channel_moments(p, kernel_dtype(input.scalar_type()), workspace.data_ptr<float>(), stream));
   return {mean, var};
 }
@@ -52,9 +49,7 @@ std::tuple<at::Tensor, at::Tensor> cuda_channel_moments(const at::Tensor& input)
 at::Tensor cuda_scale_shift_relu(const at::Tensor& input, const at::Tensor& scale, const at::Tensor& shift,
                                  const std::optional<at::Tensor>& residual, bool relu) {
   constexpr const char* kOp = "convkernels.cuda_scale_shift_relu";
-  check_cuda_tensor(kOp, "input", input);
-  check_dim(kOp, "input", input, 4);
-  check_floating_dtype(kOp, "input", input);
+  check_floating_4d(kOp, "input", input);
   const int64_t C = input.size(1);
   const at::Tensor scale_vec = checked_channel_vector(kOp, "scale", scale, C, input);
   const at::Tensor shift_vec = checked_channel_vector(kOp, "shift", shift, C, input);
@@ -78,7 +73,7 @@ at::Tensor cuda_scale_shift_relu(const at::Tensor& input, const at::Tensor& scal
   p.relu = relu;
   const DType dtype = kernel_dtype(input.scalar_type());
   check_index_limits(kOp, scale_shift_relu_limit_violation(p, dtype));
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   check_launch(kOp, launch_scale_shift_relu(p, dtype, stream));
   return output;
 }
@@ -86,6 +81,11 @@ at::Tensor cuda_scale_shift_relu(const at::Tensor& input, const at::Tensor& scal
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def("cuda_channel_moments(Tensor input) -> (Tensor, Tensor)");
+  m.def("cuda_scale_shift_relu(Tensor input, Tensor scale, Tensor shift, Tensor? residual, bool relu) -> Tensor");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {
   m.impl("cuda_channel_moments", &convkernels::ops::cuda_channel_moments);

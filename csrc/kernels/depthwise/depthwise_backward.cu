@@ -15,13 +15,14 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
-#include "grouped/grouped.h"
-#include "grouped/grouped_shape.h"
+#include "depthwise/depthwise.h"
+#include "depthwise/grouped_shape.h"
 
 namespace convkernels {
-namespace grouped {
+namespace depthwise {
 namespace {
 constexpr int kBackwardThreads = 256;
 constexpr int kPixelsPerChunk = 4096;  // stage-1 work per CTA; also bounds the chunk count
@@ -277,17 +278,17 @@ cudaError_t launch_weight(DepthwiseBackwardArgs a, bool channels_inner, cudaStre
 }
 
 }  // namespace
-}  // namespace grouped
+}  // namespace depthwise
 
 const char* depthwise_backward_index_limit_violation(const DepthwiseBackwardParams& p) {
-  using grouped::kInt32Limit;
+  using depthwise::kInt32Limit;
   const int64_t extents[] = {p.N, p.C, p.H, p.W, p.K, p.R, p.S, p.P, p.Q,
                              p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w};
   for (int64_t e : extents) {
     if (e < 0 || e > kInt32Limit) return "a size, stride, padding or dilation does not fit in 32 bits";
   }
   if (p.C <= 0 || p.K % p.C != 0) return "K must be a multiple of C (depthwise channel multiplier)";
-  const int64_t limit = kInt32Limit - grouped::kBackwardThreads;
+  const int64_t limit = kInt32Limit - depthwise::kBackwardThreads;
   if (p.N * p.C * p.H * p.W > limit) return "N*C*H*W (input elements) must be < 2^31";
   if (p.N * p.K * p.P * p.Q > limit) return "N*K*P*Q (output elements) must be < 2^31";
   if (p.H + p.pad_h + p.R * p.dil_h >= (int64_t(1) << 30) || p.W + p.pad_w + p.S * p.dil_w >= (int64_t(1) << 30) ||
@@ -299,43 +300,33 @@ const char* depthwise_backward_index_limit_violation(const DepthwiseBackwardPara
 
 int64_t depthwise_weight_grad_workspace_floats(const DepthwiseBackwardParams& p) {
   if (depthwise_backward_index_limit_violation(p)[0] != '\0') return 0;
-  return int64_t(grouped::make_args(p).chunks) * p.K * p.R * p.S;
+  return int64_t(depthwise::make_args(p).chunks) * p.K * p.R * p.S;
 }
 
 cudaError_t launch_depthwise_backward_input(const DepthwiseBackwardParams& p, DType dtype, cudaStream_t stream) {
-  using namespace grouped;
+  using namespace depthwise;
   if (depthwise_backward_index_limit_violation(p)[0] != '\0') return cudaErrorInvalidValue;
   if (p.N * p.C * p.H * p.W == 0) return cudaSuccess;
   const bool channels_inner = p.grad_input_strides[1] == 1 && p.C > 1;
   const DepthwiseBackwardArgs a = make_args(p);
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_input<float>(a, channels_inner, stream);
-    case DType::kFloat16:
-      return launch_input<__half>(a, channels_inner, stream);
-    case DType::kBFloat16:
-      return launch_input<__nv_bfloat16>(a, channels_inner, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_input<T>(a, channels_inner, stream);
+  });
 }
 
 cudaError_t launch_depthwise_backward_weight(const DepthwiseBackwardParams& p, DType dtype, cudaStream_t stream) {
-  using namespace grouped;
+  using namespace depthwise;
   if (depthwise_backward_index_limit_violation(p)[0] != '\0') return cudaErrorInvalidValue;
   if (p.K * p.R * p.S == 0) return cudaSuccess;
   if (p.workspace == nullptr) return cudaErrorInvalidValue;
   // Grid.y holds the chunk (<= kMaxChunks); grid.x the channel tile.
   const bool channels_inner = p.grad_output_strides[1] == 1 && p.input_strides[1] == 1 && p.K > 1;
   const DepthwiseBackwardArgs a = make_args(p);
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_weight<float>(a, channels_inner, stream);
-    case DType::kFloat16:
-      return launch_weight<__half>(a, channels_inner, stream);
-    case DType::kBFloat16:
-      return launch_weight<__nv_bfloat16>(a, channels_inner, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_weight<T>(a, channels_inner, stream);
+  });
 }
 
 }  // namespace convkernels

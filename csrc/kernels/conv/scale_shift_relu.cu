@@ -6,12 +6,13 @@
 
 #include <cstdint>
 
-#include "batch_norm/batch_norm.h"
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/index_math.h"
 #include "common/launch.h"
 #include "common/layout.h"
+#include "conv/batch_norm.h"
 
 namespace convkernels {
 namespace batch_norm {
@@ -226,15 +227,10 @@ cudaError_t launch_scale_shift_relu(const ScaleShiftParams& p, DType dtype, cuda
   for (int d = 0; d < 4; ++d) a.input_strides[d] = p.input_strides[d];
   // Strided path: follow the input's memory order (channels innermost for channels_last-like).
   const bool channels_last = p.input_strides[1] == 1 && p.C > 1;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_typed<float>(a, path, channels_last, stream);
-    case DType::kFloat16:
-      return launch_typed<__half>(a, path, channels_last, stream);
-    case DType::kBFloat16:
-      return launch_typed<__nv_bfloat16>(a, path, channels_last, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_typed<T>(a, path, channels_last, stream);
+  });
 }
 
 }  // namespace convkernels

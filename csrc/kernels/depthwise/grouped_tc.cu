@@ -15,15 +15,16 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
 #include "common/mma_sm80.cuh"
-#include "grouped/grouped.h"
-#include "grouped/grouped_shape.h"
+#include "depthwise/depthwise.h"
+#include "depthwise/grouped_shape.h"
 
 namespace convkernels {
-namespace grouped {
+namespace depthwise {
 namespace {
 constexpr int kTcThreads = 128;
 constexpr int kTcBM = 64, kTcBN = 32;
@@ -141,7 +142,7 @@ __global__ void __launch_bounds__(kTcThreads) grouped_tc_kernel(const GroupedTcA
 template __global__ void grouped_tc_kernel<__half>(const GroupedTcArgs);
 template __global__ void grouped_tc_kernel<__nv_bfloat16>(const GroupedTcArgs);
 
-}  // namespace grouped
+}  // namespace depthwise
 
 bool conv2d_grouped_tc_supported(const Conv2dParams& p, int64_t groups, DType dtype) {
   if (dtype == DType::kFloat32 || groups <= 1 || current_device_compute_major() < 8) return false;
@@ -155,7 +156,7 @@ bool conv2d_grouped_tc_supported(const Conv2dParams& p, int64_t groups, DType dt
 }
 
 cudaError_t launch_conv2d_grouped_tc(const Conv2dParams& p, int64_t groups, DType dtype, cudaStream_t stream) {
-  using namespace grouped;
+  using namespace depthwise;
   if (!conv2d_grouped_tc_supported(p, groups, dtype)) return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q * p.K == 0) return cudaSuccess;
   GroupedTcArgs a;
@@ -177,12 +178,11 @@ cudaError_t launch_conv2d_grouped_tc(const Conv2dParams& p, int64_t groups, DTyp
   a.div_kg = FastDivmod(g.Kg);
   a.epilogue = make_epilogue_operands(p);
   const dim3 grid(ceil_div(a.M, kTcBM), ceil_div(g.K, kTcBN));
-  if (dtype == DType::kFloat16) {
-    grouped_tc_kernel<__half><<<grid, kTcThreads, 0, stream>>>(a);
-  } else {
-    grouped_tc_kernel<__nv_bfloat16><<<grid, kTcThreads, 0, stream>>>(a);
-  }
-  return launch_status();
+  return dispatch_half_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    grouped_tc_kernel<T><<<grid, kTcThreads, 0, stream>>>(a);
+    return launch_status();
+  });
 }
 
 }  // namespace convkernels

@@ -17,15 +17,16 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
 #include "common/mma_sm80.cuh"
-#include "grouped/grouped.h"
-#include "grouped/grouped_shape.h"
+#include "depthwise/depthwise.h"
+#include "depthwise/grouped_shape.h"
 
 namespace convkernels {
-namespace grouped {
+namespace depthwise {
 namespace {
 constexpr int kSepThreads = 128;
 constexpr int kSepBM = 64, kSepBN = 64, kSepBK = 32;
@@ -166,14 +167,14 @@ __global__ void __launch_bounds__(kSepThreads) separable_fused_kernel(const Sepa
 template __global__ void separable_fused_kernel<__half>(const SeparableArgs);
 template __global__ void separable_fused_kernel<__nv_bfloat16>(const SeparableArgs);
 
-}  // namespace grouped
+}  // namespace depthwise
 
 const char* separable_fused_unsupported(const SeparableParams& p, DType dtype) {
-  using grouped::kInt32Limit;
+  using depthwise::kInt32Limit;
   if (dtype == DType::kFloat32) return "float32 (the fused kernel runs fp16/bf16 tensor cores)";
   if (current_device_compute_major() < 8) return "a GPU older than sm_80";
   if (p.C <= 0 || p.CM % p.C != 0) return "middle channels not a multiple of C";
-  if (ceil_div64(p.K, grouped::kSepBN) > kSeparableMaxOutputTiles) return "too many output channels";
+  if (ceil_div64(p.K, depthwise::kSepBN) > kSeparableMaxOutputTiles) return "too many output channels";
   const int64_t extents[] = {p.N, p.C, p.H, p.W, p.CM, p.K, p.R, p.S, p.P, p.Q};
   for (int64_t e : extents) {
     if (e < 0 || e > kInt32Limit) return "a size beyond 32 bits";
@@ -186,7 +187,7 @@ const char* separable_fused_unsupported(const SeparableParams& p, DType dtype) {
 }
 
 cudaError_t launch_separable_conv2d_fused(const SeparableParams& p, DType dtype, cudaStream_t stream) {
-  using namespace grouped;
+  using namespace depthwise;
   if (separable_fused_unsupported(p, dtype)[0] != '\0') return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q * p.K == 0) return cudaSuccess;
   SeparableArgs a;
@@ -201,12 +202,11 @@ cudaError_t launch_separable_conv2d_fused(const SeparableParams& p, DType dtype,
   a.div_pq = FastDivmod(g.P * g.Q);
   a.div_q = FastDivmod(g.Q);
   const dim3 grid(ceil_div(a.M, kSepBM), ceil_div(int(p.K), kSepBN));
-  if (dtype == DType::kFloat16) {
-    separable_fused_kernel<__half><<<grid, kSepThreads, 0, stream>>>(a);
-  } else {
-    separable_fused_kernel<__nv_bfloat16><<<grid, kSepThreads, 0, stream>>>(a);
-  }
-  return launch_status();
+  return dispatch_half_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    separable_fused_kernel<T><<<grid, kSepThreads, 0, stream>>>(a);
+    return launch_status();
+  });
 }
 
 }  // namespace convkernels

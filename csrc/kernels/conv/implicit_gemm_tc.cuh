@@ -17,11 +17,11 @@
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/mma_sm80.cuh"
-#include "conv_direct/conv_geometry.h"
-#include "conv_direct/tc_layout.h"
+#include "conv/conv_geometry.h"
+#include "conv/tc_layout.h"
 
 namespace convkernels {
-namespace conv_direct {
+namespace conv {
 
 struct TcKernelArgs {
   const void* input;   // dense NHWC
@@ -306,5 +306,5 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
   conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
 }
 
-}  // namespace conv_direct
+}  // namespace conv
 }  // namespace convkernels

@@ -4,11 +4,11 @@
 
 #include <cstdint>
 
-#include "conv_direct/conv_direct.h"
-#include "conv_direct/conv_geometry.h"
+#include "conv/conv.h"
+#include "conv/conv_geometry.h"
 
 namespace convkernels {
-namespace conv_direct {
+namespace conv {
 
 constexpr int64_t kInt32Limit = (int64_t(1) << 31) - 1;
 
@@ -58,5 +58,5 @@ inline ConvShape make_conv_shape(const Conv2dParams& p) {
   return s;
 }
 
-}  // namespace conv_direct
+}  // namespace conv
 }  // namespace convkernels

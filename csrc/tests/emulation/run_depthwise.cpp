@@ -1,10 +1,10 @@
-// Runs the grouped / depthwise kernels (csrc/kernels/grouped/) through their public launchers on
+// Runs the grouped / depthwise kernels (csrc/kernels/depthwise/) through their public launchers on
 // the CPU emulator and compares with float64 references: the forward over groups 2..C, channel
 // multipliers 1 and 2, kernel sizes 3/5/7 (specialized) and 1/2/4 (generic), strides, dilation,
 // every layout of emu_test.h and the full epilogue; the depthwise input and weight gradients, and
 // the weight gradient's bitwise determinism across two runs. Test-only.
 #include "emu_test.h"
-#include "grouped/grouped.h"
+#include "depthwise/depthwise.h"
 
 using namespace convkernels;
 using namespace emu;
@@ -357,5 +357,5 @@ int main() {
   run_backward("dw-bwd 3x3 dilated sliced", f32, {1, 3, 9, 8, 3, 3, 3, 3, 1, 1, 2, 2, 2, 2}, L::kSliced);
   run_backward("dw-bwd 4x2 generic stride (1,2)", f32, {2, 3, 7, 9, 6, 4, 2, 3, 1, 2, 1, 0, 1, 1}, L::kNCHW);
   run_backward("dw-bwd many chunks", f32, {2, 2, 72, 64, 2, 3, 3, 2, 1, 1, 1, 1, 1, 1}, L::kNCHW);
-  return finish("run_grouped");
+  return finish("run_depthwise");
 }

@@ -1,5 +1,6 @@
 // Public interface of the grouped and depthwise convolution kernels. Pure CUDA runtime API: the
-// torch glue (csrc/ops/conv_direct.cpp's grouped hook, csrc/ops/depthwise.cpp) fills the params.
+// torch glue (csrc/ops/depthwise*.cpp; the forward is reached from csrc/ops/conv.cpp when
+// groups > 1) fills the params.
 //
 // Grouped convolution with G groups, Cg = C/G input and Kg = K/G output channels per group:
 //   out[n,k,p,q] = act(sum_{c<Cg,r,s} in[n, (k/Kg)*Cg + c, h, w] * wt[k,c,r,s] * scale[k] + shift[k] + res)
@@ -11,7 +12,7 @@
 #include <cstdint>
 
 #include "common/dtype.h"
-#include "conv_direct/conv_direct.h"
+#include "conv/conv.h"
 
 namespace convkernels {
 
@@ -37,7 +38,7 @@ cudaError_t launch_conv2d_grouped_tc(const Conv2dParams& p, int64_t groups, DTyp
 bool depthwise_nhwc_vec_supported(const Conv2dParams& p, int64_t groups, DType dtype);
 cudaError_t launch_depthwise_conv2d_nhwc_vec(const Conv2dParams& p, DType dtype, cudaStream_t stream);
 
-// Fused depthwise-separable convolution (csrc/kernels/grouped/separable_fused.cu): depthwise R x S
+// Fused depthwise-separable convolution (csrc/kernels/depthwise/separable_fused.cu): depthwise R x S
 // (multiplier CM / C) -> mid epilogue -> pointwise 1x1 on tensor cores -> epilogue, the middle
 // tensor kept in shared memory. fp16 / bf16 on sm_80+, at most kSeparableMaxOutputTiles * 64
 // output channels (each 64-channel tile recomputes the depthwise).

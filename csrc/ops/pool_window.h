@@ -1,34 +1,14 @@
-// Helpers shared by the pooling and LRN glue (csrc/ops/pool.cpp, csrc/ops/lrn.cpp): primitive
-// argument checks and PoolWindow2d construction with torch's output-size rules.
+// PoolWindow2d construction with torch's output-size rules, from a primitive's int[2] arguments
+// (checked here). Used by the pool glue and by the LRN glue's fused LRN + max-pool.
 #pragma once
 
 #include <ATen/core/Tensor.h>
-#include <c10/cuda/CUDAStream.h>
 
 #include "ops/checks.h"
 #include "pool/pool_geometry.h"
 
 namespace convkernels {
 namespace ops {
-
-inline void check_pair(const char* op, const char* name, at::IntArrayRef values) {
-  TORCH_CHECK(values.size() == 2, op, ": ", name, " must have 2 elements, got ", values);
-}
-
-inline void check_pool_input(const char* op, const at::Tensor& t) {
-  check_cuda_tensor(op, "input", t);
-  check_dim(op, "input", t, 4);
-  check_floating_dtype(op, "input", t);
-}
-
-inline cudaStream_t current_stream(const at::Tensor& t) {
-  return c10::cuda::getCurrentCUDAStream(t.get_device()).stream();
-}
-
-// The glue allocates outputs dense in one of the two formats; the kernels need to know which.
-inline bool is_channels_last_output(const at::Tensor& out) {
-  return out.is_contiguous(at::MemoryFormat::ChannelsLast) && !out.is_contiguous();
-}
 
 inline PoolWindow2d fixed_window(const char* op, int64_t H, int64_t W, at::IntArrayRef kernel, at::IntArrayRef stride,
                                  at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {

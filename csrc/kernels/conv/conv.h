@@ -1,5 +1,5 @@
 // Public interface of the direct (implicit-GEMM) convolution kernels. Pure CUDA runtime API:
-// the torch glue (csrc/ops/conv_direct.cpp) fills Conv2dParams from tensors and calls a launcher.
+// the torch glue (csrc/ops/conv.cpp) fills Conv2dParams from tensors and calls a launcher.
 //
 //   out[n,k,p,q] = act(sum_{c,r,s} in[n,c,h,w] * wt[k,c,r,s] * scale[k] + shift[k] + res[n,k,p,q])
 //   h = p*stride_h - pad_h + r*dil_h,  w = q*stride_w - pad_w + s*dil_w

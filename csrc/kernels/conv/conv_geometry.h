@@ -9,7 +9,7 @@
 #include "common/index_math.h"
 
 namespace convkernels {
-namespace conv_direct {
+namespace conv {
 
 // Sizes as 32-bit ints (the launcher has checked the limits) plus precomputed dividers.
 struct ConvShape {
@@ -109,5 +109,5 @@ CK_HOST_DEVICE RscIndex decompose_reduction_index(const ConvShape& sh, int kg) {
   return k;
 }
 
-}  // namespace conv_direct
+}  // namespace conv
 }  // namespace convkernels

@@ -1,6 +1,8 @@
 // Torch glue for cuda_conv2d_fused: validation, layout preparation, kernel choice, launch.
 //
 // Kernel choice (first match wins):
+//  0. groups > 1: the depthwise family's grouped / depthwise kernels (run_conv2d_grouped,
+//     csrc/ops/depthwise.cpp), any layout.
 //  1. tensor cores (launch_conv2d_implicit_gemm_tc): groups == 1, non-empty input, GPU sm_80+,
 //     and fp16/bf16 with C % 8 == 0, or fp32 with C % 4 == 0 when TF32 is allowed for cuDNN
 //     convolutions (the flag F.conv2d follows: torch.backends.cudnn.allow_tf32, or
@@ -12,23 +14,19 @@
 //     misaligned storage offset is not copied, it goes to (2). Output and residual are used
 //     as they are (any strides): the kernel writes NCHW or NHWC directly, so an NCHW input
 //     gets an NCHW output without a transpose pass.
-//  0. groups > 1: the grouped / depthwise direct kernel (csrc/ops/grouped.cpp), any layout.
 //  2. SIMT implicit GEMM (launch_conv2d_implicit_gemm_generic): everything else, reading
 //     every tensor through its strides (no copies); fp32 at full precision when TF32 is off.
-#include <ATen/Context.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <optional>
-#include <string>
 
 #include "common/index_math.h"
-#include "conv_direct/conv_direct.h"
+#include "conv/conv.h"
 #include "ops/checks.h"
-#include "ops/grouped.h"
+#include "ops/depthwise.h"
 #include "ops/tf32_flag.h"
 
 namespace convkernels {
@@ -44,10 +42,6 @@ bool misaligned_after_contiguous(const at::Tensor& t, at::MemoryFormat format) {
   return t.is_contiguous(format) && !aligned16(t);
 }
 
-void check_pair(const char* name, at::IntArrayRef values) {
-  TORCH_CHECK(values.size() == 2, kOp, ": ", name, " must have 2 elements, got ", values);
-}
-
 at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& scale,
                              const std::optional<at::Tensor>& shift, const std::optional<at::Tensor>& residual,
                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
@@ -59,12 +53,7 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
   check_dim(kOp, "weight", weight, 4);
   check_floating_dtype(kOp, "input", input);
   check_same_dtype(kOp, "weight", weight, input);
-  check_pair("stride", stride);
-  check_pair("padding", padding);
-  check_pair("dilation", dilation);
-  TORCH_CHECK(stride[0] > 0 && stride[1] > 0, kOp, ": stride must be positive, got ", stride);
-  TORCH_CHECK(dilation[0] > 0 && dilation[1] > 0, kOp, ": dilation must be positive, got ", dilation);
-  TORCH_CHECK(padding[0] >= 0 && padding[1] >= 0, kOp, ": padding must be non-negative, got ", padding);
+  check_conv_geometry(kOp, stride, padding, dilation);
   TORCH_CHECK(groups > 0, kOp, ": groups must be positive, got ", groups);
 
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
@@ -78,20 +67,19 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
   TORCH_CHECK(P > 0 && Q > 0, kOp, ": output size is too small: input ", input.sizes(), " with kernel (", R, " x ", S,
               "), stride ", stride, ", padding ", padding, ", dilation ", dilation, " gives output (", P, " x ", Q, ")");
 
-  at::Tensor scale_vec, shift_vec;
-  if (scale.has_value() && scale->defined()) scale_vec = checked_channel_vector(kOp, "scale", *scale, K, input);
-  if (shift.has_value() && shift->defined()) shift_vec = checked_channel_vector(kOp, "shift", *shift, K, input);
+  const at::Tensor scale_vec = checked_optional_channel_vector(kOp, "scale", scale, K, input);
+  const at::Tensor shift_vec = checked_optional_channel_vector(kOp, "shift", shift, K, input);
   const bool has_residual = residual.has_value() && residual->defined();
   if (has_residual) check_residual(kOp, *residual, input, {N, K, P, Q});
 
   const c10::cuda::CUDAGuard device_guard(input.device());
   at::Tensor output = at::empty({N, K, P, Q}, input.options().memory_format(output_memory_format(input)));
   if (output.numel() == 0) return output;
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
 
   Conv2dParams p;
-  p.scale = scale_vec.defined() ? scale_vec.data_ptr<float>() : nullptr;
-  p.shift = shift_vec.defined() ? shift_vec.data_ptr<float>() : nullptr;
+  p.scale = float_data_or_null(scale_vec);
+  p.shift = float_data_or_null(shift_vec);
   p.residual = has_residual ? residual->data_ptr() : nullptr;
   p.output = output.data_ptr();
   p.N = N, p.C = C, p.H = H, p.W = W, p.K = K, p.R = R, p.S = S, p.P = P, p.Q = Q;
@@ -104,7 +92,7 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
   check_index_limits(kOp, conv2d_index_limit_violation(p));
   const DType dtype = kernel_dtype(input.scalar_type());
 
-  if (groups != 1) {  // grouped and depthwise kernels (csrc/ops/grouped.cpp)
+  if (groups != 1) {  // (0)
     run_conv2d_grouped(kOp, p, input, weight, groups, dtype, stream);
     return output;
   }
@@ -141,5 +129,11 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def(
+      "cuda_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, Tensor? residual, "
+      "int[2] stride, int[2] padding, int[2] dilation, int groups, bool relu) -> Tensor");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) { m.impl("cuda_conv2d_fused", &convkernels::ops::cuda_conv2d_fused); }

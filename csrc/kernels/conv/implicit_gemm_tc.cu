@@ -1,15 +1,16 @@
 // Instantiations and host launcher of the tensor-core conv kernel (implicit_gemm_tc.cuh).
-#include "conv_direct/implicit_gemm_tc.cuh"
+#include "conv/implicit_gemm_tc.cuh"
 
 #include <cuda_runtime.h>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
-#include "conv_direct/conv_direct.h"
-#include "conv_direct/conv_shape_host.h"
+#include "conv/conv.h"
+#include "conv/conv_shape_host.h"
 
 namespace convkernels {
-namespace conv_direct {
+namespace conv {
 
 // 128x128: 64x64 warp tiles (128 fp32 accumulators per thread), for large M and K.
 using TcLarge = TcTileConfig<128, 128, 4, 2>;
@@ -78,13 +79,13 @@ cudaError_t dispatch_tile(const TcKernelArgs& args, cudaStream_t stream) {
 }
 
 }  // namespace
-}  // namespace conv_direct
+}  // namespace conv
 
 bool conv2d_tc_supported(const Conv2dParams& p, DType dtype) {
   // A 16-byte chunk of the reduction must not straddle two (r, s) taps: C % 8 (16-bit), C % 4 (fp32).
-  const int chunk_elems = conv_direct::tc::chunk_elems(dtype_size(dtype));
+  const int chunk_elems = conv::tc::chunk_elems(dtype_size(dtype));
   if (p.C <= 0 || p.C % chunk_elems != 0) return false;
-  if (conv_direct::index_limit_violation(p)[0] != '\0') return false;
+  if (conv::index_limit_violation(p)[0] != '\0') return false;
   if (p.input == nullptr || p.weight == nullptr || !pointer_aligned(p.input, 16) || !pointer_aligned(p.weight, 16)) {
     return false;
   }
@@ -99,7 +100,7 @@ bool conv2d_tc_supported(const Conv2dParams& p, DType dtype) {
 }
 
 cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, cudaStream_t stream) {
-  using namespace conv_direct;
+  using namespace conv;
   if (!conv2d_tc_supported(p, dtype)) return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q == 0 || p.K == 0) return cudaSuccess;
   TcKernelArgs args;
@@ -112,15 +113,10 @@ cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, c
                          dense_nhwc_output_like(p.output_strides, p) &&
                          (p.residual == nullptr || (pointer_aligned(p.residual, vec_bytes) &&
                                                     dense_nhwc_output_like(p.residual_strides, p)));
-  switch (dtype) {
-    case DType::kFloat16:
-      return dispatch_tile<__half>(args, stream);
-    case DType::kBFloat16:
-      return dispatch_tile<__nv_bfloat16>(args, stream);
-    case DType::kFloat32:
-      return dispatch_tile<float>(args, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch_tile<T>(args, stream);
+  });
 }
 
 }  // namespace convkernels
