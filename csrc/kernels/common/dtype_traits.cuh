@@ -74,6 +74,52 @@ __device__ __forceinline__ void store4_from_float(T* ptr, const float (&in)[4]) 
   }
 }
 
+// Eight consecutive 16-bit elements <-> eight floats in one 16-byte access (uint4); `ptr` must
+// be 16-byte aligned.
+template <typename T>
+__device__ __forceinline__ void load8_as_float(const T* ptr, float (&out)[8]) {
+  static_assert(sizeof(T) == 2, "eight elements in 16 bytes: fp16 / bf16 only");
+  const uint4 bits = *reinterpret_cast<const uint4*>(ptr);
+  const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 pair = DTypeTraits<T>::unpack2(words[i]);
+    out[2 * i] = pair.x, out[2 * i + 1] = pair.y;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void store8_from_float(T* ptr, const float (&in)[8]) {
+  static_assert(sizeof(T) == 2, "eight elements in 16 bytes: fp16 / bf16 only");
+  uint4 bits;
+  bits.x = DTypeTraits<T>::pack2(in[0], in[1]);
+  bits.y = DTypeTraits<T>::pack2(in[2], in[3]);
+  bits.z = DTypeTraits<T>::pack2(in[4], in[5]);
+  bits.w = DTypeTraits<T>::pack2(in[6], in[7]);
+  *reinterpret_cast<uint4*>(ptr) = bits;
+}
+
+// N (4 or 8) consecutive elements in one vector access: load4/store4 or load8/store8.
+template <int N, typename T>
+__device__ __forceinline__ void load_vec_as_float(const T* ptr, float (&out)[N]) {
+  static_assert(N == 4 || N == 8, "vectors of 4 or 8 elements");
+  if constexpr (N == 4) {
+    load4_as_float(ptr, out);
+  } else {
+    load8_as_float(ptr, out);
+  }
+}
+
+template <int N, typename T>
+__device__ __forceinline__ void store_vec_from_float(T* ptr, const float (&in)[N]) {
+  static_assert(N == 4 || N == 8, "vectors of 4 or 8 elements");
+  if constexpr (N == 4) {
+    store4_from_float(ptr, in);
+  } else {
+    store8_from_float(ptr, in);
+  }
+}
+
 template <typename T>
 __device__ __forceinline__ float load_as_float(const T* ptr) {
   return DTypeTraits<T>::to_float(*ptr);

@@ -34,7 +34,9 @@ cudaError_t launch_conv2d_grouped_tc(const Conv2dParams& p, int64_t groups, DTyp
 // Depthwise forward specialized for dense channels_last input/output (and residual), multiplier 1,
 // C % 4 == 0, input/weight/output/residual aligned to one 4-channel vector (16 B fp32, 8 B
 // fp16/bf16). `p.weight` must point at the weight laid out as a dense [R, S, C] array (the
-// weight_strides field is not read). 4 channels per thread, one vector load per tap.
+// weight_strides field is not read). One 16-byte channel vector per thread where C and the
+// alignment allow (else 4 channels), and strips of 4 outputs along a row for square 3/5/7
+// windows with horizontal stride 1 or 2 (see depthwise_nhwc.cu).
 bool depthwise_nhwc_vec_supported(const Conv2dParams& p, int64_t groups, DType dtype);
 cudaError_t launch_depthwise_conv2d_nhwc_vec(const Conv2dParams& p, DType dtype, cudaStream_t stream);
 

@@ -74,38 +74,23 @@ __device__ __forceinline__ Coord4 walk_coord(int64_t e, const DenseWalk& d) {
   return r;
 }
 
-// V consecutive elements <-> V floats: one scalar, or one aligned 16-byte access.
+// V consecutive elements <-> V floats: one scalar, or one aligned 16-byte access
+// (common/dtype_traits.cuh's vector loads).
 template <typename T, int V>
 struct ChannelVec {
   static_assert(V == 1 || V * sizeof(T) == 16, "scalar or one 16-byte vector");
   static __device__ __forceinline__ void load(const T* ptr, float (&out)[V]) {
     if constexpr (V == 1) {
       out[0] = load_as_float(ptr);
-    } else if constexpr (sizeof(T) == 4) {
-      const float4 v = *reinterpret_cast<const float4*>(ptr);
-      out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
     } else {
-      const uint4 bits = *reinterpret_cast<const uint4*>(ptr);
-      const uint32_t words[4] = {bits.x, bits.y, bits.z, bits.w};
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float2 f = DTypeTraits<T>::unpack2(words[i]);
-        out[2 * i] = f.x, out[2 * i + 1] = f.y;
-      }
+      load_vec_as_float<V>(ptr, out);
     }
   }
   static __device__ __forceinline__ void store(T* ptr, const float (&in)[V]) {
     if constexpr (V == 1) {
       store_from_float(ptr, in[0]);
-    } else if constexpr (sizeof(T) == 4) {
-      *reinterpret_cast<float4*>(ptr) = make_float4(in[0], in[1], in[2], in[3]);
     } else {
-      uint4 bits;
-      bits.x = DTypeTraits<T>::pack2(in[0], in[1]);
-      bits.y = DTypeTraits<T>::pack2(in[2], in[3]);
-      bits.z = DTypeTraits<T>::pack2(in[4], in[5]);
-      bits.w = DTypeTraits<T>::pack2(in[6], in[7]);
-      *reinterpret_cast<uint4*>(ptr) = bits;
+      store_vec_from_float<V>(ptr, in);
     }
   }
 };

@@ -336,6 +336,14 @@ int main() {
     run_forward_vec("vec nhwc 5x5 dilated", dt, {1, 4, 9, 8, 4, 5, 5, 4, 1, 1, 4, 4, 2, 2}, true, false, true);
     run_forward_vec("vec nhwc 7x7/2", dt, {1, 8, 11, 11, 8, 7, 7, 8, 2, 2, 3, 3, 1, 1}, false, true, false);
     run_forward_vec("vec nhwc 2x3 generic", dt, {2, 4, 5, 6, 4, 2, 3, 4, 1, 2, 0, 1, 1, 1}, true, true, false);
+    // Output strips: a partial last strip (Q % 4 != 0), 16-byte vectors (C % 8 == 0) and 8-byte
+    // ones (C = 12), stride 2 with a 5x5 window, vertical stride/dilation with unit horizontal
+    // ones, a 7x7 window wider than the input, and padding on every side.
+    run_forward_vec("vec strips 3x3 Q=7", dt, {2, 16, 5, 7, 16, 3, 3, 16, 1, 1, 1, 1, 1, 1}, true, true, true);
+    run_forward_vec("vec strips 5x5/2 Q=7", dt, {1, 16, 13, 13, 16, 5, 5, 16, 2, 2, 2, 2, 1, 1}, true, false, true);
+    run_forward_vec("vec strips 3x3 s(2,1) d(2,1)", dt, {2, 8, 10, 9, 8, 3, 3, 8, 2, 1, 2, 1, 2, 1}, false, true, true);
+    run_forward_vec("vec strips 7x7 W<7", dt, {1, 12, 6, 5, 12, 7, 7, 12, 1, 1, 3, 3, 1, 1}, true, true, false);
+    run_forward_vec("vec strips 3x3/2 no pad", dt, {1, 24, 9, 10, 24, 3, 3, 24, 2, 2, 0, 0, 1, 1}, false, false, true);
   }
   // Only 8-byte aligned: a 16-byte fp32 vector would be misaligned, so the kernel must refuse.
   run_forward_vec("vec refuses 8B-aligned fp32", f32, {1, 8, 4, 4, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1}, false, false, false,
