@@ -130,8 +130,9 @@ def test_resnet18_channels_last_has_no_layout_round_trips():
     assert ours.host_syncs == []
 
 
-def test_no_host_sync_after_warm_up_torch_backend():
-    _, conv = _our_layers()
+@pytest.mark.parametrize("backend", [None, "torch"])   # None: auto, decided per call
+def test_no_host_sync_after_warm_up(backend):
+    _, conv = _our_layers(backend)
     assert _probe(conv, _x((2, 3, 16, 16))).host_syncs == []
 
 
