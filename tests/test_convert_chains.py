@@ -307,3 +307,30 @@ def test_converting_twice_changes_nothing_more(model_fn):
     x = _x((1, 3, 13, 13))
     with torch.no_grad():
         torch.testing.assert_close(again(x), conv(x))
+
+
+def test_interpolate_then_conv_in_a_custom_forward():
+    """A decoder's F.interpolate -> conv; one whose size comes from another tensor is
+    reported with the reason."""
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+            self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x, skip):
+            x = self.conv1(F.interpolate(x, scale_factor=2, mode="bilinear"))
+            return self.conv2(F.interpolate(x, size=skip.shape[-2:]))
+
+    model = Decoder().eval()
+    x, skip = _x((2, 3, 6, 6)), _x((2, 4, 17, 17), seed=1)
+    conv, report = convkernels.convert(model, backend="torch")
+    rec = _swapped(report)["conv1"]
+    assert rec.source == "interpolate -> Conv2d" and rec.target.startswith(
+        "ResizeConv2d (mode='bilinear'")
+    assert isinstance(conv.conv1, cknn.ResizeConv2d)
+    assert "size is computed in the forward" in _skipped(report)[
+        ("conv2", "interpolate -> Conv2d")]
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x, skip), model(x, skip), rtol=1e-5, atol=1e-5)
+    assert list(conv.state_dict()) == list(model.state_dict())

@@ -28,6 +28,7 @@ into ``model.bn`` was fused gives the normalized output.
 
 from __future__ import annotations
 
+import inspect
 import operator
 from dataclasses import dataclass
 from typing import Optional
@@ -127,10 +128,11 @@ class Match:
     residual: bool = False          # conv_bn: removed[1] is an add whose other operand
     relu: bool = False              # becomes the fused conv's second argument
     note: str = ""                  # for the report: a part of the chain left out, and why
+    upsample: Optional[torch.nn.Upsample] = None   # what an F.interpolate call computes
 
     def key(self) -> tuple:
         return (self.kind, self.anchor.target, tuple((n.op, n.target) for n in self.removed),
-                self.residual, self.relu)
+                self.residual, self.relu, repr(self.upsample))
 
 
 @dataclass(frozen=True)
@@ -270,9 +272,34 @@ def _pair_problem(first: torch.nn.Module, second: torch.nn.Module, kind: str) ->
     return None
 
 
+def _interpolate(node: fx.Node) -> tuple[Optional[torch.nn.Upsample], Optional[str]]:
+    """For an ``F.interpolate`` call: the ``nn.Upsample`` it computes, or why there is none
+    convert() can use (an argument computed in the forward, antialias)."""
+    try:
+        bound = inspect.signature(F.interpolate).bind(*node.args, **node.kwargs)
+    except TypeError:
+        return None, "F.interpolate called with arguments it does not take"
+    bound.apply_defaults()
+    args = dict(bound.arguments)
+    del args["input"]
+    computed = [k for k, v in args.items() if any(isinstance(a, fx.Node) for a in
+                                                  (v if isinstance(v, (tuple, list)) else (v,)))]
+    if computed:
+        return None, (f"F.interpolate's {', '.join(computed)} is computed in the forward; the "
+                      "fused kernel takes a fixed integer scale_factor")
+    if args.pop("antialias"):
+        return None, "F.interpolate(antialias=True) has no fused kernel"
+    return torch.nn.Upsample(**args), None
+
+
 def _pair(root, view: View, node: fx.Node, claimed: set, matches: list, misses: list) -> None:
-    first = _callee(root, node, torch.nn.Module)
-    first_kind = _pair_kind(first) if first is not None else None
+    upsample = interpolate_problem = None
+    if node.op == "call_function" and node.target is F.interpolate:
+        upsample, interpolate_problem = _interpolate(node)
+        first, first_kind = upsample, "up"
+    else:
+        first = _callee(root, node, torch.nn.Module)
+        first_kind = _pair_kind(first) if first is not None else None
     if first_kind is None:
         return
     for user in node.users:
@@ -281,22 +308,24 @@ def _pair(root, view: View, node: fx.Node, claimed: set, matches: list, misses: 
         if pair is None:
             continue
         kind, source = pair
-        upsample = kind == "upsample_conv"
-        anchor, removed = (user, node) if upsample else (node, user)
-        problem = (_pair_problem(first, second, kind)
+        anchor, removed = (user, node) if kind == "upsample_conv" else (node, user)
+        if node.op == "call_function":
+            source = "interpolate -> Conv2d"
+        problem = (interpolate_problem or _pair_problem(first, second, kind)
                    or ("the conv is fused with the BatchNorm after it; Upsample -> Conv2d -> "
                        "BatchNorm2d has no single fused op" if user in claimed else None)
                    or (f"self.{user.target} is called with more than one input"
                        if len(user.args) != 1 or user.kwargs else None)
-                   or _sharing_problem(view, node, user, type(first).__name__)
+                   or _sharing_problem(view, node, user, source.split(" ")[0])
                    or _call_count_problem(view, anchor)
                    or (None if _removable(view, removed) else
                        f"self.{removed.target} is called elsewhere too; it cannot become an "
                        "Identity in its Sequential"))
         if problem:
-            misses.append(Miss(node.target, source, problem, user.target))
+            path = user.target if node.op == "call_function" else node.target
+            misses.append(Miss(path, source, problem, user.target))
         else:
-            matches.append(Match(kind, anchor, (removed,)))
+            matches.append(Match(kind, anchor, (removed,), upsample=upsample))
         return
 
 
@@ -318,9 +347,9 @@ def match(root: torch.nn.Module, view: View) -> tuple[list[Match], list[Miss]]:
 
 # ---- the pass over one module --------------------------------------------------------------
 
-def _worth_tracing(module: torch.nn.Module) -> bool:
-    """Whether some pair could be among the calls of ``module`` (its children, and theirs
-    through containers): tracing every module of a big model is not free."""
+def _reachable_kinds(module: torch.nn.Module) -> set:
+    """The pair kinds among the calls ``module`` can make (its children, and theirs through
+    containers): tracing every module of a big model is not free."""
     kinds, stack = set(), list(module.children())
     while stack:
         child = stack.pop()
@@ -329,7 +358,7 @@ def _worth_tracing(module: torch.nn.Module) -> bool:
         kinds.add(_pair_kind(child))
         if isinstance(child, _CONTAINERS):
             stack.extend(child.children())
-    return any(pair <= kinds for pair in ({"conv", "bn"}, {"lrn", "pool"}, {"up", "conv"}))
+    return kinds
 
 
 def _local(view: View, m: Match) -> bool:
@@ -346,11 +375,15 @@ def fuse(module: torch.nn.Module, prefix: str, ctx) -> list[torch.nn.Module]:
     traced in both modes: when the two graphs differ, both are rewritten and the bound
     forward picks one by ``self.training``; a chain is fused only if both modes have it
     (or it lies inside one Sequential, which computes the same whatever calls it)."""
-    if not _worth_tracing(module):
-        return []
+    kinds = _reachable_kinds(module)
+    if "conv" not in kinds and not {"lrn", "pool"} <= kinds:
+        return []   # every chain has a conv, or an LRN and a MaxPool2d
     try:
         all_views = views(module)
     except Exception as e:   # data-dependent control flow, unsupported Python, ...
+        if not any(pair <= kinds for pair in ({"conv", "bn"}, {"lrn", "pool"},
+                                              {"up", "conv"})):
+            return []   # a conv alone: only an F.interpolate pair was possible; say nothing
         ctx.report.skip(prefix.rstrip("."), f"{type(module).__name__}.forward",
                         f"not traceable by torch.fx ({type(e).__name__}: {str(e)[:120]}); "
                         "the chains among its calls stay unfused (layers are still swapped "
@@ -394,6 +427,8 @@ def fuse(module: torch.nn.Module, prefix: str, ctx) -> list[torch.nn.Module]:
 
 
 def _source(root: torch.nn.Module, m: Match) -> str:
+    if m.upsample is not None:
+        return "interpolate -> Conv2d"
     if m.kind != "conv_bn":
         return {kind: source for kind, source in _PAIRS.values()}[m.kind]
     bn = root.get_submodule(m.removed[0].target)
@@ -424,7 +459,8 @@ def _rewrite_forward(view: View, m: Match) -> bool:
 # ---- the modules that replace the chain's ---------------------------------------------------
 
 def _replace_modules(root: torch.nn.Module, prefix: str, view: View, m: Match, ctx) -> None:
-    first, second = (root.get_submodule(n.target) for n in (m.anchor, m.removed[0]))
+    first = root.get_submodule(m.anchor.target)
+    second = m.upsample or root.get_submodule(m.removed[0].target)
     removed = []
     for node in m.removed:
         if node in view.owner and not isinstance(root.get_submodule(node.target), BATCH_NORMS):
@@ -433,6 +469,8 @@ def _replace_modules(root: torch.nn.Module, prefix: str, view: View, m: Match, c
         elif node.op == "call_module" and node in view.origin:
             removed.append(f"{prefix + node.target} call removed")
             ctx.absorbed.add(prefix + node.target)
+        elif node.op == "call_function":
+            removed.append(f"{node.target.__name__} call removed")
     if m.kind == "conv_bn":
         _fuse_conv_bn(root, prefix, m, ctx)
         return
