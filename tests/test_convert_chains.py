@@ -334,3 +334,63 @@ def test_interpolate_then_conv_in_a_custom_forward():
     with torch.no_grad():
         torch.testing.assert_close(conv(x, skip), model(x, skip), rtol=1e-5, atol=1e-5)
     assert list(conv.state_dict()) == list(model.state_dict())
+
+
+class SeparableConv(nn.Module):
+    """timm's SeparableConv2d: a block whose forward ends with a conv."""
+
+    def __init__(self, c_in, c_out):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False)
+        self.pointwise = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x):
+        return self.pointwise(self.conv1(x))
+
+
+def test_chain_from_inside_a_child_block_into_its_sequential():
+    """Xception's rep: [ReLU, SeparableConv, BN, ReLU, SeparableConv, BN] plus a residual in
+    the block's forward."""
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rep = nn.Sequential(nn.ReLU(), SeparableConv(3, 6), nn.BatchNorm2d(6),
+                                     nn.ReLU(inplace=True), SeparableConv(6, 3),
+                                     nn.BatchNorm2d(3))
+
+        def forward(self, x):
+            return self.rep(x) + x
+
+    conv, report = _convert_and_check(Block(), _x())
+    swapped = _swapped(report)
+    assert swapped["rep.1.pointwise"].source == "Conv2d -> BatchNorm2d -> ReLU"
+    assert swapped["rep.4.pointwise"].source == "Conv2d -> BatchNorm2d"
+    assert isinstance(conv.rep[1], SeparableConv)   # the block keeps its class and forward
+    assert isinstance(conv.rep[1].pointwise, cknn.FusedConv2d)
+    assert isinstance(conv.rep[3], nn.Identity)
+    assert not report.skipped
+
+
+def test_a_relu_inside_a_child_block_stays_there():
+    """conv -> block(BN, F.relu): the BN folds, the block's own relu call cannot be removed
+    from its forward by its parent, so it stays (and the report says so)."""
+    class BNReLU(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            return F.relu(self.bn(x))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.post = nn.Conv2d(3, 4, 3), BNReLU()
+
+        def forward(self, x):
+            return self.post(self.conv(x))
+
+    conv, report = _convert_and_check(Net(), _x())
+    rec = _swapped(report)["conv"]
+    assert rec.source == "Conv2d -> BatchNorm2d" and "ReLU stays separate" in rec.reason
+    assert isinstance(conv.post.bn, cknn.FoldedBatchNorm2d)

@@ -142,6 +142,7 @@ class Miss:
     source: str
     reason: str
     other: str                      # the partner module's path (its line refers here)
+    nodes: tuple = ()               # the two calls
 
 
 def _callee(root: torch.nn.Module, node, kind) -> Optional[torch.nn.Module]:
@@ -161,7 +162,7 @@ def _describe(node: fx.Node) -> str:
     return getattr(node.target, "__name__", str(node.target))
 
 
-def _sharing_problem(view: View, node: fx.Node, next_node: fx.Node, what: str) -> Optional[str]:
+def _sharing_problem(node: fx.Node, next_node: fx.Node, what: str) -> Optional[str]:
     """Why ``node``'s output cannot be handed to ``next_node`` inside a fused op."""
     others = [_describe(u) for u in node.users if u is not next_node]
     if others:
@@ -181,9 +182,10 @@ def _call_count_problem(view: View, *nodes: fx.Node) -> Optional[str]:
 
 
 def _removable(view: View, node: fx.Node) -> bool:
-    """A call can leave the chain: in a custom forward it is removed from the code; in a
-    Sequential its slot becomes an Identity, which is only right if nothing else calls it."""
-    return node in view.origin or view.calls(node.target) == 1
+    """A call can leave the chain: in the forward being rewritten it is removed from the
+    code; in a Sequential or a child block its module's slot becomes an Identity, which is
+    only right if nothing else calls it."""
+    return node in view.origin or (node.op == "call_module" and view.calls(node.target) == 1)
 
 
 def _is_relu_node(root, node: fx.Node) -> bool:
@@ -214,11 +216,11 @@ def _conv_bn(root, view: View, bn_node: fx.Node, matches: list, misses: list) ->
     problem = (conv_bn_problem(conv, bn)
                or ("the BatchNorm is called with more than its input"
                    if len(bn_node.args) != 1 or bn_node.kwargs else None)
-               or _sharing_problem(view, conv_node, bn_node, "conv")
+               or _sharing_problem(conv_node, bn_node, "conv")
                or _call_count_problem(view, conv_node, bn_node))
     if problem:
         misses.append(Miss(conv_node.target, f"Conv2d -> {_bn_kind(bn)}", problem,
-                           bn_node.target))
+                           bn_node.target, (conv_node, bn_node)))
         return
     if builtin_relu(bn):
         matches.append(Match("conv_bn", conv_node, (bn_node,), relu=True))
@@ -229,7 +231,8 @@ def _conv_bn(root, view: View, bn_node: fx.Node, matches: list, misses: list) ->
             matches.append(Match("conv_bn", conv_node, (bn_node, nxt), relu=True))
         else:
             matches.append(Match("conv_bn", conv_node, (bn_node,), note=(
-                f"the ReLU (self.{nxt.target}) is also called elsewhere and stays separate")))
+                "the ReLU stays separate: its module is also called elsewhere, or it is a "
+                "function call inside a child's forward")))
         return
     if nxt is not None and _is_residual_add(nxt, bn_node) and len(nxt.users) == 1:
         relu = next(iter(nxt.users))
@@ -239,8 +242,8 @@ def _conv_bn(root, view: View, bn_node: fx.Node, matches: list, misses: list) ->
                 matches.append(Match("conv_bn", conv_node, (bn_node, nxt, relu),
                                      residual=True, relu=True))
                 return
-            note = ("the residual add stays separate: the conv or BatchNorm runs inside a "
-                    "Sequential, which passes no second input")
+            note = ("the residual add stays separate: the conv, BatchNorm or add runs inside "
+                    "a Sequential or a child's forward, where no second input can be passed")
             matches.append(Match("conv_bn", conv_node, (bn_node,), note=note))
             return
     matches.append(Match("conv_bn", conv_node, (bn_node,)))
@@ -316,14 +319,14 @@ def _pair(root, view: View, node: fx.Node, claimed: set, matches: list, misses: 
                        "BatchNorm2d has no single fused op" if user in claimed else None)
                    or (f"self.{user.target} is called with more than one input"
                        if len(user.args) != 1 or user.kwargs else None)
-                   or _sharing_problem(view, node, user, source.split(" ")[0])
+                   or _sharing_problem(node, user, source.split(" ")[0])
                    or _call_count_problem(view, anchor)
                    or (None if _removable(view, removed) else
                        f"self.{removed.target} is called elsewhere too; it cannot become an "
-                       "Identity in its Sequential"))
+                       "Identity where it is"))
         if problem:
             path = user.target if node.op == "call_function" else node.target
-            misses.append(Miss(path, source, problem, user.target))
+            misses.append(Miss(path, source, problem, user.target, (node, user)))
         else:
             matches.append(Match(kind, anchor, (removed,), upsample=upsample))
         return
@@ -348,23 +351,30 @@ def match(root: torch.nn.Module, view: View) -> tuple[list[Match], list[Miss]]:
 # ---- the pass over one module --------------------------------------------------------------
 
 def _reachable_kinds(module: torch.nn.Module) -> set:
-    """The pair kinds among the calls ``module`` can make (its children, and theirs through
-    containers): tracing every module of a big model is not free."""
-    kinds, stack = set(), list(module.children())
+    """The pair kinds among the calls the flat graph of ``module`` can show (its children,
+    theirs through containers, and one level into child blocks): tracing every module of a
+    big model is not free."""
+    kinds, stack = set(), [(child, False) for child in module.children()]
     while stack:
-        child = stack.pop()
+        child, in_block = stack.pop()
         if isinstance(child, BATCH_NORMS):
             kinds.add("bn")
         kinds.add(_pair_kind(child))
-        if isinstance(child, _CONTAINERS):
-            stack.extend(child.children())
+        block = not (is_ours(child) or type(child).__module__.startswith("torch."))
+        if isinstance(child, _CONTAINERS) or (block and not in_block):
+            stack.extend((c, in_block or block) for c in child.children())
     return kinds
 
 
-def _local(view: View, m: Match) -> bool:
-    """All calls of ``m`` in one Sequential: its rewrite is right whatever calls that."""
-    owners = {view.owner.get(n) for n in (m.anchor,) + m.removed}
+def _local(view: View, nodes) -> bool:
+    """All ``nodes`` in one Sequential or block: a rewrite is right whatever calls that."""
+    owners = {view.owner.get(n) for n in nodes}
     return len(owners) == 1 and None not in owners
+
+
+def _inside_a_block(view: View, nodes) -> bool:
+    """All ``nodes`` from one child block's forward: its own pass sees them."""
+    return _local(view, nodes) and any(n in view.custom for n in nodes)
 
 
 def fuse(module: torch.nn.Module, prefix: str, ctx) -> list[torch.nn.Module]:
@@ -395,18 +405,20 @@ def fuse(module: torch.nn.Module, prefix: str, ctx) -> list[torch.nn.Module]:
     seen_misses = set()
     for view, (matches, misses) in zip(all_views, found, strict=True):
         for miss in misses:
+            if _inside_a_block(view, miss.nodes):
+                continue
             if (miss.path, miss.source) not in seen_misses and ctx.wants(prefix + miss.path):
                 seen_misses.add((miss.path, miss.source))
                 ctx.report.skip(prefix + miss.path, miss.source, miss.reason)
                 ctx.explained[prefix + miss.other] = (f"not fused with {prefix + miss.path} "
                                                       "(that line says why)")
         for m in matches:
-            target = m.anchor.target
-            if target in chosen or not ctx.wants(prefix + target):
+            target, nodes = m.anchor.target, (m.anchor,) + m.removed
+            if target in chosen or not ctx.wants(prefix + target) or _inside_a_block(view, nodes):
                 continue
             others = [b.get(target) for b in by_anchor]
             if all(o is not None and o.key() == m.key() for o in others) or (
-                    _local(view, m) and all(o is None or o.key() == m.key() for o in others)):
+                    _local(view, nodes) and all(o is None or o.key() == m.key() for o in others)):
                 chosen[target] = (view, m)
             elif (prefix + target, m.kind) not in seen_misses:
                 seen_misses.add((prefix + target, m.kind))

@@ -1,18 +1,22 @@
 """The call graph convert() matches chains on, and the forward it writes back.
 
-A module's ``forward`` is traced with torch.fx, every child a leaf. Then every call of a plain
-``Sequential`` (torch's own forward, called once) is inlined, recursively: the *flat* graph
-shows the chain a custom forward continues across ``self.features(x)`` and ``self.bn(x)``, or
-a chain split across nested Sequentials. Each flat node remembers where it lives:
+A module's ``forward`` is traced with torch.fx, every child a leaf. Then the calls of its
+children are inlined: a plain ``Sequential`` (torch's own forward) recursively, a child with
+its own forward (a custom block) one level deep, each only where it is called once. The
+*flat* graph shows a chain that a custom forward continues across ``self.features(x)`` and
+``self.bn(x)``, a chain split across nested Sequentials, or one that starts inside a block
+(timm's ``SeparableConv2d`` ends with its pointwise conv) and ends in the Sequential that
+calls it. Each flat node remembers where it lives:
 
 * ``origin[node]``: the node of the module's own (one-level) graph it copies; such a call can
   be rewritten by regenerating that forward;
-* ``owner[node]``: the path of the Sequential that calls it; such a call can only be changed
-  through the module in its slot (a fused module, a folded BatchNorm, an ``Identity``).
+* ``owner[node]``: the path of the Sequential or block that calls it; such a call can only be
+  changed through the module in its slot (a fused module, a folded BatchNorm, an
+  ``Identity``); a block's other operations (``custom``) cannot be changed at all.
 
 The forward convert() writes back is generated from the one-level graph, so it still calls
-``self.features``: hooks on the containers keep firing and no module is bypassed.
-Custom child modules stay leaves; they are traced on their own when the walk reaches them.
+``self.features``: hooks on the children keep firing and no module is bypassed. A block's own
+chains are left to its own pass, when the walk reaches it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch.fx as fx
 from torch.fx.graph_module import _format_import_block, _forward_from_src
 from torch.package import sys_importer
 
-from .swaps import own_forward
+from .swaps import is_ours, own_forward
 
 
 def is_plain_sequential(module: torch.nn.Module) -> bool:
@@ -47,7 +51,8 @@ class View:
     graph: Optional[fx.Graph]          # the one-level graph (None when the module is a Sequential)
     flat: fx.Graph
     origin: dict = field(default_factory=dict)    # flat node -> node of ``graph``
-    owner: dict = field(default_factory=dict)     # flat node -> path of the calling Sequential
+    owner: dict = field(default_factory=dict)     # flat node -> path of the module calling it
+    custom: set = field(default_factory=set)      # flat nodes from a child's own forward
     inlined: list = field(default_factory=list)   # the Sequentials inlined, as modules
 
     def calls(self, target: str) -> int:
@@ -86,28 +91,73 @@ def _flatten(root: torch.nn.Module, mode: Optional[bool], graph: fx.Graph) -> Vi
             calls[node.target] = calls.get(node.target, 0) + 1
     env: dict[fx.Node, fx.Node] = {}
     for node in graph.nodes:
-        seq = root.get_submodule(node.target) if node.op == "call_module" else None
-        # A Sequential called twice (weights shared between two places) stays a leaf: its own
+        value = None
+        # A child called twice (weights shared between two places) stays a leaf: its own
         # chains are fused when the walk reaches it, which is right for both calls.
-        if (seq is not None and is_plain_sequential(seq) and len(seq) and calls[node.target] == 1
-                and len(node.args) == 1 and not node.kwargs):
-            env[node] = _inline(view, seq, node.target, env[node.args[0]])
-        else:
-            env[node] = view.flat.node_copy(node, lambda n: env[n])
-            view.origin[env[node]] = node
+        if node.op == "call_module" and calls[node.target] == 1 and not node.kwargs:
+            value = _inline_call(view, root.get_submodule(node.target), node.target,
+                                 [env[a] if isinstance(a, fx.Node) else a for a in node.args])
+        if value is None:
+            value = view.flat.node_copy(node, lambda n: env[n])
+            view.origin[value] = node
+        env[node] = value
     return view
+
+
+def _inline_call(view: View, module: torch.nn.Module, path: str, args: list):
+    """The flat value of ``module(*args)`` with its calls inlined (None: keep it a leaf)."""
+    if not all(isinstance(a, fx.Node) for a in args):
+        return None
+    if is_plain_sequential(module):
+        return _inline(view, module, path, args[0]) if len(module) and len(args) == 1 else None
+    graph = _custom_graph(module, view.mode)
+    return None if graph is None else _inline_custom(view, graph, path, args)
 
 
 def _inline(view: View, seq: torch.nn.Sequential, path: str, value: fx.Node) -> fx.Node:
     view.inlined.append(seq)
     for name, child in seq._modules.items():
         child_path = f"{path}.{name}" if path else name
-        if is_plain_sequential(child) and len(child):
-            value = _inline(view, child, child_path, value)
-        else:
-            value = view.flat.call_module(child_path, (value,))
-            view.owner[value] = path
+        inlined = _inline_call(view, child, child_path, [value])
+        if inlined is None:
+            inlined = view.flat.call_module(child_path, (value,))
+            view.owner[inlined] = path
+        value = inlined
     return value
+
+
+def _custom_graph(module: torch.nn.Module, mode: Optional[bool]) -> Optional[fx.Graph]:
+    """The one-level graph of a child with its own forward (not torch's, not ours), when it
+    can be inlined: traceable, and the same in both modes if the caller's graph is."""
+    if (is_ours(module) or type(module).__module__.startswith("torch.")
+            or isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict))):
+        return None
+    try:
+        graphs = [_trace(module, m) for m in ((True, False) if mode is None else (mode,))]
+    except Exception:   # stays a leaf; its own pass reports why it cannot be traced
+        return None
+    return graphs[0] if len({g.python_code("self").src for g in graphs}) == 1 else None
+
+
+def _inline_custom(view: View, graph: fx.Graph, path: str, args: list) -> Optional[fx.Node]:
+    """Copy a child's one-level graph in place of its call. Its calls belong to the child
+    (``owner``; ``custom``): convert() may replace the modules they call, never edit them."""
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    (output,) = [n for n in graph.nodes if n.op == "output"]
+    if (len(placeholders) != len(args) or any(p.target.startswith("*") for p in placeholders)
+            or not isinstance(output.args[0], fx.Node)):
+        return None
+    env = dict(zip(placeholders, args, strict=True))
+    for node in graph.nodes:
+        if node.op in ("placeholder", "output"):
+            continue
+        new = view.flat.node_copy(node, lambda n: env[n])
+        if node.op in ("call_module", "get_attr"):
+            new.target = f"{path}.{node.target}"
+        view.owner[new] = path
+        view.custom.add(new)
+        env[node] = new
+    return env[output.args[0]]
 
 
 # ---- the forward written back --------------------------------------------------------------
