@@ -2,28 +2,29 @@
 
 The chains: Conv2d -> BatchNorm2d [-> (+ residual)] [-> ReLU] (one :class:`FusedConv2d`),
 LocalResponseNorm -> MaxPool2d and MaxPool2d -> LocalResponseNorm (one
-:class:`~convkernels.nn.LRNMaxPool2d`), Upsample -> Conv2d (one
+:class:`~convkernels.nn.LRNMaxPool2d`), Upsample or ``F.interpolate`` -> Conv2d (one
 :class:`~convkernels.nn.ResizeConv2d`).
 
 They are matched on a module's flat call graph (:mod:`.trace`): its ``forward`` traced with
-torch.fx, calls of plain Sequentials inlined, so a chain is found whether a Sequential lists
-it, a custom forward calls it, or it runs from one into the other (``self.bn(self.features(
-x))``). Among the matched calls, the ReLU may be a module called several times (torchvision's
-Bottleneck: only the call that follows the BN is fused), ``F.relu``/``torch.relu``/
-``x.relu_()``, and the residual add is ``relu(bn(conv(x)) + identity)``.
+torch.fx, the calls of its Sequentials inlined (recursively) and of its child blocks (one
+level), so a chain is found whether a Sequential lists it, a custom forward calls it, or it
+runs from one into the other (``self.bn(self.features(x))``). Among the matched calls, the
+ReLU may be a module called several times (torchvision's Bottleneck: only the call that
+follows the BN is fused), ``F.relu``/``torch.relu``/``x.relu_()``, and the residual add is
+``relu(bn(conv(x)) + identity)``.
 
 The rewrite: the first call's slot (for Upsample -> Conv2d, the conv's) gets the fused module,
 sharing the parameters of the module it replaces under the same names. Each other call of
 the chain disappears: a BatchNorm's slot becomes a :class:`~convkernels.nn.FoldedBatchNorm2d`
-(same parameters and buffers, identity forward); inside a Sequential, any other slot becomes
-an ``Identity``; in a custom forward the call is removed from the forward, which torch.fx
-regenerates and stores on the same instance (:class:`.trace.TracedForward`), so classes,
-attributes and ``state_dict`` keys stay as they were. A pair or chain that is not fused gets
-a report line saying why and what would make it fusable.
+(same parameters and buffers, identity forward); in a Sequential or a child block, any other
+slot becomes an ``Identity``; in the forward being fused the call is removed, and torch.fx
+regenerates that forward and stores it on the same instance (:class:`.trace.TracedForward`),
+so classes, attributes and ``state_dict`` keys stay as they were. A pair or chain that is
+not fused gets a report line saying why and what would make it fusable.
 
-A container the chain crosses computes its part of the fused chain: the model as a whole
-is the same function, but calling ``model.features`` alone after a chain that runs from it
-into ``model.bn`` was fused gives the normalized output.
+A container or block the chain crosses computes its part of the fused chain: the model as a
+whole is the same function, but calling ``model.features`` alone after a chain that runs
+from it into ``model.bn`` was fused gives the normalized output.
 """
 
 from __future__ import annotations
