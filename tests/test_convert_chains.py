@@ -394,3 +394,22 @@ def test_a_relu_inside_a_child_block_stays_there():
     rec = _swapped(report)["conv"]
     assert rec.source == "Conv2d -> BatchNorm2d" and "ReLU stays separate" in rec.reason
     assert isinstance(conv.post.bn, cknn.FoldedBatchNorm2d)
+
+
+def test_a_forward_that_stores_state_is_not_regenerated():
+    """torch.fx does not record ``self.last = x``: such a forward keeps running as written
+    (the report says why its chain is not fused), with no Proxy left behind."""
+    class Remembers(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+            self.last = None
+
+        def forward(self, x):
+            self.last = self.bn(self.conv(x))
+            return self.last
+
+    conv, report = _convert_and_check(Remembers(), _x())
+    assert "assigns self.last" in _skipped(report)[("", "Remembers.forward")]
+    conv(_x())
+    assert isinstance(conv.last, torch.Tensor)
