@@ -7,10 +7,14 @@
 What changes (see docs/convert.md):
 
 * Conv2d -> BatchNorm2d [-> +residual] [-> ReLU] chains become one fused op
-  (:class:`~convkernels.nn.FusedConv2d`), found in Sequentials and, through a one-level
-  torch.fx trace, in custom ``forward`` methods; a SyncBatchNorm there is fused the same way
-  and keeps reducing its statistics across processes (see :mod:`convkernels.distributed`),
-  whether ``SyncBatchNorm.convert_sync_batchnorm`` ran before convert or after it;
+  (:class:`~convkernels.nn.FusedConv2d`), LRN -> MaxPool2d pairs (either order) one
+  :class:`~convkernels.nn.LRNMaxPool2d`, Upsample -> Conv2d pairs one
+  :class:`~convkernels.nn.ResizeConv2d`; they are found on each module's call graph (its
+  forward traced with torch.fx, the Sequentials it calls inlined: see ``chains``), so in
+  Sequentials, in custom ``forward`` methods and across the two; a SyncBatchNorm is fused
+  like a BatchNorm2d and keeps reducing its statistics across processes (see
+  :mod:`convkernels.distributed`), whether ``SyncBatchNorm.convert_sync_batchnorm`` ran
+  before convert or after it;
 * single layers become their convkernels.nn twins: Conv2d (also grouped and depthwise),
   MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, MaxUnpool2d, LocalResponseNorm; ConvTranspose2d
   becomes a resize-conv only with ``resize_conv=True``, because that changes the function.
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
@@ -33,11 +37,9 @@ import torch
 from ..nn import FusedConv2d
 from . import chains, swaps
 from .report import ConvertReport, Record
+from .swaps import is_ours
 
 __all__ = ["convert", "ConvertReport", "Record"]
-
-_CONTAINERS = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
-
 
 @dataclass
 class _Context:
@@ -46,6 +48,12 @@ class _Context:
     exclude: Optional[Sequence[str]]
     resize_conv: bool
     report: ConvertReport
+    # Sequentials whose calls a parent's pass already matched chains on (by id).
+    covered: set = field(default_factory=set)
+    # Modules left unfused next to a reported pair: path -> reason for their own line.
+    explained: dict = field(default_factory=dict)
+    # Modules whose call a fused module took over (the module stays for its name).
+    absorbed: set = field(default_factory=set)
 
     def wants(self, path: str) -> bool:
         """include/exclude are fnmatch patterns on module paths ("layer1.*", "*.downsample.0")."""
@@ -89,30 +97,25 @@ def convert(model: torch.nn.Module, *, inplace: bool = False, backend: Optional[
     return model, ctx.report
 
 
-def _is_ours(module: torch.nn.Module) -> bool:
-    return type(module).__module__.startswith("convkernels.")
-
-
 def _convert(module: torch.nn.Module, prefix: str, ctx: _Context) -> None:
-    # 1. chains among this module's direct children (they rename nothing)
-    if isinstance(module, torch.nn.Sequential):
-        chains.fuse_sequential(module, prefix, ctx)
-        chains.fuse_sequential_pairs(module, prefix, ctx)
-        chains.fuse_upsample_conv(module, prefix, ctx)
-    elif not isinstance(module, _CONTAINERS) and not _is_ours(module):
-        chains.fuse_traced(module, prefix, ctx)
+    # 1. chains among this module's calls, through the Sequentials it calls (they rename
+    # nothing); a Sequential a parent's pass went through was covered there
+    if not (isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict)) or is_ours(module)
+            or id(module) in ctx.covered):
+        ctx.covered.update(id(seq) for seq in chains.fuse(module, prefix, ctx))
     # 2. every child: swap it, or look inside it
     for name, child in list(module.named_children()):
         path = prefix + name
-        if _is_ours(child):
+        if is_ours(child):
             if isinstance(child, FusedConv2d):
                 child.rebind_batch_norm()   # its BatchNorm may have been replaced since
             continue   # fused above, or already a convkernels module
         swap = swaps.find_swap(child)
         if swap is None:
             if (isinstance(child, swaps.NOTEWORTHY) and ctx.wants(path)
-                    and not ctx.report.mentions(path)):
-                ctx.report.skip(path, type(child).__name__, _why_kept(child))
+                    and not ctx.report.mentions(path) and path not in ctx.absorbed):
+                ctx.report.skip(path, type(child).__name__,
+                                ctx.explained.get(path) or _why_kept(child))
             _convert(child, path + ".", ctx)
             continue
         if not ctx.wants(path):

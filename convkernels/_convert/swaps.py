@@ -26,6 +26,10 @@ def own_forward(module: torch.nn.Module, torch_type: type) -> bool:
     return isinstance(module, torch_type) and type(module).forward is torch_type.forward
 
 
+def is_ours(module: torch.nn.Module) -> bool:
+    return type(module).__module__.startswith("convkernels.")
+
+
 def _twin(name: str):
     cls = getattr(cknn, name, None)
     if cls is None:
