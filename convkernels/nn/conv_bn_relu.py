@@ -160,6 +160,23 @@ def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Bat
     return owner._fold
 
 
+def _folded_conv(owner: torch.nn.Module, conv: torch.nn.Conv2d, fold):
+    """The conv's weight and bias with the eval fold applied (``w * scale[k]``, ``shift``),
+    computed in the fold's precision and rounded once to the weight's dtype, kept on ``owner``
+    while the weight and the fold stay the same; None where autograd needs the weight itself."""
+    weight = conv._parameters.get("weight")
+    if torch.is_grad_enabled() and weight.requires_grad:
+        return None
+    cached = owner.__dict__.get("_folded_conv")
+    if cached is None or cached[1] is not fold or not still_current(cached[0], weight):
+        scale, shift = fold
+        with torch.no_grad():
+            w = (weight.to(scale.dtype) * scale.view(-1, 1, 1, 1)).to(weight.dtype)
+            cached = (tensor_state(weight), fold, w, shift.to(weight.dtype))
+        owner.__dict__["_folded_conv"] = cached
+    return cached[2], cached[3]
+
+
 def fused_forward(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
                   relu: bool, backend: Optional[str], input: Tensor,
                   residual: Optional[Tensor]) -> Tensor:
@@ -173,6 +190,19 @@ def fused_forward(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Ba
         fold = _cached_fold(owner, conv, bn, x)
         if fold is not None:
             if runs_on_torch(backend, x):
+                folded = _folded_conv(owner, conv, fold)
+                if folded is not None:
+                    # torch (cuDNN) with the BatchNorm folded into the conv's weight and bias:
+                    # one convolution, no separate scale and shift passes.
+                    y = F.conv2d(x, folded[0], folded[1], conv.stride, padding, conv.dilation,
+                                 conv.groups)
+                    if residual is not None and residual.shape == y.shape:
+                        y = y.add_(residual)
+                    elif residual is not None:   # only broadcasts: the op refuses it
+                        return ops.conv2d_affine(x, conv.weight, fold[0], fold[1], conv.stride,
+                                                 padding, conv.dilation, conv.groups,
+                                                 relu=relu, residual=residual, backend=backend)
+                    return y.relu_() if relu else y
                 # conv2d_affine's torch backend, less the argument checks that F.conv2d makes
                 # itself; a residual that only broadcasts goes on to the op, which refuses it.
                 y = F.conv2d(x, conv.weight, None, conv.stride, padding, conv.dilation,
