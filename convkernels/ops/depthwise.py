@@ -17,7 +17,8 @@ from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import choose, register
-from .conv import _needs_grad, _pad_same_extra
+from . import depthwise_checks, depthwise_primitives  # noqa: F401  (registers the ops)
+from ._common import needs_grad, pad_same_extra
 
 __all__ = ["depthwise_conv2d", "separable_conv2d"]
 
@@ -45,7 +46,7 @@ def depthwise_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     if is_unbatched(input, weight):
         return depthwise_conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation,
                                 backend=backend).squeeze(0)
-    _checks.check_depthwise_weight("depthwise_conv2d", input, weight)
+    depthwise_checks.check_depthwise_weight("depthwise_conv2d", input, weight)
     return conv2d(input, weight, bias, stride, padding, dilation, input.shape[1],
                   backend=backend)
 
@@ -97,10 +98,10 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
         torch.Size([1, 256, 28, 28])
     """
     op = "separable_conv2d"
-    _checks.check_depthwise_weight(op, input, depthwise_weight)
+    depthwise_checks.check_depthwise_weight(op, input, depthwise_weight)
     g, extra = _checks.check_conv2d(op, input, depthwise_weight, depthwise_bias, stride, padding,
                                     dilation, input.shape[1])
-    _checks.check_pointwise_weight(op, pointwise_weight, input, g.K)
+    depthwise_checks.check_pointwise_weight(op, pointwise_weight, input, g.K)
     _checks.check_vector(op, "pointwise_bias", pointwise_bias, pointwise_weight.shape[0])
     for name, v, n in (("mid_scale", mid_scale, g.K), ("mid_shift", mid_shift, g.K),
                        ("scale", scale, pointwise_weight.shape[0]),
@@ -109,11 +110,11 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
     _checks.check_same_device(op, "input", input, pointwise_weight=pointwise_weight,
                               pointwise_bias=pointwise_bias, mid_scale=mid_scale,
                               mid_shift=mid_shift, scale=scale, shift=shift)
-    input = _pad_same_extra(input, extra)
+    input = pad_same_extra(input, extra)
     epilogue = reference.epilogue_dtype(input.dtype)
     mid_scale, mid_shift = _fold_bias(depthwise_bias, mid_scale, mid_shift, epilogue)
     scale, shift = _fold_bias(pointwise_bias, scale, shift, epilogue)
-    grad = _needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
+    grad = needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
                        pointwise_bias, mid_scale, mid_shift, scale, shift)
     fn = choose(op, backend, input, needs_grad=grad, groups=g.groups)
     return fn(input, depthwise_weight, pointwise_weight, mid_scale, mid_shift, bool(mid_relu),
