@@ -32,25 +32,26 @@ def triton_conv2d_fused(input: Tensor, weight: Tensor, scale: Optional[Tensor],
                         stride: Sequence[int], padding: Sequence[int],
                         dilation: Sequence[int], groups: int, relu: bool) -> Tensor:
     if groups != 1:
-        from ..triton import grouped
-        return grouped.conv2d_grouped(input, weight, scale, shift, residual, list(stride),
-                                      list(padding), list(dilation), groups, relu)
-    from ..triton import conv_direct
-    return conv_direct.conv2d_fused(input, weight, scale, shift, residual, list(stride),
-                                    list(padding), list(dilation), relu)
+        from ..triton import depthwise_grouped
+        return depthwise_grouped.conv2d_grouped(input, weight, scale, shift, residual,
+                                                list(stride), list(padding), list(dilation),
+                                                groups, relu)
+    from ..triton import conv
+    return conv.conv2d_fused(input, weight, scale, shift, residual, list(stride), list(padding),
+                             list(dilation), relu)
 
 
 @torch.library.custom_op("convkernels::triton_channel_moments", mutates_args=())
 def triton_channel_moments(input: Tensor) -> tuple[Tensor, Tensor]:
-    from ..triton import batch_norm
-    return batch_norm.channel_moments(input)
+    from ..triton import conv_batch_norm
+    return conv_batch_norm.channel_moments(input)
 
 
 @torch.library.custom_op("convkernels::triton_scale_shift_relu", mutates_args=())
 def triton_scale_shift_relu(input: Tensor, scale: Tensor, shift: Tensor,
                             residual: Optional[Tensor], relu: bool) -> Tensor:
-    from ..triton import batch_norm
-    return batch_norm.scale_shift_relu(input, scale, shift, residual, relu)
+    from ..triton import conv_batch_norm
+    return conv_batch_norm.scale_shift_relu(input, scale, shift, residual, relu)
 
 
 # ---- fake kernels -----------------------------------------------------------------------------

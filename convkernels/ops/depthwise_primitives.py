@@ -51,10 +51,10 @@ def triton_separable_conv2d_fused(input: Tensor, dw_weight: Tensor, pw_weight: T
                                   mid_relu: bool, scale: Optional[Tensor],
                                   shift: Optional[Tensor], relu: bool, stride: Sequence[int],
                                   padding: Sequence[int], dilation: Sequence[int]) -> Tensor:
-    from ..triton import separable
-    return separable.separable_conv2d_fused(input, dw_weight, pw_weight, mid_scale, mid_shift,
-                                            mid_relu, scale, shift, relu, list(stride),
-                                            list(padding), list(dilation))
+    from ..triton import depthwise_separable
+    return depthwise_separable.separable_conv2d_fused(
+        input, dw_weight, pw_weight, mid_scale, mid_shift, mid_relu, scale, shift, relu,
+        list(stride), list(padding), list(dilation))
 
 
 # ---- fake kernels -----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import pair
 from ._common import (
     channels_fastest,
     conv_fp32_precision,
@@ -37,29 +38,13 @@ from ._common import (
     fit_configs,
     is_interpreted,
     needs_int64,
+    outer_add,
+    outer_and,
     output_memory_format,
-    pair,
     round_to_bf16_rtne,
 )
 
 _BLOCKED_MIN_C = 32
-
-
-@triton.jit
-def _outer_add(rows, cols, M_FAST: tl.constexpr):
-    """rows [BM] (+) cols [BK] -> [BM, BK], or [BK, BM] when M_FAST."""
-    if M_FAST:
-        return cols[:, None] + rows[None, :]
-    else:
-        return rows[:, None] + cols[None, :]
-
-
-@triton.jit
-def _outer_and(rows, cols, M_FAST: tl.constexpr):
-    if M_FAST:
-        return cols[:, None] & rows[None, :]
-    else:
-        return rows[:, None] & cols[None, :]
 
 
 @triton.jit(do_not_specialize=["M_CLASS"])
@@ -156,8 +141,8 @@ def _conv2d_fused_kernel(
             c = cb * BLOCK_K + rk
             c_ok = c < C
             tap = (r * dil_h) * sx_h + (s * dil_w) * sx_w
-            a_ptrs = _outer_add(x_row + tap, c * sx_c, A_M_FAST)
-            a = tl.load(a_ptrs, mask=_outer_and(row_ok, c_ok, A_M_FAST), other=0.0)
+            a_ptrs = outer_add(x_row + tap, c * sx_c, A_M_FAST)
+            a = tl.load(a_ptrs, mask=outer_and(row_ok, c_ok, A_M_FAST), other=0.0)
             if A_M_FAST:
                 a = tl.trans(a)
             b_ptrs = w_col[None, :] + (c * sw_c + r * sw_r + s * sw_s)[:, None]
@@ -181,11 +166,11 @@ def _conv2d_fused_kernel(
             k_ok = kk < CRS
             dh = r * dil_h
             dw = s * dil_w
-            ih = _outer_add(h0, dh, A_M_FAST)
-            iw = _outer_add(w0, dw, A_M_FAST)
-            a_ok = _outer_and(m_ok, k_ok, A_M_FAST)
+            ih = outer_add(h0, dh, A_M_FAST)
+            iw = outer_add(w0, dw, A_M_FAST)
+            a_ok = outer_and(m_ok, k_ok, A_M_FAST)
             a_ok = a_ok & ((ih >= 0) & (ih < H)) & ((iw >= 0) & (iw < W))
-            a_ptrs = _outer_add(x_row, c * sx_c + dh * sx_h + dw * sx_w, A_M_FAST)
+            a_ptrs = outer_add(x_row, c * sx_c + dh * sx_h + dw * sx_w, A_M_FAST)
             a = tl.load(a_ptrs, mask=a_ok, other=0.0)
             if A_M_FAST:
                 a = tl.trans(a)
@@ -282,6 +267,11 @@ _conv2d_fused_tuned = triton.autotune(
 _INTERPRET_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16}
 
 
+def defined_interpreted() -> bool:
+    """Whether this module's kernels were defined under TRITON_INTERPRET=1."""
+    return is_interpreted(_conv2d_fused_kernel)
+
+
 def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilation, relu, *,
                  index64=None):
     """act(conv2d(input, weight) * scale[k] + shift[k] + residual), groups == 1.
@@ -291,9 +281,9 @@ def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilatio
     (False) all 64-bit offsets; None picks row and k-side widths by the tensors' extents.
     Returns [N, K, P, Q] in the input's memory format.
     """
-    sh, sw = pair(stride, "stride")
-    ph, pw = pair(padding, "padding")
-    dh, dw = pair(dilation, "dilation")
+    sh, sw = pair("triton.conv2d_fused", "stride", stride)
+    ph, pw = pair("triton.conv2d_fused", "padding", padding)
+    dh, dw = pair("triton.conv2d_fused", "dilation", dilation)
     N, C, H, W = input.shape
     K, Cw, R, S = weight.shape
     if Cw != C:
