@@ -2,7 +2,8 @@
 conv + BatchNorm + ReLU (inference with BN folded, and training).
 
 Backward passes: the forward kernels are ours; gradients are computed by the formulas in
-:mod:`convkernels._autograd` on top of aten ops (cuDNN's ``convolution_backward`` on a GPU).
+:mod:`convkernels.ops.conv_primitives` on top of aten ops (cuDNN's ``convolution_backward``
+on a GPU), with our own kernels for depthwise convolutions.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
       (``momentum``, unbiased running variance); normalize + residual + ReLU run fused.
       Gradients flow to input, weight, bias and the BN affine parameters (the backward of
       the convolution is aten's ``convolution_backward``; BN's is our formula in
-      :mod:`convkernels._autograd`).
+      :mod:`convkernels.ops.conv_primitives`).
 
     ``relu=False`` gives conv + BN (+ residual). ``algo`` as in :func:`conv2d`; the
     Winograd algorithms serve the inference form (``training=False``: the folded BN,

@@ -3,7 +3,8 @@
 Backends: ``cuda`` (csrc/kernels/local_conv: a SIMT tiled per-position GEMM, fp32
 accumulate), ``triton`` (one fused gather + per-position tl.dot GEMM, convkernels/triton/
 local_conv.py) and ``torch`` (the unfold + per-position GEMM reference). Backward (kernel
-backends): gradients of the reference, recomputed (see ``_autograd``); no backward kernels.
+backends): gradients of the reference, recomputed (see
+:mod:`convkernels.ops.local_conv_primitives`); no backward kernels.
 """
 
 from __future__ import annotations

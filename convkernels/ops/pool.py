@@ -1,9 +1,9 @@
 """Pooling ops: max (overlapping windows, dilation, ceil_mode, indices), average, adaptive
 and global average, adaptive max, max-unpool and the spatial pyramid pool (SPP-net).
 
-Each validates once in :mod:`convkernels._checks`, then runs on the chosen backend: ``torch``
+Each validates once (:mod:`convkernels.ops.pool_checks`), then runs on the chosen backend: ``torch``
 is ``torch.nn.functional``; ``cuda`` and ``triton`` are our primitives, whose backward passes
-are our own gather kernels (:mod:`convkernels._autograd`), deterministic and atomic-free.
+are our own gather kernels (:mod:`convkernels.ops.pool_primitives`), deterministic and atomic-free.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ ever materializing the upsampled image.
 Backward: nearest differentiates the folded formulation (one aten
 ``convolution_backward`` per residue class on the low-res input); bilinear uses aten's
 composite backward (conv backward on the re-materialized upsampled input, then
-``upsample_bilinear2d_backward``). See :mod:`convkernels._autograd`.
+``upsample_bilinear2d_backward``). See :mod:`convkernels.ops.resize_conv_primitives`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ Per backend:
   kernels' rounding points (the CPU numerics reference).
 
 Backward: gradients go to the original ``weight`` (and input, scale, shift, residual) by
-aten's ``convolution_backward`` (see :mod:`convkernels._autograd`); the cached transformed
-weight is a detached function of ``weight`` and never receives a gradient itself.
+aten's ``convolution_backward`` (see :mod:`convkernels.ops.winograd_primitives`); the cached
+transformed weight is a detached function of ``weight`` and never receives a gradient itself.
 
 Intended difference from ``F.conv2d`` (NON_FINITE_NOTE): a single Inf or NaN input spreads
 over the whole output tiles whose input patch contains it (Inf - Inf and 0 * Inf inside the
