@@ -22,12 +22,13 @@ from ._convert import ConvertReport, convert  # noqa: E402
 from ._info import info  # noqa: E402
 from .algo import explain  # noqa: E402
 from .backends import BackendUnavailableError, get_backend, set_backend, use_backend  # noqa: E402
+from .precision import fp32_precision, get_fp32_precision, set_fp32_precision  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = ["ops", "nn", "backends", "info", "explain", "algo", "convert", "ConvertReport",
            "models", "set_backend", "get_backend", "use_backend", "BackendUnavailableError",
-           "__version__"]
+           "set_fp32_precision", "get_fp32_precision", "fp32_precision", "__version__"]
 
 
 def __getattr__(name: str):

@@ -121,9 +121,67 @@ def resolve_padding(op: str, padding, kernel: tuple[int, int], dilation: tuple[i
     return pad, (0, 0)
 
 
+# ---- remembered results ---------------------------------------------------------------------
+# A check's outcome depends only on the tensors' metadata (shape, dtype, device) and the plain
+# arguments, and a network makes the same calls on every forward. So the checks the hot path
+# runs remember the result of every call that passed, keyed on exactly those things, and a
+# repeated call costs the key and one dict lookup. Only plain tensors and exact ints, int pairs
+# and strings make a key: a bool or float standing in for an int, a list, a tensor subclass
+# (FakeTensor, FunctionalTensor: tracing, symbolic shapes) or a call under torch.compile take
+# the full check, as does every call that raises.
+
+_REMEMBERED_LIMIT = 512
+_PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
+
+
+def _plain_ints(v) -> bool:
+    """An exact int or a pair of exact ints (no bool, no float, no SymInt)."""
+    t = type(v)
+    return t is int or (t is tuple and len(v) == 2 and type(v[0]) is int
+                        and type(v[1]) is int)
+
+
+def _tensor_key(t):
+    if t is None:
+        return None
+    if type(t) not in _PLAIN_TENSORS:
+        raise TypeError  # not a plain tensor: no key
+    return (t.shape, t.dtype, t.device)
+
+
+def _remember(table: dict, key, result):
+    if len(table) >= _REMEMBERED_LIMIT:
+        table.clear()
+    table[key] = result
+    return result
+
+
+_CONV2D_RESULTS: dict = {}
+
+
 def check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups,
                  ) -> tuple[ConvGeometry, tuple[int, int]]:
-    """Validate a conv2d call. Returns the geometry and the extra end-padding of 'same'."""
+    """Validate a conv2d call. Returns the geometry and the extra end-padding of 'same'.
+    Remembers what it returned (see above)."""
+    if (_plain_ints(stride) and _plain_ints(dilation) and type(groups) is int
+            and (_plain_ints(padding) or type(padding) is str)
+            and not torch.compiler.is_compiling()):
+        try:
+            key = (op, _tensor_key(input), _tensor_key(weight), _tensor_key(bias), stride,
+                   padding, dilation, groups)
+        except TypeError:
+            key = None
+        if key is not None:
+            hit = _CONV2D_RESULTS.get(key)
+            if hit is not None:
+                return hit
+            return _remember(_CONV2D_RESULTS, key, _check_conv2d(
+                op, input, weight, bias, stride, padding, dilation, groups))
+    return _check_conv2d(op, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups,
+                  ) -> tuple[ConvGeometry, tuple[int, int]]:
     check_float_tensor(op, "input", input)
     check_float_tensor(op, "weight", weight)
     if weight.dim() != 4:

@@ -237,7 +237,8 @@ def cmd_overhead(args) -> int:
         result = overhead.run(cases, args.repeats, args.repeat_ms)
         print(json.dumps(result, indent=1))
     else:
-        print("Host time per call on the CPU (torch backend, 1 thread, no_grad, tiny tensors):\n"
+        print("Host time per call on the CPU (torch backend, 1 thread, no_grad, tiny tensors),\n"
+              "in CPU time of the calling thread (time spent waiting for a core is not counted):\n"
               "median over repeats; spread: interquartile range / median, the larger side.\n")
         print(overhead.render_header(), flush=True)
         result = overhead.run(cases, args.repeats, args.repeat_ms,

@@ -1,13 +1,18 @@
-// Every schema of the convkernels library, in one place (docs/architecture.md is the contract),
-// plus the minimal Python module init of convkernels._C. Importing the module only has to load
-// this shared library: the static registrations below (and the TORCH_LIBRARY_IMPL blocks in
-// csrc/ops/*.cpp) run at load time. No pybind11 is involved.
+// The module init of convkernels._C and its runtime self-test: the generic part of the
+// extension. Each operator family registers its own schemas and CUDA kernels in its glue file
+// (a TORCH_LIBRARY_FRAGMENT next to the TORCH_LIBRARY_IMPL in csrc/ops/<family>*.cpp), so a new
+// family adds files and touches nothing here. Importing the module only has to load this shared
+// library: those static registrations run at load time. No pybind11 is involved.
+//
+// The namespace is shared with the Python side (torch.library.custom_op defines the triton_*
+// twins as fragments of torch.ops.convkernels), so no TU declares it with TORCH_LIBRARY: every
+// registration is a fragment, whichever of the two loads first.
 //
 // The build facts (torch, CUDA, archs, compiler) are not compiled in: setup.py writes them to
 // _C.build.json beside this library, so importing the package runs no code of ours beyond the
 // static registrations (see convkernels/_extension.py for why).
 #include <Python.h>
-#include <torch/library.h>
+#include <c10/util/Exception.h>
 
 #include <sstream>
 #include <string>
@@ -33,68 +38,6 @@ std::string runtime_selftest() {
 
 }  // namespace
 }  // namespace convkernels
-
-TORCH_LIBRARY(convkernels, m) {
-  m.def(
-      "cuda_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, Tensor? residual, "
-      "int[2] stride, int[2] padding, int[2] dilation, int groups, bool relu) -> Tensor");
-  m.def("cuda_channel_moments(Tensor input) -> (Tensor, Tensor)");
-  m.def("cuda_scale_shift_relu(Tensor input, Tensor scale, Tensor shift, Tensor? residual, bool relu) -> Tensor");
-  // ---- pooling and local response normalization (families pool, lrn); divisor_override 0 = none
-  m.def("cuda_max_pool2d(Tensor input, int[2] kernel, int[2] stride, int[2] padding, int[2] dilation, "
-        "bool ceil_mode, bool return_indices) -> (Tensor, Tensor)");
-  m.def("cuda_max_pool2d_backward(Tensor grad_output, Tensor indices, int[2] input_size, int[2] kernel, "
-        "int[2] stride, int[2] padding, int[2] dilation) -> Tensor");
-  m.def("cuda_avg_pool2d(Tensor input, int[2] kernel, int[2] stride, int[2] padding, bool ceil_mode, "
-        "bool count_include_pad, int divisor_override) -> Tensor");
-  m.def("cuda_avg_pool2d_backward(Tensor grad_output, int[2] input_size, int[2] kernel, int[2] stride, "
-        "int[2] padding, bool count_include_pad, int divisor_override) -> Tensor");
-  m.def("cuda_adaptive_avg_pool2d(Tensor input, int[2] output_size) -> Tensor");
-  m.def("cuda_adaptive_avg_pool2d_backward(Tensor grad_output, int[2] input_size) -> Tensor");
-  m.def("cuda_adaptive_max_pool2d(Tensor input, int[2] output_size, bool return_indices) -> (Tensor, Tensor)");
-  m.def("cuda_adaptive_max_pool2d_backward(Tensor grad_output, Tensor indices, int[2] input_size) -> Tensor");
-  m.def("cuda_max_unpool2d(Tensor input, Tensor indices, int[2] output_size) -> Tensor");
-  m.def("cuda_max_unpool2d_backward(Tensor grad_output, Tensor indices) -> Tensor");
-  m.def("cuda_local_response_norm(Tensor input, int size, float alpha, float beta, float k) -> Tensor");
-  m.def("cuda_local_response_norm_backward(Tensor grad_output, Tensor input, int size, float alpha, float beta, "
-        "float k) -> Tensor");
-  m.def("cuda_lrn_max_pool2d(Tensor input, int size, float alpha, float beta, float k, int[2] kernel, "
-        "int[2] stride, int[2] padding, int[2] dilation, bool ceil_mode, bool pool_first, bool return_indices) "
-        "-> (Tensor, Tensor)");
-
-  // ---- resize_conv: nearest (phase-folded weight [Lh, Lw, K, C, Th, Tw]) and bilinear ----
-  m.def(
-      "cuda_resize_nearest_conv2d_fused(Tensor input, Tensor folded_weight, Tensor? scale, Tensor? shift, "
-      "int scale_factor, int[2] padding, int[2] stride, int[2] kernel_size, bool relu) -> Tensor");
-  m.def(
-      "cuda_resize_bilinear_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, "
-      "int scale_factor, int[2] padding, int[2] stride, bool align_corners, bool relu) -> Tensor");
-  // ---- winograd: U = G w G^T, and the fused F(mxm,3x3) conv reading U (weight only
-  // carries the gradient; see csrc/ops/winograd.cpp).
-  m.def("cuda_winograd_filter_transform(Tensor weight, int tile) -> Tensor");
-  m.def(
-      "cuda_winograd_conv2d_fused(Tensor input, Tensor weight, Tensor transformed_weight, Tensor? scale, "
-      "Tensor? shift, Tensor? residual, int[2] padding, int tile, bool relu) -> Tensor");
-  // ---- end winograd
-
-  // ---- grouped / depthwise (csrc/ops/depthwise_backward.cpp; the forward is cuda_conv2d_fused) ----
-  m.def(
-      "cuda_depthwise_backward_input(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
-      "int[2] padding, int[2] dilation) -> Tensor");
-  m.def(
-      "cuda_depthwise_backward_weight(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
-      "int[2] padding, int[2] dilation) -> Tensor");
-  m.def(
-      "cuda_separable_conv2d_fused(Tensor input, Tensor dw_weight, Tensor pw_weight, Tensor? mid_scale, "
-      "Tensor? mid_shift, bool mid_relu, Tensor? scale, Tensor? shift, bool relu, int[2] stride, int[2] padding, "
-      "int[2] dilation) -> Tensor");
-  // ---- end grouped / depthwise ----
-
-  // ---- local_conv (locally connected, unshared-weight convolution) ----
-  m.def(
-      "cuda_local_conv2d(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, "
-      "int[2] dilation) -> Tensor");
-}
 
 namespace {
 PyObject* py_runtime_selftest(PyObject* /*self*/, PyObject* /*unused*/) {

@@ -245,3 +245,26 @@ def test_extension_with_a_static_cxx_runtime_is_refused_with_the_fix(monkeypatch
     assert not loaded
     assert "static copy of the C++ standard library" in why and "CXX=/usr/bin/g++" in why
     assert "--force-reinstall" in why
+
+
+def test_remembered_checks_still_refuse_lookalike_arguments():
+    """check_conv2d remembers the calls that passed; an argument equal to a remembered one
+    but of another type (True == 1, 1.0 == 1, [1, 1] == (1, 1) as values) is still checked."""
+    from convkernels import _checks
+    x, w = torch.randn(1, 4, 6, 6), torch.randn(4, 4, 3, 3)
+    ops.conv2d(x, w, None, 1, 1, 1, 1)
+    ops.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+    assert any(key[0] == "conv2d" for key in _checks._CONV2D_RESULTS)
+    with pytest.raises(TypeError, match="stride must be an int or a pair of ints"):
+        ops.conv2d(x, w, None, True, 1)
+    with pytest.raises(TypeError, match="stride must be an int or a pair of ints"):
+        ops.conv2d(x, w, None, (True, 1), 1)
+    with pytest.raises(TypeError, match="dilation must be an int or a pair of ints"):
+        ops.conv2d(x, w, None, 1, 1, 1.0)
+    with pytest.raises(ValueError, match="groups must be a positive int"):
+        ops.conv2d(x, w, None, 1, 1, 1, True)
+    # a remembered shape does not vouch for another dtype, device or weight
+    with pytest.raises(TypeError, match="input dtype"):
+        ops.conv2d(x.double(), w, None, 1, 1)
+    with pytest.raises(ValueError, match="channels"):
+        ops.conv2d(x, torch.randn(4, 3, 3, 3), None, 1, 1)

@@ -261,3 +261,63 @@ def test_jit_trace_of_converted_model_matches_and_script_fails_loudly():
             torch.jit.script(converted)
     with torch.no_grad():
         torch.testing.assert_close(traced(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+# ---- modules with a cached derived weight ---------------------------------------------------
+
+def _partial_conv():
+    torch.manual_seed(0)
+    return convkernels.nn.PartialConv2d([[1, 1, 0], [0, 1, 1]], 3).eval()
+
+
+def _partial_conv_expected(module, x):
+    return F.conv2d(x, module.dense_weight(), module.bias)
+
+
+@pytest.mark.parametrize("change", ["in_place", "optimizer_step", "load_state_dict", "double"])
+def test_partial_conv_dense_weight_follows_weight_changes(change):
+    module, x = _partial_conv(), _x((1, 3, 8, 8))
+    with torch.no_grad():
+        module(x)                                     # fills the dense-weight cache
+    if change == "in_place":
+        with torch.no_grad():
+            module.weight.mul_(-2)
+    elif change == "optimizer_step":
+        module.train()
+        module(x).square().sum().backward()
+        torch.optim.SGD(module.parameters(), lr=0.5).step()
+        module.eval()
+    elif change == "load_state_dict":
+        state = {k: v + 1 for k, v in module.state_dict().items()}
+        module.load_state_dict(state)
+    else:
+        module, x = module.double(), x.double()
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), _partial_conv_expected(module, x))
+
+
+def test_partial_conv_reuses_its_dense_weight_while_nothing_changes():
+    module, x = _partial_conv(), _x((1, 3, 8, 8))
+    with torch.no_grad():
+        module(x)
+        first = module._dense_cache[1]
+        module(x)
+        assert module._dense_cache[1] is first
+
+
+def test_partial_conv_gradients_reach_the_connected_weights():
+    module, x = _partial_conv().train(), _x((1, 3, 8, 8))
+    module(x).sum().backward()
+    expected = torch.autograd.grad(_partial_conv_expected(module, x).sum(), module.weight)[0]
+    torch.testing.assert_close(module.weight.grad, expected)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "scaled_tanh", None])
+def test_subsampling_torch_path_equals_the_fused_op(activation):
+    torch.manual_seed(0)
+    module, x = convkernels.nn.Subsampling2d(3, activation=activation), _x((2, 3, 9, 9))
+    ones = x.new_ones(3, 1, 2, 2)
+    fused = convkernels.ops.conv2d_affine(x, ones, module.weight, module.bias, stride=2,
+                                          groups=3, backend="torch")
+    expected = convkernels.nn.lenet.ACTIVATIONS[activation](fused)
+    torch.testing.assert_close(module(x), expected)

@@ -162,7 +162,7 @@ def short_name(demangled: str) -> str:
         elif ch == "(" and depth == 0:
             name = name[:i]
             break
-    name = re.sub(r"\b(?:convkernels|conv_direct|batch_norm|generic|tc)::", "", name)
+    name = re.sub(r"\b(?:convkernels|conv|batch_norm|generic|tc)::", "", name)
     return name.replace(" >", ">")
 
 

@@ -40,16 +40,27 @@ def compile_for(kernel, arg_types: dict, constexprs: dict, num_warps: int,
                 arch: int = 90) -> Resources:
     """Compile ``kernel`` (a triton.jit function) for sm_<arch>: pointer/int argument types
     ("*fp16", "i32", ...) by name, constexpr values by name."""
+    compiled = compile_kernel(kernel, arg_types, constexprs, num_warps, arch)
+    return resources_of(compiled)
+
+
+def compile_kernel(kernel, arg_types: dict, constexprs: dict, num_warps: int, arch: int = 90):
+    """``kernel`` compiled for sm_<arch> (its ``.asm`` holds "ptx" and "cubin")."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
+    while not isinstance(kernel, triton.runtime.JITFunction):   # autotuner / heuristics
+        kernel = kernel.fn
     params = list(inspect.signature(kernel.fn).parameters)
     signature = {p: "constexpr" if p in constexprs else arg_types[p] for p in params}
     source = ASTSource(fn=kernel, signature=signature,
                        constexprs={(params.index(k),): v for k, v in constexprs.items()})
-    compiled = triton.compile(source, target=GPUTarget("cuda", arch, 32),
-                              options={"num_warps": num_warps})
+    return triton.compile(source, target=GPUTarget("cuda", arch, 32),
+                          options={"num_warps": num_warps})
+
+
+def resources_of(compiled) -> Resources:
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(compiled.asm["cubin"])
         f.flush()
@@ -80,13 +91,41 @@ def winograd_fused(m: int, dtype: str, arch: int = 90) -> Resources:
     return compile_for(kernel, types, constexprs, warps, arch)
 
 
+def conv_tensor_core_products(precision: str, arch: int = 90) -> int:
+    """Tensor-core product instructions (wgmma / mma) in the PTX of the triton direct conv
+    kernel for float32 operands in ``precision`` ("tf32", "tf32x3"; "ieee" makes none)."""
+    import triton
+
+    from convkernels.triton import conv
+
+    kernel = conv.conv2d_fused_kernel
+    constexprs = dict(HAS_SCALE=False, HAS_SHIFT=False, HAS_RESIDUAL=False, RELU=False,
+                      BLOCKED=True, ORDER_CRS=False, A_M_FAST=False, INDEX_64=False,
+                      K_INDEX_64=False, DOT_FP32=False, BF16_RTNE=False,
+                      INPUT_PRECISION=precision, GROUP_M=8, BLOCK_M=64, BLOCK_N=64,
+                      BLOCK_K=32)
+    while not isinstance(kernel, triton.runtime.JITFunction):   # autotuner / heuristics
+        kernel = kernel.fn
+    types = {p: "*fp32" if p.endswith("_ptr") else "i32"
+             for p in inspect.signature(kernel.fn).parameters}
+    ptx = compile_kernel(kernel, types, constexprs, 4, arch).asm["ptx"]
+    return sum(line.lstrip().startswith(("wgmma.mma_async", "mma.sync"))
+               for line in ptx.splitlines())
+
+
 def main(argv=None) -> None:
     import argparse
     import json
     from dataclasses import asdict
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print JSON instead of text")
+    ap.add_argument("--conv-products", action="store_true",
+                    help="instead: tensor-core product instructions of the direct conv kernel "
+                         "per float32 precision (JSON)")
     args = ap.parse_args(argv)
+    if args.conv_products:
+        print(json.dumps({p: conv_tensor_core_products(p) for p in ("ieee", "tf32", "tf32x3")}))
+        return
     found = {f"winograd_{m}x{m}_{dtype}": winograd_fused(m, dtype)
              for m in (2, 4) for dtype in ("fp16", "fp32")}
     if args.json:

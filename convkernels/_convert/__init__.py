@@ -8,7 +8,9 @@ What changes (see docs/convert.md):
 
 * Conv2d -> BatchNorm2d [-> +residual] [-> ReLU] chains become one fused op
   (:class:`~convkernels.nn.FusedConv2d`), found in Sequentials and, through a one-level
-  torch.fx trace, in custom ``forward`` methods;
+  torch.fx trace, in custom ``forward`` methods; a SyncBatchNorm there is fused the same way
+  and keeps reducing its statistics across processes (see :mod:`convkernels.distributed`),
+  whether ``SyncBatchNorm.convert_sync_batchnorm`` ran before convert or after it;
 * single layers become their convkernels.nn twins: Conv2d (also grouped and depthwise),
   MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, MaxUnpool2d, LocalResponseNorm; ConvTranspose2d
   becomes a resize-conv only with ``resize_conv=True``, because that changes the function.
@@ -28,6 +30,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from ..nn import FusedConv2d
 from . import chains, swaps
 from .report import ConvertReport, Record
 
@@ -102,6 +105,8 @@ def _convert(module: torch.nn.Module, prefix: str, ctx: _Context) -> None:
     for name, child in list(module.named_children()):
         path = prefix + name
         if _is_ours(child):
+            if isinstance(child, FusedConv2d):
+                child.rebind_batch_norm()   # its BatchNorm may have been replaced since
             continue   # fused above, or already a convkernels module
         swap = swaps.find_swap(child)
         if swap is None:
@@ -123,7 +128,7 @@ def _convert(module: torch.nn.Module, prefix: str, ctx: _Context) -> None:
 
 
 def _why_kept(module: torch.nn.Module) -> str:
-    if isinstance(module, torch.nn.BatchNorm2d):
+    if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm)):
         return ("not directly after a Conv2d it could fold into (e.g. pre-activation); "
-                "runs as torch.nn.BatchNorm2d")
+                f"runs as torch.nn.{type(module).__name__}")
     return "no convkernels equivalent on its own; runs as torch"

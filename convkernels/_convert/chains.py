@@ -29,7 +29,9 @@ import torch.nn.functional as F
 from torch.fx.graph_module import _format_import_block, _forward_from_src
 from torch.package import sys_importer
 
-from ..nn import FoldedBatchNorm2d, FusedConv2d
+from ..nn import FusedConv2d
+from ..nn.conv_bn_relu import BATCH_NORMS
+from ..nn.folded import folded_twin
 from .swaps import own_forward
 
 _RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_}
@@ -39,10 +41,10 @@ _ADD_METHODS = {"add", "add_"}
 
 
 def builtin_relu(bn: torch.nn.Module) -> Optional[bool]:
-    """Whether ``bn`` applies a ReLU itself: False for torch's BatchNorm2d, True/False for
-    timm's ``BatchNormAct2d`` with a ReLU/Identity activation and no dropout; None when
-    ``bn`` computes something else (a subclass with its own forward)."""
-    if own_forward(bn, torch.nn.BatchNorm2d):
+    """Whether ``bn`` applies a ReLU itself: False for torch's BatchNorm2d and SyncBatchNorm,
+    True/False for timm's ``BatchNormAct2d`` with a ReLU/Identity activation and no dropout;
+    None when ``bn`` computes something else (a subclass with its own forward)."""
+    if own_forward(bn, torch.nn.BatchNorm2d) or own_forward(bn, torch.nn.SyncBatchNorm):
         return False
     if (type(bn).__name__ == "BatchNormAct2d" and type(bn).__module__.startswith("timm.")
             and isinstance(getattr(bn, "drop", None), torch.nn.Identity)):
@@ -71,15 +73,21 @@ def _fuse(parent: torch.nn.Module, prefix: str, conv_name: str, bn_name: str, re
           residual: bool, ctx) -> None:
     conv, bn = parent.get_submodule(conv_name), parent.get_submodule(bn_name)
     relu = relu or bool(builtin_relu(bn))
-    folded = FoldedBatchNorm2d.from_bn(bn, folded_into=prefix + conv_name)
+    folded = folded_twin(bn, folded_into=prefix + conv_name)
+    bn_parent, _, bn_attr = bn_name.rpartition(".")
     fused = FusedConv2d.from_modules(conv, folded, relu=relu, backend=ctx.backend,
-                                     bn_name=prefix + bn_name)
+                                     bn_name=prefix + bn_name,
+                                     bn_slot=(parent.get_submodule(bn_parent), bn_attr))
     setattr(parent, conv_name, fused)
     setattr(parent, bn_name, folded)
-    chain = "Conv2d -> BatchNorm2d" + (" -> +residual" if residual else "") + (
+    chain = f"Conv2d -> {_bn_kind(bn)}" + (" -> +residual" if residual else "") + (
         " -> ReLU" if relu else "")
-    ctx.report.add(prefix + conv_name, chain, f"FusedConv2d (+ FoldedBatchNorm2d at "
+    ctx.report.add(prefix + conv_name, chain, f"FusedConv2d (+ {type(folded).__name__} at "
                    f"{prefix + bn_name})", backend=ctx.backend)
+
+
+def _bn_kind(bn: torch.nn.Module) -> str:
+    return "SyncBatchNorm" if isinstance(bn, torch.nn.SyncBatchNorm) else "BatchNorm2d"
 
 
 # ---- Sequential ------------------------------------------------------------------------------
@@ -89,8 +97,8 @@ def fuse_sequential(seq: torch.nn.Sequential, prefix: str, ctx) -> None:
     i = 0
     while i + 1 < len(names):
         conv, bn = seq._modules[names[i]], seq._modules[names[i + 1]]
-        if not (isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d)
-                and ctx.wants(prefix + names[i])):
+        if not (isinstance(conv, torch.nn.Conv2d) and not isinstance(conv, FusedConv2d)
+                and isinstance(bn, BATCH_NORMS) and ctx.wants(prefix + names[i])):
             i += 1
             continue
         problem = conv_bn_problem(conv, bn)
@@ -194,7 +202,7 @@ class _OneLevelTracer(fx.Tracer):
         return True
 
 
-def _module_of(root, node: fx.Node, kind: type) -> Optional[torch.nn.Module]:
+def _module_of(root, node: fx.Node, kind) -> Optional[torch.nn.Module]:
     if node.op != "call_module":
         return None
     m = root.get_submodule(node.target)
@@ -230,7 +238,7 @@ def _chains(root: torch.nn.Module, graph: fx.Graph):
         if _module_of(root, conv_node, torch.nn.Conv2d) is None or len(conv_node.users) != 1:
             continue
         (bn_node,) = conv_node.users
-        if (_module_of(root, bn_node, torch.nn.BatchNorm2d) is None
+        if (_module_of(root, bn_node, BATCH_NORMS) is None
                 or bn_node.args[:1] != (conv_node,) or len(bn_node.args) != 1
                 or not _called_once(graph, conv_node.target)
                 or not _called_once(graph, bn_node.target)):
@@ -269,7 +277,7 @@ def fuse_traced(module: torch.nn.Module, prefix: str, ctx) -> None:
     traced in both modes: when the two graphs differ, both are rewritten and the bound
     forward picks one by ``self.training``; a chain is fused only if both modes have it."""
     if not (any(isinstance(c, torch.nn.Conv2d) for c in module.children())
-            and any(isinstance(c, torch.nn.BatchNorm2d) for c in module.children())):
+            and any(isinstance(c, BATCH_NORMS) for c in module.children())):
         return
     try:
         graphs = {mode: _trace(module, mode) for mode in (True, False)}

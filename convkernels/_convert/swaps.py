@@ -87,7 +87,7 @@ SWAPS: tuple[Swap, ...] = (
 )
 
 #: Layers worth a report line when they stay (a reader wonders why they were not swapped).
-NOTEWORTHY = (torch.nn.BatchNorm2d, torch.nn.Upsample)
+NOTEWORTHY = (torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm, torch.nn.Upsample)
 
 
 def find_swap(module: torch.nn.Module) -> Optional[Swap]:

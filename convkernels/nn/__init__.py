@@ -4,7 +4,7 @@
 from .conv import Conv2d
 from .conv_bn_relu import ConvBNReLU2d
 from .depthwise import SeparableConv2d
-from .folded import FoldedBatchNorm2d, FusedConv2d
+from .folded import FoldedBatchNorm2d, FoldedSyncBatchNorm, FusedConv2d
 from .lenet import PartialConv2d, Subsampling2d
 from .local_conv import LocallyConnected2d
 from .lrn import LocalResponseNorm, LRNMaxPool2d, fuse_lrn_max_pool
@@ -20,8 +20,8 @@ from .resize_conv import ResizeConv2d
 
 __all__ = [
     # convolution
-    "Conv2d", "ConvBNReLU2d", "FusedConv2d", "FoldedBatchNorm2d", "SeparableConv2d",
-    "ResizeConv2d",
+    "Conv2d", "ConvBNReLU2d", "FusedConv2d", "FoldedBatchNorm2d", "FoldedSyncBatchNorm",
+    "SeparableConv2d", "ResizeConv2d",
     # pooling and LRN
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "MaxUnpool2d",
     "SpatialPyramidPool2d", "LocalResponseNorm", "LRNMaxPool2d", "fuse_lrn_max_pool",

@@ -10,7 +10,9 @@ from torch import Tensor
 
 from .. import ops
 from ..backends import runs_on_torch
+from ..distributed import sync_fused_conv_bn_relu, sync_group
 from ..reference.conv import affine_epilogue, epilogue_dtype
+from ._value_cache import still_current, tensor_state
 from .conv import padded_input
 
 
@@ -20,6 +22,11 @@ def refuse_scripting(module: torch.nn.Module):
     raise TypeError(f"torch.jit.script cannot compile convkernels' {type(module).__name__} (its "
                     "forward dispatches to a backend in Python); use torch.export, "
                     "torch.compile or torch.jit.trace")
+
+
+#: The BatchNorm modules a fused layer computes: a SyncBatchNorm after a Conv2d sees 4-D
+#: input, where it is BatchNorm2d with cross-process statistics.
+BATCH_NORMS = (torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm)
 
 
 class ConvBNReLU2d(torch.nn.Module):
@@ -39,21 +46,36 @@ class ConvBNReLU2d(torch.nn.Module):
     update needs no refold. ``torch.jit.script`` raises (use torch.export, torch.compile or
     torch.jit.trace); pickling and ``copy.deepcopy`` keep the behaviour.
 
+    ``sync_batch_norm=True`` makes ``.bn`` a ``torch.nn.SyncBatchNorm`` over
+    ``process_group`` (None: the whole world, as SyncBatchNorm's default): in training, with
+    more than one process, the batch statistics are those of every process's batch (see
+    :mod:`convkernels.distributed`). ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` on a
+    model holding this module does the same.
+
     Constructor: Conv2d's arguments, then BatchNorm2d's (``eps``, ``momentum``, ``affine``,
-    ``track_running_stats``), then ``relu=True`` and ``backend=None``.
+    ``track_running_stats``), then ``relu=True`` and ``backend=None``; keyword-only
+    ``sync_batch_norm=False`` and ``process_group=None``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  eps: float = 1e-5, momentum: Optional[float] = 0.1, affine: bool = True,
                  track_running_stats: bool = True, relu: bool = True,
-                 backend: Optional[str] = None, device=None, dtype=None):
+                 backend: Optional[str] = None, device=None, dtype=None, *,
+                 sync_batch_norm: bool = False, process_group=None):
         super().__init__()
+        if process_group is not None and not sync_batch_norm:
+            raise ValueError("ConvBNReLU2d: process_group is the group of a synchronized "
+                             "BatchNorm; pass sync_batch_norm=True with it")
         factory = {"device": device, "dtype": dtype}
         self.conv = torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
                                     dilation, groups, bias, padding_mode, **factory)
-        self.bn = torch.nn.BatchNorm2d(out_channels, eps, momentum, affine,
-                                       track_running_stats, **factory)
+        if sync_batch_norm:
+            self.bn = torch.nn.SyncBatchNorm(out_channels, eps, momentum, affine,
+                                             track_running_stats, process_group, **factory)
+        else:
+            self.bn = torch.nn.BatchNorm2d(out_channels, eps, momentum, affine,
+                                           track_running_stats, **factory)
         self.relu = relu
         self.backend = backend
         self._fold_key = None
@@ -63,10 +85,12 @@ class ConvBNReLU2d(torch.nn.Module):
     def from_modules(cls, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
                      relu: Optional[torch.nn.Module] = None, *,
                      backend: Optional[str] = None) -> "ConvBNReLU2d":
-        """Wrap existing modules (shared, not copied). ``relu``: a ReLU module, or None."""
-        if not isinstance(conv, torch.nn.Conv2d) or not isinstance(bn, torch.nn.BatchNorm2d):
-            raise TypeError("ConvBNReLU2d.from_modules expects (nn.Conv2d, nn.BatchNorm2d), "
-                            f"got ({type(conv).__name__}, {type(bn).__name__})")
+        """Wrap existing modules (shared, not copied). ``bn``: a BatchNorm2d or a
+        SyncBatchNorm; ``relu``: a ReLU module, or None."""
+        if not isinstance(conv, torch.nn.Conv2d) or not isinstance(bn, BATCH_NORMS):
+            raise TypeError("ConvBNReLU2d.from_modules expects (nn.Conv2d, nn.BatchNorm2d or "
+                            f"nn.SyncBatchNorm), got ({type(conv).__name__}, "
+                            f"{type(bn).__name__})")
         if bn.num_features != conv.out_channels:
             raise ValueError(f"ConvBNReLU2d.from_modules: BatchNorm2d has {bn.num_features} "
                              f"features but the conv has {conv.out_channels} output channels")
@@ -106,23 +130,6 @@ def _momentum(training: bool, bn: torch.nn.BatchNorm2d) -> float:
     return factor
 
 
-def _fold_state(t: Optional[Tensor]):
-    """What identifies the current value of ``t``: the tensor object, an alias of its storage
-    (keeping the storage alive, so a new allocation cannot reuse its address), its version."""
-    return None if t is None else (t, t.detach(), t._version)
-
-
-def _still_current(state, t: Optional[Tensor]) -> bool:
-    """Whether ``t`` still has the value ``state`` (from :func:`_fold_state`) recorded. Reads
-    ``t`` without building a new state: this runs on every eval forward."""
-    if state is None or t is None:
-        return state is None and t is None
-    t0, alias0, v0 = state
-    # The alias keeps the old storage alive, so an equal data pointer is the same storage
-    # (same dtype and device): no need to compare those too.
-    return t0 is t and t._version == v0 and t.data_ptr() == alias0.data_ptr()
-
-
 def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,
                  x: Tensor):
     """Folded (scale, shift) for eval, kept on ``owner`` and reused while nothing it depends
@@ -131,11 +138,9 @@ def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Bat
     Why the key is what it is: ``F.batch_norm`` updates the running statistics in place
     without bumping their version counters, so versions alone miss a training step. Every
     training forward of torch's BatchNorm bumps ``num_batches_tracked`` (in the key), and
-    our own training forward drops the cache (:func:`fused_forward`). ``.to()``/``.half()``
-    replace a buffer (new object) or a parameter's ``.data`` (new storage): the key holds
-    the object and an alias of its storage. In-place edits and ``load_state_dict`` bump
-    versions. Writes through ``.data`` bypass version counters and are not seen, as they
-    are not by autograd."""
+    our own training forward drops the cache (:func:`fused_forward`). The rest (in-place
+    edits, ``load_state_dict``, ``.to()``, ``.half()``) is what :mod:`._value_cache`
+    recognizes."""
     # Read straight from the modules' dicts: Module.__getattr__ costs more than the check.
     conv_params, bn_params, bn_buffers = conv._parameters, bn._parameters, bn._buffers
     deps = (conv_params.get("bias"), bn_buffers.get("running_mean"),
@@ -148,10 +153,10 @@ def _cached_fold(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Bat
     tracked = deps + (bn_buffers.get("num_batches_tracked"),)
     old = owner._fold_key
     if (old is None or old[0] != dtype or old[1] != bn.eps or old[2] != x.device
-            or not all(map(_still_current, old[3], tracked))):
+            or not all(map(still_current, old[3], tracked))):
         owner._fold = ops.fold_batch_norm(conv.bias, bn.running_mean, bn.running_var,
                                           bn.weight, bn.bias, bn.eps, dtype=dtype)
-        owner._fold_key = (dtype, bn.eps, x.device, tuple(map(_fold_state, tracked)))
+        owner._fold_key = (dtype, bn.eps, x.device, tuple(map(tensor_state, tracked)))
     return owner._fold
 
 
@@ -180,6 +185,13 @@ def fused_forward(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.Ba
     owner._fold_key = owner._fold = None   # a training forward may change the running stats
     momentum = _momentum(bn.training, bn)
     track = not bn.training or bn.track_running_stats
+    group = sync_group(bn)
+    if group is not None:
+        return sync_fused_conv_bn_relu(
+            x, conv.weight, conv.bias, bn.running_mean if track else None,
+            bn.running_var if track else None, bn.weight, bn.bias, conv.stride, padding,
+            conv.dilation, conv.groups, group=group, eps=bn.eps, momentum=momentum,
+            relu=relu, residual=residual, backend=backend)
     return ops.fused_conv_bn_relu(
         x, conv.weight, conv.bias, bn.running_mean if track else None,
         bn.running_var if track else None, bn.weight, bn.bias, conv.stride, padding,

@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
+from ..backends import runs_on_torch
+from ._value_cache import still_current, tensor_state
 
 ACTIVATIONS = {
     "sigmoid": torch.sigmoid,
@@ -62,8 +65,18 @@ class Subsampling2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         k = self.kernel_size
+        weight, bias = self.weight, self.bias
+        if x.dim() == 4 and x.shape[1] == self.channels and runs_on_torch(self.backend, x):
+            # The torch backend: the window sum is an average pool with divisor 1 (no
+            # grouped convolution to run); other inputs take the op, whose checks name what
+            # is wrong with them.
+            if weight.dtype != x.dtype:
+                weight, bias = weight.to(x.dtype), bias.to(x.dtype)
+            y = torch.addcmul(bias.view(-1, 1, 1), F.avg_pool2d(x, k, divisor_override=1),
+                              weight.view(-1, 1, 1))
+            return ACTIVATIONS[self.activation](y)
         ones = x.new_ones(self.channels, 1, k, k)
-        y = ops.conv2d_affine(x, ones, self.weight.to(x.dtype), self.bias.to(x.dtype),
+        y = ops.conv2d_affine(x, ones, weight.to(x.dtype), bias.to(x.dtype),
                               stride=k, groups=self.channels, backend=self.backend)
         return ACTIVATIONS[self.activation](y)
 
@@ -107,6 +120,7 @@ class PartialConv2d(nn.Module):
         self.register_buffer("connection_index", mask.nonzero().t().to(device),
                              persistent=False)
         self.weight = nn.Parameter(torch.empty(int(mask.sum()), *k, **factory))
+        self._dense_cache = None   # (state of weight, dense weight): see _forward_weight
         self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
         self.reset_parameters()
 
@@ -125,8 +139,25 @@ class PartialConv2d(nn.Module):
         dense = self.weight.new_zeros(self.out_channels, self.in_channels, *self.kernel_size)
         return dense.index_put(tuple(self.connection_index), self.weight)
 
+    def _forward_weight(self) -> Tensor:
+        """:meth:`dense_weight`, rebuilt only after ``weight`` changed, unless autograd needs
+        it in the graph (then every call builds it)."""
+        weight = self.weight
+        if (torch.is_grad_enabled() and weight.requires_grad) or torch.compiler.is_compiling():
+            return self.dense_weight()
+        cached = self._dense_cache
+        if cached is None or not still_current(cached[0], weight):
+            with torch.no_grad():
+                cached = self._dense_cache = (tensor_state(weight), self.dense_weight())
+        return cached[1]
+
     def forward(self, x: Tensor) -> Tensor:
-        return ops.conv2d(x, self.dense_weight(), self.bias, self.stride, self.padding,
+        weight = self._forward_weight()
+        if x.dim() == 4 and x.shape[1] == self.in_channels and runs_on_torch(self.backend, x):
+            # The torch backend: torch's convolution with the dense weight. Other inputs take
+            # the op, whose checks name what is wrong with them.
+            return F.conv2d(x, weight, self.bias, self.stride, self.padding)
+        return ops.conv2d(x, weight, self.bias, self.stride, self.padding,
                           backend=self.backend)
 
     def extra_repr(self) -> str:

@@ -9,7 +9,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .. import ops
+from .. import ops, reference
+from ..backends import runs_on_torch
 
 
 class LocallyConnected2d(nn.Module):
@@ -37,6 +38,7 @@ class LocallyConnected2d(nn.Module):
         self.input_size, self.kernel_size = pair(input_size), pair(kernel_size)
         self.stride, self.padding, self.dilation = pair(stride), pair(padding), pair(dilation)
         self.backend = backend
+        self._input_shape = (in_channels, *self.input_size)
         self.output_size = tuple(
             (n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in zip(
                 self.input_size, self.padding, self.dilation, self.kernel_size, self.stride))
@@ -58,6 +60,12 @@ class LocallyConnected2d(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
+        if input.dim() == 4 and input.shape[0] and input.shape[1:] == self._input_shape \
+                and runs_on_torch(self.backend, input):
+            # The torch backend (the op's reference), less the op's checks: other inputs
+            # take the op, whose checks name what is wrong with them.
+            return reference.local_conv2d(input, self.weight, self.bias, self.stride,
+                                          self.padding, self.dilation)
         return ops.local_conv2d(input, self.weight, self.bias, self.stride, self.padding,
                                 self.dilation, backend=self.backend)
 

@@ -20,6 +20,7 @@ _TORCH_FORWARD = types.SimpleNamespace(
     AdaptiveMaxPool2d=torch.nn.AdaptiveMaxPool2d.forward,
     AvgPool2d=torch.nn.AvgPool2d.forward,
     MaxPool2d=torch.nn.MaxPool2d.forward,
+    MaxUnpool2d=torch.nn.MaxUnpool2d.forward,
 )
 
 
@@ -105,6 +106,8 @@ class MaxUnpool2d(TorchTwin, torch.nn.MaxUnpool2d):
 
     def forward(self, input: Tensor, indices: Tensor,
                 output_size: Optional[Sequence[int]] = None) -> Tensor:
+        if runs_on_torch(self.backend, input):
+            return _TORCH_FORWARD.MaxUnpool2d(self, input, indices, output_size)
         return ops.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding,
                                 output_size, backend=self.backend)
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import ops
+from ..backends import runs_on_torch
+from ..ops.resize_conv_checks import RESIZE_MODES
 
 
 class ResizeConv2d(torch.nn.Conv2d):
@@ -31,6 +34,14 @@ class ResizeConv2d(torch.nn.Conv2d):
                  mode: str = "nearest", stride=1, padding=None, bias: bool = True, *,
                  align_corners: bool = False, device=None, dtype=None,
                  backend: Optional[str] = None):
+        if mode not in RESIZE_MODES:
+            raise ValueError(f"ResizeConv2d: mode must be one of {RESIZE_MODES}, got {mode!r}")
+        if isinstance(scale_factor, bool) or not isinstance(scale_factor, int) \
+                or scale_factor < 1:
+            raise ValueError(f"ResizeConv2d: scale_factor must be an integer >= 1, got "
+                             f"{scale_factor!r}")
+        if align_corners and mode == "nearest":
+            raise ValueError("ResizeConv2d: align_corners=True needs mode='bilinear'")
         ks = torch.nn.modules.utils._pair(kernel_size)
         if padding is None:
             padding = (ks[0] // 2, ks[1] // 2)
@@ -42,6 +53,14 @@ class ResizeConv2d(torch.nn.Conv2d):
         self.backend = backend
 
     def forward(self, input: Tensor) -> Tensor:
+        if input.dim() == 4 and input.shape[1] == self.in_channels \
+                and runs_on_torch(self.backend, input):
+            # The torch backend: the nn.Upsample -> nn.Conv2d pair this module stands for.
+            # Other inputs take the op, whose checks name what is wrong with them.
+            up = F.interpolate(input, scale_factor=self.scale_factor, mode=self.mode,
+                               align_corners=self.align_corners if self.mode == "bilinear"
+                               else None)
+            return F.conv2d(up, self.weight, self.bias, self.stride, self.padding)
         return ops.resize_conv2d(input, self.weight, self.bias, self.scale_factor, self.mode,
                                  self.padding, self.stride, align_corners=self.align_corners,
                                  backend=self.backend)

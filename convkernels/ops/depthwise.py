@@ -1,8 +1,8 @@
 """Depthwise and depthwise-separable convolution (Xception, MobileNet).
 
 ``depthwise_conv2d`` is ``conv2d`` with ``groups == C``: it runs the depthwise kernels of the
-``conv2d_fused`` primitive (csrc/kernels/grouped/, convkernels/triton/depthwise_grouped.py), whose
-backward uses our own input- and weight-gradient kernels (deterministic, no atomics).
+``conv2d_fused`` primitive (csrc/kernels/depthwise/, convkernels/triton/depthwise_grouped.py),
+whose backward uses our own input- and weight-gradient kernels (deterministic, no atomics).
 ``separable_conv2d`` chains depthwise k x k -> optional folded BN + ReLU -> pointwise 1x1 ->
 optional folded BN + ReLU. Grouped convolution (1 < groups < C) needs no op of its own: it is
 ``conv2d(..., groups=g)``.
@@ -128,13 +128,13 @@ def _separable_torch(input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift
                                       shift, relu, g.stride, g.padding, g.dilation)
 
 
-_CUDA_FUSED_MAX_K = 256  # kSeparableMaxOutputTiles (4) x 64-channel tiles, see grouped.h
+_CUDA_FUSED_MAX_K = 256  # kSeparableMaxOutputTiles (4) x 64-channel tiles, see depthwise.h
 
 
 def _fused_separable_fits(backend: str, input: Tensor, K: int) -> bool:
     """Whether the one-kernel separable (middle tensor kept on chip) runs this call: Triton
     for any dtype while K fits its tiles (convkernels/triton/depthwise_separable.py); CUDA
-    for fp16/bf16 on sm_80+ up to 256 output channels (csrc/kernels/grouped/
+    for fp16/bf16 on sm_80+ up to 256 output channels (csrc/kernels/depthwise/
     separable_fused.cu)."""
     if backend == "cuda":
         return (input.dtype in (torch.float16, torch.bfloat16) and K <= _CUDA_FUSED_MAX_K

@@ -226,8 +226,16 @@ def spatial_pyramid_pool(input: Tensor, levels: Sequence[int] = (1, 2, 4), mode:
         raise ValueError(f"convkernels.spatial_pyramid_pool: levels must be positive ints, got "
                          f"{levels!r}")
     _checks.check_float_tensor("spatial_pyramid_pool", "input", input, 4)
-    pool = adaptive_max_pool2d if mode == "max" else adaptive_avg_pool2d
-    return torch.cat([pool(input, n, backend=backend).flatten(1) for n in levels], dim=1)
+    if mode == "avg" and input.shape[1] == 0:   # torch's empty [N, 0]; nothing to launch
+        return torch.cat([adaptive_avg_pool2d(input, n).flatten(1) for n in levels], dim=1)
+    op = "adaptive_max_pool2d" if mode == "max" else "adaptive_avg_pool2d"
+    pool_checks.check_adaptive_output_size(op, input, 1)   # the input checks (levels are checked)
+    # One backend decision for every level; the levels differ only in their output size.
+    grad = needs_grad(input)
+    pool = choose(op, backend, input, needs_grad=grad)
+    if mode == "max":
+        return torch.cat([pool(input, (n, n), False, grad).flatten(1) for n in levels], dim=1)
+    return torch.cat([pool(input, (n, n)).flatten(1) for n in levels], dim=1)
 
 
 # The cuda and triton backends share each op's composition; only the primitives differ.

@@ -10,6 +10,7 @@ import triton
 import triton.language as tl
 
 from .._layout import output_memory_format  # noqa: F401  (the one rule, shared)
+from ..precision import get_fp32_precision
 
 _INT32_MAX = 2**31 - 1
 
@@ -69,27 +70,9 @@ def sm_count(device: torch.device) -> int:
 
 
 def conv_fp32_precision() -> str:
-    """tl.dot input precision for fp32 that matches what F.conv2d does on cuDNN.
-
-    torch >= 2.9 has per-op `fp32_precision` settings ("none" defers to the parent);
-    the legacy `cudnn.allow_tf32` getter raises when old and new APIs were mixed, so it is
-    only the fallback for older torch.
-    """
-    backends = torch.backends
-    chain = [
-        getattr(getattr(backends.cudnn, "conv", None), "fp32_precision", None),
-        getattr(backends.cudnn, "fp32_precision", None),
-        getattr(backends, "fp32_precision", None),
-    ]
-    if chain[0] is not None:
-        for prec in chain:
-            if prec in ("tf32", "ieee"):
-                return prec
-        return "ieee"
-    try:
-        return "tf32" if backends.cudnn.allow_tf32 else "ieee"
-    except RuntimeError:
-        return "ieee"
+    """tl.dot input precision for float32 operands: the mode of
+    :func:`convkernels.precision.get_fp32_precision` ("ieee", "tf32" or "tf32x3")."""
+    return get_fp32_precision()
 
 
 @triton.jit

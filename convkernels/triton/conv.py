@@ -48,7 +48,7 @@ _BLOCKED_MIN_C = 32
 
 
 @triton.jit(do_not_specialize=["M_CLASS"])
-def _conv2d_fused_kernel(
+def conv2d_fused_kernel(
     x_ptr,  # [N, C, H, W] any strides
     w_ptr,  # [K, C, R, S]: KRSC if BLOCKED or not ORDER_CRS, else KCRS-contiguous
     scale_ptr,  # [K] fp32, read iff HAS_SCALE
@@ -261,7 +261,7 @@ _conv2d_fused_tuned = triton.autotune(
          "HAS_SCALE", "HAS_SHIFT", "HAS_RESIDUAL", "RELU", "BLOCKED", "ORDER_CRS", "INDEX_64",
          "K_INDEX_64", "INPUT_PRECISION"],
     prune_configs_by={"early_config_prune": _prune},
-)(_conv2d_fused_kernel)
+)(conv2d_fused_kernel)
 
 # The interpreter is numpy: one small deterministic tile, no tuning.
 _INTERPRET_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16}
@@ -269,7 +269,7 @@ _INTERPRET_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16}
 
 def defined_interpreted() -> bool:
     """Whether this module's kernels were defined under TRITON_INTERPRET=1."""
-    return is_interpreted(_conv2d_fused_kernel)
+    return is_interpreted(conv2d_fused_kernel)
 
 
 def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilation, relu, *,
@@ -301,7 +301,7 @@ def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilatio
         raise ValueError(f"conv2d_fused (triton): residual shape {tuple(residual.shape)} "
                          f"!= output shape {(N, K, P, Q)}")
 
-    interp = is_interpreted(_conv2d_fused_kernel)
+    interp = is_interpreted(conv2d_fused_kernel)
     c_fast = channels_fastest(input)
     blocked = C >= _BLOCKED_MIN_C
     # Weight in the schedule's k order (see module doc); FLAT indexes it by k alone.
@@ -350,7 +350,7 @@ def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilatio
 
     with device_context(input, interp):
         if interp:
-            _conv2d_fused_kernel[grid(_INTERPRET_CONFIG)](*args, **meta, **_INTERPRET_CONFIG)
+            conv2d_fused_kernel[grid(_INTERPRET_CONFIG)](*args, **meta, **_INTERPRET_CONFIG)
         else:
             _conv2d_fused_tuned[grid](*args, **meta)
     return out

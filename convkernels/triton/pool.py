@@ -222,7 +222,7 @@ def adaptive_window_bound(size_in: int, size_out: int) -> int:
                for o in range(size_out))
 
 
-# ---- launchers, one per primitive (arguments as in the cuda_* schemas) -----------------------
+# ---- launchers, one per primitive (arguments as in csrc/ops/pool.cpp) -----------------------
 
 def max_pool2d(x, kernel, stride, padding, dilation, OH, OW, return_indices, force_int64=False):
     return _launch_fwd(x, OH, OW, kernel, stride, padding, dilation, is_max=True,

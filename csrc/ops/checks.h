@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "common/dtype.h"
 #include "ops/build_config.h"
@@ -41,19 +42,32 @@ inline void check_dim(const char* op, const char* name, const at::Tensor& t, int
   TORCH_CHECK(t.dim() == dim, op, ": ", name, " must be ", dim, "-D, got shape ", t.sizes());
 }
 
-// A per-channel fp32 vector (scale, shift): [length] on the input's device. Returned contiguous
-// because the kernels index it with unit stride.
-// stride, padding and dilation of a 2-D conv: two elements each, stride and dilation
-// positive, padding non-negative.
-inline void check_conv_geometry(const char* op, at::IntArrayRef stride, at::IntArrayRef padding,
-                                at::IntArrayRef dilation) {
-  TORCH_CHECK(stride.size() == 2 && padding.size() == 2 && dilation.size() == 2, op,
-              ": stride, padding and dilation must have 2 elements");
-  TORCH_CHECK(stride[0] > 0 && stride[1] > 0 && dilation[0] > 0 && dilation[1] > 0 && padding[0] >= 0 &&
-                  padding[1] >= 0,
-              op, ": stride and dilation must be positive and padding non-negative");
+// Every int[2] argument of a schema: the dispatcher does not enforce the length.
+inline void check_pair(const char* op, const char* name, at::IntArrayRef values) {
+  TORCH_CHECK(values.size() == 2, op, ": ", name, " must have 2 elements, got ", values);
 }
 
+// A 4-D float32/float16/bfloat16 CUDA tensor.
+inline void check_floating_4d(const char* op, const char* name, const at::Tensor& t) {
+  check_cuda_tensor(op, name, t);
+  check_dim(op, name, t, 4);
+  check_floating_dtype(op, name, t);
+}
+
+// stride, padding and dilation of a 2-D conv: two elements each, stride and dilation positive,
+// padding non-negative.
+inline void check_conv_geometry(const char* op, at::IntArrayRef stride, at::IntArrayRef padding,
+                                at::IntArrayRef dilation) {
+  check_pair(op, "stride", stride);
+  check_pair(op, "padding", padding);
+  check_pair(op, "dilation", dilation);
+  TORCH_CHECK(stride[0] > 0 && stride[1] > 0, op, ": stride must be positive, got ", stride);
+  TORCH_CHECK(dilation[0] > 0 && dilation[1] > 0, op, ": dilation must be positive, got ", dilation);
+  TORCH_CHECK(padding[0] >= 0 && padding[1] >= 0, op, ": padding must be non-negative, got ", padding);
+}
+
+// A per-channel fp32 vector (scale, shift): [length] on the input's device. Returned contiguous
+// because the kernels index it with unit stride.
 inline at::Tensor checked_channel_vector(const char* op, const char* name, const at::Tensor& v, int64_t length,
                                          const at::Tensor& input) {
   check_cuda_tensor(op, name, v);
@@ -63,6 +77,16 @@ inline at::Tensor checked_channel_vector(const char* op, const char* name, const
               v.sizes());
   return v.contiguous();
 }
+
+// The same for an optional vector (scale? / shift? of a schema): undefined when absent.
+inline at::Tensor checked_optional_channel_vector(const char* op, const char* name, const std::optional<at::Tensor>& v,
+                                                  int64_t length, const at::Tensor& input) {
+  if (!v.has_value() || !v->defined()) return {};
+  return checked_channel_vector(op, name, *v, length, input);
+}
+
+// Kernel pointer of a checked optional vector: nullptr means "absent" to every launcher.
+inline const float* float_data_or_null(const at::Tensor& v) { return v.defined() ? v.data_ptr<float>() : nullptr; }
 
 // Optional tensor that must match the output exactly in shape and the input in dtype/device.
 inline void check_residual(const char* op, const at::Tensor& residual, const at::Tensor& input,
@@ -93,6 +117,11 @@ inline at::MemoryFormat output_memory_format(const at::Tensor& input) {
              : at::MemoryFormat::Contiguous;
 }
 
+// The glue allocates outputs dense in one of the two formats; the kernels need to know which.
+inline bool is_channels_last_output(const at::Tensor& out) {
+  return out.is_contiguous(at::MemoryFormat::ChannelsLast) && !out.is_contiguous();
+}
+
 inline void copy_strides(int64_t (&dst)[4], const at::Tensor& t) {
   for (int d = 0; d < 4; ++d) dst[d] = t.stride(d);
 }
@@ -100,6 +129,11 @@ inline void copy_strides(int64_t (&dst)[4], const at::Tensor& t) {
 inline void check_index_limits(const char* op, const char* violation) {
   TORCH_CHECK(violation == nullptr || violation[0] == '\0', op, ": input too large for the cuda backend: ",
               violation);
+}
+
+// Kernels run on the caller's current stream of the tensor's device, as aten ops do.
+inline cudaStream_t current_stream(const at::Tensor& t) {
+  return c10::cuda::getCurrentCUDAStream(t.get_device()).stream();
 }
 
 inline int device_compute_major(c10::DeviceIndex device) {

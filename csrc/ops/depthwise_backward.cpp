@@ -1,4 +1,4 @@
-// Torch glue of the depthwise backward kernels (csrc/kernels/grouped/depthwise_backward.cu):
+// Torch glue of the depthwise backward kernels (csrc/kernels/depthwise/depthwise_backward.cu):
 //   cuda_depthwise_backward_input(grad_output, input, weight, stride, padding, dilation) -> grad_input
 //   cuda_depthwise_backward_weight(grad_output, input, weight, stride, padding, dilation) -> grad_weight
 // Both take the forward's input and weight (the input for its shape and layout in the first op),
@@ -6,11 +6,10 @@
 // format (as aten's convolution_backward does); grad_weight is dense [K, 1, R, S].
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "common/index_math.h"
-#include "grouped/grouped.h"
+#include "depthwise/depthwise.h"
 #include "ops/checks.h"
 
 namespace convkernels {
@@ -65,7 +64,7 @@ at::Tensor cuda_depthwise_backward_input(const at::Tensor& grad_output, const at
   if (grad_output.numel() == 0) return grad_input.zero_();
   p.grad_input = grad_input.data_ptr();
   copy_strides(p.grad_input_strides, grad_input);
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   check_launch(kOp, launch_depthwise_backward_input(p, kernel_dtype(input.scalar_type()), stream));
   return grad_input;
 }
@@ -83,7 +82,7 @@ at::Tensor cuda_depthwise_backward_weight(const at::Tensor& grad_output, const a
       at::empty({depthwise_weight_grad_workspace_floats(p)}, input.options().dtype(at::kFloat));
   p.grad_weight = grad_weight.data_ptr();
   p.workspace = workspace.data_ptr<float>();
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   check_launch(kOp, launch_depthwise_backward_weight(p, kernel_dtype(input.scalar_type()), stream));
   return grad_weight;
 }
@@ -91,6 +90,15 @@ at::Tensor cuda_depthwise_backward_weight(const at::Tensor& grad_output, const a
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def(
+      "cuda_depthwise_backward_input(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
+      "int[2] padding, int[2] dilation) -> Tensor");
+  m.def(
+      "cuda_depthwise_backward_weight(Tensor grad_output, Tensor input, Tensor weight, int[2] stride, "
+      "int[2] padding, int[2] dilation) -> Tensor");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {
   m.impl("cuda_depthwise_backward_input", &convkernels::ops::cuda_depthwise_backward_input);

@@ -7,7 +7,6 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -22,10 +21,6 @@ namespace {
 
 constexpr const char* kOp = "convkernels.cuda_local_conv2d";
 
-void check_pair(const char* name, at::IntArrayRef values) {
-  TORCH_CHECK(values.size() == 2, kOp, ": ", name, " must have 2 elements, got ", values);
-}
-
 at::Tensor cuda_local_conv2d(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   check_cuda_tensor(kOp, "input", input);
@@ -35,12 +30,7 @@ at::Tensor cuda_local_conv2d(const at::Tensor& input, const at::Tensor& weight, 
   check_dim(kOp, "weight", weight, 6);
   check_floating_dtype(kOp, "input", input);
   check_same_dtype(kOp, "weight", weight, input);
-  check_pair("stride", stride);
-  check_pair("padding", padding);
-  check_pair("dilation", dilation);
-  TORCH_CHECK(stride[0] > 0 && stride[1] > 0, kOp, ": stride must be positive, got ", stride);
-  TORCH_CHECK(dilation[0] > 0 && dilation[1] > 0, kOp, ": dilation must be positive, got ", dilation);
-  TORCH_CHECK(padding[0] >= 0 && padding[1] >= 0, kOp, ": padding must be non-negative, got ", padding);
+  check_conv_geometry(kOp, stride, padding, dilation);
   const int64_t N = input.size(0), C = input.size(1), H = input.size(2), W = input.size(3);
   const int64_t P = weight.size(0), Q = weight.size(1), K = weight.size(2);
   const int64_t R = weight.size(4), S = weight.size(5);
@@ -77,7 +67,7 @@ at::Tensor cuda_local_conv2d(const at::Tensor& input, const at::Tensor& weight, 
   p.dil_h = dilation[0], p.dil_w = dilation[1];
   copy_strides(p.input_strides, input);
   copy_strides(p.output_strides, output);
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   check_launch(kOp, launch_local_conv2d(p, kernel_dtype(input.scalar_type()), stream));
   return output;
 }
@@ -85,5 +75,11 @@ at::Tensor cuda_local_conv2d(const at::Tensor& input, const at::Tensor& weight, 
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def(
+      "cuda_local_conv2d(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, "
+      "int[2] dilation) -> Tensor");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) { m.impl("cuda_local_conv2d", &convkernels::ops::cuda_local_conv2d); }

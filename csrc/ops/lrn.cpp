@@ -9,7 +9,7 @@
 
 #include "lrn/lrn.h"
 #include "ops/checks.h"
-#include "ops/pool_glue.h"
+#include "ops/pool_window.h"
 #include "pool/pool.h"
 
 namespace convkernels {
@@ -25,7 +25,7 @@ LrnCoefficients lrn_coefficients(const char* op, int64_t size, double alpha, dou
 
 at::Tensor cuda_local_response_norm(const at::Tensor& input, int64_t size, double alpha, double beta, double k) {
   constexpr const char* kOp = "convkernels.cuda_local_response_norm";
-  check_pool_input(kOp, input);
+  check_floating_4d(kOp, "input", input);
   const c10::cuda::CUDAGuard device_guard(input.device());
   at::Tensor output = at::empty(input.sizes(), input.options().memory_format(output_memory_format(input)));
   if (output.numel() == 0) return output;
@@ -43,8 +43,8 @@ at::Tensor cuda_local_response_norm(const at::Tensor& input, int64_t size, doubl
 at::Tensor cuda_local_response_norm_backward(const at::Tensor& grad_output, const at::Tensor& input, int64_t size,
                                              double alpha, double beta, double k) {
   constexpr const char* kOp = "convkernels.cuda_local_response_norm_backward";
-  check_pool_input(kOp, grad_output);
-  check_pool_input(kOp, input);
+  check_floating_4d(kOp, "grad_output", grad_output);
+  check_floating_4d(kOp, "input", input);
   check_same_device(kOp, "grad_output", grad_output, input);
   check_same_dtype(kOp, "grad_output", grad_output, input);
   TORCH_CHECK(grad_output.sizes() == input.sizes(), kOp, ": grad_output must have the input's shape ", input.sizes(),
@@ -71,7 +71,7 @@ std::tuple<at::Tensor, at::Tensor> cuda_lrn_max_pool2d(const at::Tensor& input, 
                                                        at::IntArrayRef dilation, bool ceil_mode, bool pool_first,
                                                        bool return_indices) {
   constexpr const char* kOp = "convkernels.cuda_lrn_max_pool2d";
-  check_pool_input(kOp, input);
+  check_floating_4d(kOp, "input", input);
   const PoolWindow2d g = fixed_window(kOp, input.size(2), input.size(3), kernel, stride, padding, dilation, ceil_mode);
   const c10::cuda::CUDAGuard device_guard(input.device());
   const auto options = input.options().memory_format(output_memory_format(input));
@@ -95,6 +95,15 @@ std::tuple<at::Tensor, at::Tensor> cuda_lrn_max_pool2d(const at::Tensor& input, 
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def("cuda_local_response_norm(Tensor input, int size, float alpha, float beta, float k) -> Tensor");
+  m.def("cuda_local_response_norm_backward(Tensor grad_output, Tensor input, int size, float alpha, float beta, "
+        "float k) -> Tensor");
+  m.def("cuda_lrn_max_pool2d(Tensor input, int size, float alpha, float beta, float k, int[2] kernel, "
+        "int[2] stride, int[2] padding, int[2] dilation, bool ceil_mode, bool pool_first, bool return_indices) "
+        "-> (Tensor, Tensor)");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {
   m.impl("cuda_local_response_norm", &convkernels::ops::cuda_local_response_norm);

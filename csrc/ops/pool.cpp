@@ -7,13 +7,12 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <tuple>
 
 #include "ops/checks.h"
-#include "ops/pool_glue.h"
+#include "ops/pool_window.h"
 #include "pool/pool.h"
 
 namespace convkernels {
@@ -77,7 +76,7 @@ std::tuple<at::Tensor, at::Tensor> cuda_max_pool2d(const at::Tensor& input, at::
                                                    at::IntArrayRef stride, at::IntArrayRef padding,
                                                    at::IntArrayRef dilation, bool ceil_mode, bool return_indices) {
   constexpr const char* kOp = "convkernels.cuda_max_pool2d";
-  check_pool_input(kOp, input);
+  check_floating_4d(kOp, "input", input);
   const PoolWindow2d g = fixed_window(kOp, input.size(2), input.size(3), kernel, stride, padding, dilation, ceil_mode);
   return max_pool_forward(kOp, input, g, return_indices);
 }
@@ -86,7 +85,7 @@ at::Tensor cuda_max_pool2d_backward(const at::Tensor& grad_output, const at::Ten
                                     at::IntArrayRef input_size, at::IntArrayRef kernel, at::IntArrayRef stride,
                                     at::IntArrayRef padding, at::IntArrayRef dilation) {
   constexpr const char* kOp = "convkernels.cuda_max_pool2d_backward";
-  check_pool_input(kOp, grad_output);
+  check_floating_4d(kOp, "grad_output", grad_output);
   check_indices(kOp, indices, grad_output);
   const PoolWindow2d g = backward_window(kOp, grad_output, input_size, kernel, stride, padding, dilation);
   return pool_backward(kOp, grad_output, &indices, g, true, 0, true);
@@ -95,7 +94,7 @@ at::Tensor cuda_max_pool2d_backward(const at::Tensor& grad_output, const at::Ten
 at::Tensor cuda_avg_pool2d(const at::Tensor& input, at::IntArrayRef kernel, at::IntArrayRef stride,
                            at::IntArrayRef padding, bool ceil_mode, bool count_include_pad, int64_t divisor_override) {
   constexpr const char* kOp = "convkernels.cuda_avg_pool2d";
-  check_pool_input(kOp, input);
+  check_floating_4d(kOp, "input", input);
   TORCH_CHECK(divisor_override >= 0, kOp, ": divisor_override must be positive (0 = none), got ", divisor_override);
   const int64_t unit[2] = {1, 1};
   const PoolWindow2d g = fixed_window(kOp, input.size(2), input.size(3), kernel, stride, padding, unit, ceil_mode);
@@ -118,7 +117,7 @@ at::Tensor cuda_avg_pool2d_backward(const at::Tensor& grad_output, at::IntArrayR
                                     at::IntArrayRef kernel, at::IntArrayRef stride, at::IntArrayRef padding,
                                     bool count_include_pad, int64_t divisor_override) {
   constexpr const char* kOp = "convkernels.cuda_avg_pool2d_backward";
-  check_pool_input(kOp, grad_output);
+  check_floating_4d(kOp, "grad_output", grad_output);
   const int64_t unit[2] = {1, 1};
   const PoolWindow2d g = backward_window(kOp, grad_output, input_size, kernel, stride, padding, unit);
   return pool_backward(kOp, grad_output, nullptr, g, count_include_pad, divisor_override, false);
@@ -126,7 +125,7 @@ at::Tensor cuda_avg_pool2d_backward(const at::Tensor& grad_output, at::IntArrayR
 
 at::Tensor cuda_adaptive_avg_pool2d(const at::Tensor& input, at::IntArrayRef output_size) {
   constexpr const char* kOp = "convkernels.cuda_adaptive_avg_pool2d";
-  check_pool_input(kOp, input);
+  check_floating_4d(kOp, "input", input);
   const PoolWindow2d g = adaptive_window(kOp, input.size(2), input.size(3), output_size);
   const c10::cuda::CUDAGuard device_guard(input.device());
   at::Tensor output = at::empty({input.size(0), input.size(1), g.h.out, g.w.out},
@@ -144,7 +143,7 @@ at::Tensor cuda_adaptive_avg_pool2d(const at::Tensor& input, at::IntArrayRef out
 
 at::Tensor cuda_adaptive_avg_pool2d_backward(const at::Tensor& grad_output, at::IntArrayRef input_size) {
   constexpr const char* kOp = "convkernels.cuda_adaptive_avg_pool2d_backward";
-  check_pool_input(kOp, grad_output);
+  check_floating_4d(kOp, "grad_output", grad_output);
   check_pair(kOp, "input_size", input_size);
   const PoolWindow2d g = adaptive_window(kOp, input_size[0], input_size[1], grad_output.sizes().slice(2));
   return pool_backward(kOp, grad_output, nullptr, g, true, 0, false);
@@ -153,7 +152,7 @@ at::Tensor cuda_adaptive_avg_pool2d_backward(const at::Tensor& grad_output, at::
 std::tuple<at::Tensor, at::Tensor> cuda_adaptive_max_pool2d(const at::Tensor& input, at::IntArrayRef output_size,
                                                             bool return_indices) {
   constexpr const char* kOp = "convkernels.cuda_adaptive_max_pool2d";
-  check_pool_input(kOp, input);
+  check_floating_4d(kOp, "input", input);
   const PoolWindow2d g = adaptive_window(kOp, input.size(2), input.size(3), output_size);
   return max_pool_forward(kOp, input, g, return_indices);
 }
@@ -161,7 +160,7 @@ std::tuple<at::Tensor, at::Tensor> cuda_adaptive_max_pool2d(const at::Tensor& in
 at::Tensor cuda_adaptive_max_pool2d_backward(const at::Tensor& grad_output, const at::Tensor& indices,
                                              at::IntArrayRef input_size) {
   constexpr const char* kOp = "convkernels.cuda_adaptive_max_pool2d_backward";
-  check_pool_input(kOp, grad_output);
+  check_floating_4d(kOp, "grad_output", grad_output);
   check_indices(kOp, indices, grad_output);
   check_pair(kOp, "input_size", input_size);
   const PoolWindow2d g = adaptive_window(kOp, input_size[0], input_size[1], grad_output.sizes().slice(2));
@@ -171,7 +170,7 @@ at::Tensor cuda_adaptive_max_pool2d_backward(const at::Tensor& grad_output, cons
 // Unpool: indices must lie in [0, OH*OW) (convkernels.ops.max_unpool2d checks before calling).
 at::Tensor cuda_max_unpool2d(const at::Tensor& input, const at::Tensor& indices, at::IntArrayRef output_size) {
   constexpr const char* kOp = "convkernels.cuda_max_unpool2d";
-  check_pool_input(kOp, input);
+  check_floating_4d(kOp, "input", input);
   check_indices(kOp, indices, input);
   check_pair(kOp, "output_size", output_size);
   TORCH_CHECK(output_size[0] > 0 && output_size[1] > 0, kOp, ": output_size must be positive, got ", output_size);
@@ -192,7 +191,7 @@ at::Tensor cuda_max_unpool2d(const at::Tensor& input, const at::Tensor& indices,
 
 at::Tensor cuda_max_unpool2d_backward(const at::Tensor& grad_output, const at::Tensor& indices) {
   constexpr const char* kOp = "convkernels.cuda_max_unpool2d_backward";
-  check_pool_input(kOp, grad_output);
+  check_floating_4d(kOp, "grad_output", grad_output);
   check_cuda_tensor(kOp, "indices", indices);
   check_dim(kOp, "indices", indices, 4);
   TORCH_CHECK(indices.scalar_type() == at::kLong, kOp, ": indices must be int64, got ", indices.scalar_type());
@@ -214,6 +213,24 @@ at::Tensor cuda_max_unpool2d_backward(const at::Tensor& grad_output, const at::T
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def("cuda_max_pool2d(Tensor input, int[2] kernel, int[2] stride, int[2] padding, int[2] dilation, "
+        "bool ceil_mode, bool return_indices) -> (Tensor, Tensor)");
+  m.def("cuda_max_pool2d_backward(Tensor grad_output, Tensor indices, int[2] input_size, int[2] kernel, "
+        "int[2] stride, int[2] padding, int[2] dilation) -> Tensor");
+  // divisor_override 0 = none
+  m.def("cuda_avg_pool2d(Tensor input, int[2] kernel, int[2] stride, int[2] padding, bool ceil_mode, "
+        "bool count_include_pad, int divisor_override) -> Tensor");
+  m.def("cuda_avg_pool2d_backward(Tensor grad_output, int[2] input_size, int[2] kernel, int[2] stride, "
+        "int[2] padding, bool count_include_pad, int divisor_override) -> Tensor");
+  m.def("cuda_adaptive_avg_pool2d(Tensor input, int[2] output_size) -> Tensor");
+  m.def("cuda_adaptive_avg_pool2d_backward(Tensor grad_output, int[2] input_size) -> Tensor");
+  m.def("cuda_adaptive_max_pool2d(Tensor input, int[2] output_size, bool return_indices) -> (Tensor, Tensor)");
+  m.def("cuda_adaptive_max_pool2d_backward(Tensor grad_output, Tensor indices, int[2] input_size) -> Tensor");
+  m.def("cuda_max_unpool2d(Tensor input, Tensor indices, int[2] output_size) -> Tensor");
+  m.def("cuda_max_unpool2d_backward(Tensor grad_output, Tensor indices) -> Tensor");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {
   m.impl("cuda_max_pool2d", &convkernels::ops::cuda_max_pool2d);

@@ -11,18 +11,16 @@
 //
 // Bilinear takes the [K, C, R, S] weight; the same tensor-core rule, with the weight as dense KRSC;
 // otherwise the SIMT kernel through the strides.
-#include <ATen/Context.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <optional>
-#include <string>
 #include <vector>
 
 #include "ops/checks.h"
+#include "ops/tf32_flag.h"
 #include "resize_conv/phase_plan.h"
 #include "resize_conv/resize_conv.h"
 
@@ -33,28 +31,10 @@ namespace {
 constexpr const char* kNearestOp = "convkernels.cuda_resize_nearest_conv2d_fused";
 constexpr const char* kBilinearOp = "convkernels.cuda_resize_bilinear_conv2d_fused";
 
-// The same TF32 rule as cuda_conv2d_fused (see conv_direct.cpp): follow cuDNN's conv flag.
-template <typename Ctx, typename Op>
-bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)(std::optional<Op>) const) {
-  return ctx.allowTF32CuDNN(Op::CONV);
-}
-template <typename Ctx>
-bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)(const std::string&) const) {
-  return ctx.allowTF32CuDNN(std::string("conv"));
-}
-template <typename Ctx>
-bool conv_tf32_flag(const Ctx& ctx, bool (Ctx::*)() const) {
-  return ctx.allowTF32CuDNN();
-}
-
 // fp16/bf16, or fp32 when cuDNN convolutions may use TF32; sm_80+; C fills 16-byte chunks.
 bool tensor_cores_allowed(const at::Tensor& input, DType dtype) {
-  return (dtype != DType::kFloat32 || conv_tf32_flag(at::globalContext(), &at::Context::allowTF32CuDNN)) &&
+  return (dtype != DType::kFloat32 || cudnn_conv_allows_tf32()) &&
          device_compute_major(input.get_device()) >= 8 && input.size(1) % (16 / dtype_size(dtype)) == 0;
-}
-
-void check_pair(const char* op, const char* name, at::IntArrayRef values) {
-  TORCH_CHECK(values.size() == 2, op, ": ", name, " must have 2 elements, got ", values);
 }
 
 // Common checks; fills the sizes, the epilogue vectors and an empty output.
@@ -89,10 +69,10 @@ Prepared prepare(const char* op, const at::Tensor& input, const at::Tensor& weig
   TORCH_CHECK(p.P > 0 && p.Q > 0, op, ": output size is too small: input ", input.sizes(), " upsampled by ",
               scale_factor, " with kernel (", R, " x ", S, "), stride ", stride, ", padding ", padding, " gives (",
               p.P, " x ", p.Q, ")");
-  if (scale.has_value() && scale->defined()) out.scale = checked_channel_vector(op, "scale", *scale, K, input);
-  if (shift.has_value() && shift->defined()) out.shift = checked_channel_vector(op, "shift", *shift, K, input);
-  p.scale = out.scale.defined() ? out.scale.data_ptr<float>() : nullptr;
-  p.shift = out.shift.defined() ? out.shift.data_ptr<float>() : nullptr;
+  out.scale = checked_optional_channel_vector(op, "scale", scale, K, input);
+  out.shift = checked_optional_channel_vector(op, "shift", shift, K, input);
+  p.scale = float_data_or_null(out.scale);
+  p.shift = float_data_or_null(out.shift);
   p.relu = relu;
   out.output = at::empty({p.N, K, p.P, p.Q}, input.options().memory_format(output_memory_format(input)));
   copy_strides(p.output_strides, out.output);
@@ -127,7 +107,7 @@ at::Tensor cuda_resize_nearest_conv2d_fused(const at::Tensor& input, const at::T
                           shift, scale_factor, padding, stride, relu);
   if (prep.output.numel() == 0) return prep.output;
   if (input.size(1) == 0) return prep.output.zero_();  // nothing to reduce: conv of nothing is 0
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   ResizeConvParams& p = prep.params;
   const DType dtype = kernel_dtype(input.scalar_type());
   const bool tensor_cores = tensor_cores_allowed(input, dtype);
@@ -161,7 +141,7 @@ at::Tensor cuda_resize_bilinear_conv2d_fused(const at::Tensor& input, const at::
                           scale_factor, padding, stride, relu);
   if (prep.output.numel() == 0) return prep.output;
   if (input.size(1) == 0) return prep.output.zero_();
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   ResizeConvParams& p = prep.params;
   p.align_corners = align_corners;
   const DType dtype = kernel_dtype(input.scalar_type());
@@ -182,6 +162,15 @@ at::Tensor cuda_resize_bilinear_conv2d_fused(const at::Tensor& input, const at::
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def(
+      "cuda_resize_nearest_conv2d_fused(Tensor input, Tensor folded_weight, Tensor? scale, Tensor? shift, "
+      "int scale_factor, int[2] padding, int[2] stride, int[2] kernel_size, bool relu) -> Tensor");
+  m.def(
+      "cuda_resize_bilinear_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, "
+      "int scale_factor, int[2] padding, int[2] stride, bool align_corners, bool relu) -> Tensor");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {
   m.impl("cuda_resize_nearest_conv2d_fused", &convkernels::ops::cuda_resize_nearest_conv2d_fused);

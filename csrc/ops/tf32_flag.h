@@ -1,8 +1,8 @@
 // Whether fp32 convolutions may use TF32 math: torch's flag for cuDNN convolutions (the one
 // F.conv2d follows: torch.backends.cudnn.allow_tf32, or torch.backends.cudnn.conv.fp32_precision
 // on newer torch), read the way ATen's own cuDNN convolution reads it. Shared by every
-// convolution glue with a TF32 tensor-core path (conv_direct.cpp, winograd.cpp) so they follow
-// one rule.
+// convolution glue with a TF32 tensor-core path (conv.cpp, winograd.cpp, resize_conv.cpp) so
+// they follow one rule.
 #pragma once
 
 #include <ATen/Context.h>

@@ -7,7 +7,6 @@
 // the transformed input on chip, so the only workspace is U itself (cached by the Python layer).
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -28,9 +27,7 @@ void check_tile(const char* op, int64_t tile) {
 }
 
 void check_3x3_weight(const char* op, const at::Tensor& weight) {
-  check_cuda_tensor(op, "weight", weight);
-  check_dim(op, "weight", weight, 4);
-  check_floating_dtype(op, "weight", weight);
+  check_floating_4d(op, "weight", weight);
   TORCH_CHECK(weight.size(2) == 3 && weight.size(3) == 3, op, ": Winograd F(mxm,3x3) needs a 3x3 kernel, got weight ",
               weight.sizes());
 }
@@ -47,7 +44,7 @@ at::Tensor cuda_winograd_filter_transform(const at::Tensor& weight, int64_t tile
   p.transformed = out.data_ptr();
   p.K = K, p.C = C;
   copy_strides(p.weight_strides, weight);
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(weight.get_device()).stream();
+  const cudaStream_t stream = current_stream(weight);
   check_launch(kFilterOp, launch_winograd_filter_transform(p, static_cast<int>(tile), kernel_dtype(weight.scalar_type()),
                                                            stream));
   return out;
@@ -57,9 +54,7 @@ at::Tensor cuda_winograd_conv2d_fused(const at::Tensor& input, const at::Tensor&
                                       const std::optional<at::Tensor>& scale, const std::optional<at::Tensor>& shift,
                                       const std::optional<at::Tensor>& residual, at::IntArrayRef padding, int64_t tile,
                                       bool relu) {
-  check_cuda_tensor(kConvOp, "input", input);
-  check_dim(kConvOp, "input", input, 4);
-  check_floating_dtype(kConvOp, "input", input);
+  check_floating_4d(kConvOp, "input", input);
   check_3x3_weight(kConvOp, weight);
   check_same_device(kConvOp, "weight", weight, input);
   check_same_dtype(kConvOp, "weight", weight, input);
@@ -80,9 +75,8 @@ at::Tensor cuda_winograd_conv2d_fused(const at::Tensor& input, const at::Tensor&
   const int64_t P = H + 2 * padding[0] - 2, Q = W + 2 * padding[1] - 2;
   TORCH_CHECK(P > 0 && Q > 0, kConvOp, ": output size is too small: input ", input.sizes(), " with padding ", padding);
 
-  at::Tensor scale_vec, shift_vec;
-  if (scale.has_value() && scale->defined()) scale_vec = checked_channel_vector(kConvOp, "scale", *scale, K, input);
-  if (shift.has_value() && shift->defined()) shift_vec = checked_channel_vector(kConvOp, "shift", *shift, K, input);
+  const at::Tensor scale_vec = checked_optional_channel_vector(kConvOp, "scale", scale, K, input);
+  const at::Tensor shift_vec = checked_optional_channel_vector(kConvOp, "shift", shift, K, input);
   const bool has_residual = residual.has_value() && residual->defined();
   if (has_residual) check_residual(kConvOp, *residual, input, {N, K, P, Q});
 
@@ -94,8 +88,8 @@ at::Tensor cuda_winograd_conv2d_fused(const at::Tensor& input, const at::Tensor&
   WinogradConvParams p;
   p.input = input.data_ptr();
   p.transformed = u.data_ptr();
-  p.scale = scale_vec.defined() ? scale_vec.data_ptr<float>() : nullptr;
-  p.shift = shift_vec.defined() ? shift_vec.data_ptr<float>() : nullptr;
+  p.scale = float_data_or_null(scale_vec);
+  p.shift = float_data_or_null(shift_vec);
   p.residual = has_residual ? residual->data_ptr() : nullptr;
   p.output = output.data_ptr();
   p.N = N, p.C = C, p.H = H, p.W = W, p.K = K, p.P = P, p.Q = Q;
@@ -111,7 +105,7 @@ at::Tensor cuda_winograd_conv2d_fused(const at::Tensor& input, const at::Tensor&
   check_index_limits(kConvOp, winograd_index_limit_violation(p, static_cast<int>(tile)));
   TORCH_CHECK(dtype == DType::kFloat32 || device_compute_major(input.get_device()) >= 8, kConvOp,
               ": float16/bfloat16 Winograd runs on tensor cores (mma.sync) and needs sm_80 or newer");
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(input.get_device()).stream();
+  const cudaStream_t stream = current_stream(input);
   check_launch(kConvOp, launch_winograd_conv2d(p, static_cast<int>(tile), dtype, stream));
   return output;
 }
@@ -119,6 +113,13 @@ at::Tensor cuda_winograd_conv2d_fused(const at::Tensor& input, const at::Tensor&
 }  // namespace
 }  // namespace ops
 }  // namespace convkernels
+
+TORCH_LIBRARY_FRAGMENT(convkernels, m) {
+  m.def("cuda_winograd_filter_transform(Tensor weight, int tile) -> Tensor");
+  m.def(
+      "cuda_winograd_conv2d_fused(Tensor input, Tensor weight, Tensor transformed_weight, Tensor? scale, "
+      "Tensor? shift, Tensor? residual, int[2] padding, int tile, bool relu) -> Tensor");
+}
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {
   m.impl("cuda_winograd_filter_transform", &convkernels::ops::cuda_winograd_filter_transform);

@@ -10,13 +10,13 @@
 #include <set>
 #include <vector>
 
-#include "batch_norm/welford.h"
 #include "common/index_math.h"
-#include "conv_direct/conv_geometry.h"
-#include "conv_direct/tc_layout.h"
+#include "conv/conv_geometry.h"
+#include "conv/tc_layout.h"
+#include "conv/welford.h"
 
 using namespace convkernels;
-using namespace convkernels::conv_direct;
+using namespace convkernels::conv;
 
 namespace {
 

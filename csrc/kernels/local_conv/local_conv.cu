@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "local_conv/local_conv.h"
@@ -115,15 +116,10 @@ cudaError_t launch_typed(const LocalConv2dParams& p, cudaStream_t stream) {
 
 cudaError_t launch_local_conv2d(const LocalConv2dParams& p, DType dtype, cudaStream_t stream) {
   if (p.N == 0 || p.K == 0 || p.P * p.Q == 0) return cudaSuccess;
-  switch (dtype) {
-    case DType::kFloat32:
-      return local_conv::launch_typed<float>(p, stream);
-    case DType::kFloat16:
-      return local_conv::launch_typed<__half>(p, stream);
-    case DType::kBFloat16:
-      return local_conv::launch_typed<__nv_bfloat16>(p, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return local_conv::launch_typed<T>(p, stream);
+  });
 }
 
 template cudaError_t local_conv::launch_typed<float>(const LocalConv2dParams&, cudaStream_t);

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "lrn/lrn.h"
@@ -182,15 +183,10 @@ cudaError_t launch(const LrnParams& p, DType dtype, bool backward, cudaStream_t 
   for (int d = 0; d < 4; ++d) a.x_strides[d] = p.input_strides[d], a.g_strides[d] = p.grad_output_strides[d];
   a.lrn = make_constants(p.lrn, p.C);
   const bool k64 = p.force_int64 || a.walk.count > kInt32Max;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_typed<float>(a, backward, p.channels_last, k64, stream);
-    case DType::kFloat16:
-      return launch_typed<__half>(a, backward, p.channels_last, k64, stream);
-    case DType::kBFloat16:
-      return launch_typed<__nv_bfloat16>(a, backward, p.channels_last, k64, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_typed<T>(a, backward, p.channels_last, k64, stream);
+  });
 }
 
 }  // namespace lrn

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "lrn/lrn.h"
@@ -140,15 +141,10 @@ cudaError_t launch_lrn_max_pool2d(const LrnMaxPoolParams& p, DType dtype, cudaSt
   for (int d = 0; d < 4; ++d) a.x_strides[d] = p.input_strides[d];
   a.lrn = make_constants(p.lrn, p.C);
   const bool k64 = p.force_int64 || a.walk.count > pool::kInt32Max;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_typed<float>(a, p.pool_first, p.channels_last, k64, stream);
-    case DType::kFloat16:
-      return launch_typed<__half>(a, p.pool_first, p.channels_last, k64, stream);
-    case DType::kBFloat16:
-      return launch_typed<__nv_bfloat16>(a, p.pool_first, p.channels_last, k64, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_typed<T>(a, p.pool_first, p.channels_last, k64, stream);
+  });
 }
 
 }  // namespace convkernels

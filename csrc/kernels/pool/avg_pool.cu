@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
@@ -155,16 +156,10 @@ cudaError_t launch_avg(const AvgPoolArgs& a, DType dtype, bool channels_last, in
                        int64_t X, bool force_int64, cudaStream_t stream) {
   const int V = 16 / dtype_size(dtype);
   const bool vector = channels_last && channel_vectors_ok(a.source, a.src_strides, C, V) && pointer_aligned(a.dest, 16);
-  switch (dtype) {
-    case DType::kFloat32:
-      return dispatch_layout<float, AvgPoolArgs, Launch>(a, channels_last, vector, N, C, Y, X, force_int64, stream);
-    case DType::kFloat16:
-      return dispatch_layout<__half, AvgPoolArgs, Launch>(a, channels_last, vector, N, C, Y, X, force_int64, stream);
-    case DType::kBFloat16:
-      return dispatch_layout<__nv_bfloat16, AvgPoolArgs, Launch>(a, channels_last, vector, N, C, Y, X, force_int64,
-                                                                 stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch_layout<T, AvgPoolArgs, Launch>(a, channels_last, vector, N, C, Y, X, force_int64, stream);
+  });
 }
 
 }  // namespace pool

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
@@ -172,18 +173,11 @@ cudaError_t launch_max_pool2d(const Pool2dParams& p, DType dtype, cudaStream_t s
   const bool vector = p.channels_last && channel_vectors_ok(p.input, p.input_strides, p.C, V) &&
                       pointer_aligned(p.output, 16);
   const int64_t OH = p.window.h.out, OW = p.window.w.out;
-  switch (dtype) {
-    case DType::kFloat32:
-      return dispatch_layout<float, MaxPoolArgs, LaunchMaxFwd>(a, p.channels_last, vector, p.N, p.C, OH, OW,
-                                                                p.force_int64, stream);
-    case DType::kFloat16:
-      return dispatch_layout<__half, MaxPoolArgs, LaunchMaxFwd>(a, p.channels_last, vector, p.N, p.C, OH, OW,
-                                                                 p.force_int64, stream);
-    case DType::kBFloat16:
-      return dispatch_layout<__nv_bfloat16, MaxPoolArgs, LaunchMaxFwd>(a, p.channels_last, vector, p.N, p.C, OH,
-                                                                        OW, p.force_int64, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch_layout<T, MaxPoolArgs, LaunchMaxFwd>(a, p.channels_last, vector, p.N, p.C, OH, OW,
+                                                         p.force_int64, stream);
+  });
 }
 
 cudaError_t launch_max_pool2d_backward(const Pool2dBackwardParams& p, DType dtype, cudaStream_t stream) {
@@ -197,18 +191,11 @@ cudaError_t launch_max_pool2d_backward(const Pool2dBackwardParams& p, DType dtyp
   const bool vector = p.channels_last && channel_vectors_ok(p.grad_output, p.grad_output_strides, p.C, V) &&
                       pointer_aligned(p.grad_input, 16);
   const int64_t H = p.window.h.in, W = p.window.w.in;
-  switch (dtype) {
-    case DType::kFloat32:
-      return dispatch_layout<float, MaxPoolBackwardArgs, LaunchMaxBwd>(a, p.channels_last, vector, p.N, p.C, H, W,
-                                                                        p.force_int64, stream);
-    case DType::kFloat16:
-      return dispatch_layout<__half, MaxPoolBackwardArgs, LaunchMaxBwd>(a, p.channels_last, vector, p.N, p.C, H, W,
-                                                                         p.force_int64, stream);
-    case DType::kBFloat16:
-      return dispatch_layout<__nv_bfloat16, MaxPoolBackwardArgs, LaunchMaxBwd>(a, p.channels_last, vector, p.N, p.C,
-                                                                                H, W, p.force_int64, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch_layout<T, MaxPoolBackwardArgs, LaunchMaxBwd>(a, p.channels_last, vector, p.N, p.C, H, W,
+                                                                 p.force_int64, stream);
+  });
 }
 
 }  // namespace convkernels

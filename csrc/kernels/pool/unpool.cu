@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "pool/pool.h"
@@ -86,15 +87,10 @@ cudaError_t launch_unpool(const Unpool2dParams& p, DType dtype, bool backward, c
   const int64_t* s = backward ? p.dest_strides : p.source_strides;
   const bool channels_last = p.C > 1 && s[1] < s[3] && s[1] < s[2];
   const bool k64 = p.force_int64 || a.walk.count > kInt32Max;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_unpool_typed<float>(a, channels_last, k64, stream);
-    case DType::kFloat16:
-      return launch_unpool_typed<__half>(a, channels_last, k64, stream);
-    case DType::kBFloat16:
-      return launch_unpool_typed<__nv_bfloat16>(a, channels_last, k64, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_unpool_typed<T>(a, channels_last, k64, stream);
+  });
 }
 
 }  // namespace pool

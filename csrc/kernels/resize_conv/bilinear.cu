@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/index_math.h"
@@ -211,15 +212,10 @@ cudaError_t launch_resize_bilinear_conv2d(const ResizeConvParams& p, DType dtype
     args.epilogue.output_strides[d] = p.output_strides[d];
   }
   args.epilogue.relu = p.relu;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch<float>(args, stream);
-    case DType::kFloat16:
-      return launch<__half>(args, stream);
-    case DType::kBFloat16:
-      return launch<__nv_bfloat16>(args, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch<T>(args, stream);
+  });
 }
 
 }  // namespace convkernels

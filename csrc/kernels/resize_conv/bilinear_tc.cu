@@ -1,4 +1,4 @@
-// Bilinear resize-convolution on tensor cores: conv_direct's tensor-core tile body over the
+// Bilinear resize-convolution on tensor cores: the direct conv's tensor-core tile body over the
 // upsampled grid (M = N*P*Q, reduction (r, s, c) over the high-res taps), with an A-operand
 // loader that builds each 16-byte chunk (8 fp16/bf16 or 4 fp32 channels of one tap) in registers
 // from the four low-res neighbours — four 16-byte loads, aten's interpolation in fp32, rounding
@@ -11,11 +11,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
-#include "conv_direct/conv_shape_host.h"
-#include "conv_direct/implicit_gemm_tc.cuh"
+#include "conv/conv_shape_host.h"
+#include "conv/implicit_gemm_tc.cuh"
 #include "resize_conv/bilinear_source.cuh"
 #include "resize_conv/resize_conv.h"
 
@@ -61,8 +62,8 @@ struct BilinearGatherA {
   bool align_corners;
   FastDivmod div_hu;   // row geometry holds n * HU; this recovers n
 
-  __device__ __forceinline__ void operator()(const conv_direct::ConvShape& s, const conv_direct::RowGeometry& g,
-                                             const conv_direct::RscCursor& k, uint32_t smem_addr) const {
+  __device__ __forceinline__ void operator()(const conv::ConvShape& s, const conv::RowGeometry& g,
+                                             const conv::RscCursor& k, uint32_t smem_addr) const {
     const int hy = g.h0 + k.r;
     const int wx = g.w0 + k.s;
     uint4 chunk{0u, 0u, 0u, 0u};
@@ -87,19 +88,19 @@ struct BilinearGatherA {
   }
 };
 
-using conv_direct::TcTileConfig;
+using conv::TcTileConfig;
 using BilinearLarge = TcTileConfig<128, 128, 4, 2>;
 using BilinearMedium = TcTileConfig<128, 64, 4, 2>;
 using BilinearSmall = TcTileConfig<64, 64, 4, 4>;
 
 template <typename T, typename Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
-    resize_bilinear_tc_kernel(const conv_direct::TcKernelArgs args, const BilinearGatherA<T> load_a) {
-  conv_direct::conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
+    resize_bilinear_tc_kernel(const conv::TcKernelArgs args, const BilinearGatherA<T> load_a) {
+  conv::conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
 }
 
 #define CK_INSTANTIATE_BILINEAR(T, CFG)                                                            \
-  template __global__ void resize_bilinear_tc_kernel<T, CFG>(const conv_direct::TcKernelArgs, \
+  template __global__ void resize_bilinear_tc_kernel<T, CFG>(const conv::TcKernelArgs, \
                                                               const BilinearGatherA<T>);
 CK_INSTANTIATE_BILINEAR(__half, BilinearLarge)
 CK_INSTANTIATE_BILINEAR(__half, BilinearMedium)
@@ -115,7 +116,7 @@ CK_INSTANTIATE_BILINEAR(float, BilinearSmall)
 namespace {
 
 template <typename T, typename Cfg>
-cudaError_t launch_tile(const conv_direct::TcKernelArgs& args, const BilinearGatherA<T>& load_a, cudaStream_t stream) {
+cudaError_t launch_tile(const conv::TcKernelArgs& args, const BilinearGatherA<T>& load_a, cudaStream_t stream) {
   auto kernel = resize_bilinear_tc_kernel<T, Cfg>;
   if (Cfg::kSmemBytes > 48 * 1024) {
     const cudaError_t err =
@@ -128,7 +129,7 @@ cudaError_t launch_tile(const conv_direct::TcKernelArgs& args, const BilinearGat
 }
 
 template <typename T>
-cudaError_t dispatch(const conv_direct::TcKernelArgs& args, const ResizeConvParams& p, cudaStream_t stream) {
+cudaError_t dispatch(const conv::TcKernelArgs& args, const ResizeConvParams& p, cudaStream_t stream) {
   BilinearGatherA<T> load_a;
   load_a.input = static_cast<const T*>(p.input);
   load_a.H = int(p.H);
@@ -137,7 +138,7 @@ cudaError_t dispatch(const conv_direct::TcKernelArgs& args, const ResizeConvPara
   load_a.ratio_w = source_ratio(p.W, p.W * p.scale_factor, p.scale_factor, p.align_corners);
   load_a.align_corners = p.align_corners;
   load_a.div_hu = FastDivmod(int(p.H * p.scale_factor));
-  // conv_direct's tile rule: the largest tile that still gives every SM a CTA.
+  // the direct conv's tile rule: the largest tile that still gives every SM a CTA.
   const int sms = current_device_sm_count();
   const int M = args.shape.M, K = args.shape.K;
   const int64_t large = int64_t(ceil_div(M, 128)) * ceil_div(K, 128);
@@ -151,7 +152,7 @@ cudaError_t dispatch(const conv_direct::TcKernelArgs& args, const ResizeConvPara
 }  // namespace resize_conv
 
 bool resize_bilinear_tc_supported(const ResizeConvParams& p, DType dtype) {
-  const int chunk = conv_direct::tc::chunk_elems(dtype_size(dtype));
+  const int chunk = conv::tc::chunk_elems(dtype_size(dtype));
   if (p.C <= 0 || p.C % chunk != 0 || current_device_compute_major() < 8) return false;
   if (resize_conv_index_limit_violation(p)[0] != '\0') return false;
   if (!pointer_aligned(p.input, 16) || !pointer_aligned(p.weight, 16)) return false;
@@ -165,7 +166,7 @@ cudaError_t launch_resize_bilinear_tc(const ResizeConvParams& p, DType dtype, cu
   using namespace resize_conv;
   if (!resize_bilinear_tc_supported(p, dtype)) return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q == 0 || p.K == 0) return cudaSuccess;
-  // The high-res convolution as conv_direct sees it: the loader maps its taps to low-res pixels.
+  // The high-res convolution as the direct conv sees it: the loader maps its taps to low-res pixels.
   Conv2dParams c;
   c.input = p.input;
   c.weight = p.weight;
@@ -177,23 +178,18 @@ cudaError_t launch_resize_bilinear_tc(const ResizeConvParams& p, DType dtype, cu
   c.stride_h = p.stride_h, c.stride_w = p.stride_w, c.pad_h = p.pad_h, c.pad_w = p.pad_w;
   for (int d = 0; d < 4; ++d) c.output_strides[d] = p.output_strides[d];
   c.relu = p.relu;
-  conv_direct::TcKernelArgs args;
+  conv::TcKernelArgs args;
   args.input = p.input;
   args.weight = p.weight;
-  args.shape = conv_direct::make_conv_shape(c);
+  args.shape = conv::make_conv_shape(c);
   args.epilogue = make_epilogue_operands(c);
   const int64_t* os = c.output_strides;
   args.vector_epilogue = c.K % 4 == 0 && os[1] == 1 && pointer_aligned(c.output, 4 * dtype_size(dtype)) &&
                          os[0] % 4 == 0 && os[2] % 4 == 0 && os[3] % 4 == 0;
-  switch (dtype) {
-    case DType::kFloat16:
-      return dispatch<__half>(args, p, stream);
-    case DType::kBFloat16:
-      return dispatch<__nv_bfloat16>(args, p, stream);
-    case DType::kFloat32:
-      return dispatch<float>(args, p, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return dispatch<T>(args, p, stream);
+  });
 }
 
 }  // namespace convkernels

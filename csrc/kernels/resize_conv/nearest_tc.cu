@@ -4,20 +4,21 @@
 // as a padding, its interleaved output rows as output strides, its slice of the folded weight),
 // then:
 //   * tensor cores: ONE launch for up to kMaxPhasesPerLaunch classes; blockIdx.z picks the class
-//     and each CTA runs the conv_direct tensor-core tile body (conv2d_implicit_gemm_tc_cta) on
+//     and each CTA runs the direct conv tensor-core tile body (conv2d_implicit_gemm_tc_cta) on
 //     it. The class descriptors travel as one __grid_constant__ kernel parameter (no copy to
 //     local memory when a CTA indexes them by blockIdx.z).
 //   * otherwise (C not a multiple of 16 bytes, non-NHWC input, fp32 without TF32, pre-sm_80):
-//     the SIMT conv_direct kernel once per class, reading every tensor through its strides.
+//     the SIMT direct conv kernel once per class, reading every tensor through its strides.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include "common/dtype_dispatch.cuh"
 #include "common/launch.h"
 #include "common/layout.h"
-#include "conv_direct/conv_direct.h"
-#include "conv_direct/conv_shape_host.h"
-#include "conv_direct/implicit_gemm_tc.cuh"
+#include "conv/conv.h"
+#include "conv/conv_shape_host.h"
+#include "conv/implicit_gemm_tc.cuh"
 #include "resize_conv/phase_plan.h"
 #include "resize_conv/resize_conv.h"
 
@@ -33,10 +34,10 @@ namespace resize_conv {
 constexpr int kMaxPhasesPerLaunch = 16;  // scale 4 at stride 1: 4 x 4 classes, one launch
 
 struct PhaseBatch {
-  conv_direct::TcKernelArgs phase[kMaxPhasesPerLaunch];
+  conv::TcKernelArgs phase[kMaxPhasesPerLaunch];
 };
 
-using conv_direct::TcTileConfig;
+using conv::TcTileConfig;
 using NearestLarge = TcTileConfig<128, 128, 4, 2>;
 using NearestMedium = TcTileConfig<128, 64, 4, 2>;
 using NearestSmall = TcTileConfig<64, 64, 4, 4>;
@@ -44,12 +45,12 @@ using NearestSmall = TcTileConfig<64, 64, 4, 4>;
 template <typename T, typename Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     resize_nearest_tc_kernel(const CK_GRID_CONSTANT PhaseBatch batch) {
-  const conv_direct::TcKernelArgs& args = batch.phase[blockIdx.z];
+  const conv::TcKernelArgs& args = batch.phase[blockIdx.z];
   const int block_m = blockIdx.x * Cfg::BM;
   // The grid is sized for the largest class; the others have up to L-1 fewer rows/columns.
   if (block_m >= args.shape.M) return;
-  const conv_direct::NhwcGatherA<T> load_a{static_cast<const T*>(args.input)};
-  conv_direct::conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, block_m, blockIdx.y * Cfg::BN);
+  const conv::NhwcGatherA<T> load_a{static_cast<const T*>(args.input)};
+  conv::conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, block_m, blockIdx.y * Cfg::BN);
 }
 
 #define CK_INSTANTIATE_NEAREST(T, CFG) \
@@ -123,7 +124,7 @@ void normalize_negative_padding(Conv2dParams& c, int elem_size) {
 }
 
 bool tensor_cores_usable(const ResizeConvParams& p, const PhaseAxis& ah, const PhaseAxis& aw, DType dtype) {
-  const int chunk = conv_direct::tc::chunk_elems(dtype_size(dtype));
+  const int chunk = conv::tc::chunk_elems(dtype_size(dtype));
   if (p.C % chunk != 0 || current_device_compute_major() < 8) return false;
   if (!pointer_aligned(p.input, 16) || !pointer_aligned(p.weight, 16)) return false;
   const int64_t input_sizes[4] = {p.N, p.C, p.H, p.W};
@@ -135,11 +136,11 @@ bool tensor_cores_usable(const ResizeConvParams& p, const PhaseAxis& ah, const P
          ws[1] == krsc && ws[0] == aw.classes * krsc;
 }
 
-conv_direct::TcKernelArgs tc_args(const Conv2dParams& c, DType dtype) {
-  conv_direct::TcKernelArgs args;
+conv::TcKernelArgs tc_args(const Conv2dParams& c, DType dtype) {
+  conv::TcKernelArgs args;
   args.input = c.input;
   args.weight = c.weight;
-  args.shape = conv_direct::make_conv_shape(c);
+  args.shape = conv::make_conv_shape(c);
   args.epilogue = make_epilogue_operands(c);
   // Channels-contiguous output (channels_last): 4-channel stores at each interleaved pixel.
   const int64_t* os = c.output_strides;
@@ -161,7 +162,7 @@ cudaError_t launch_batch(const PhaseBatch& batch, int count, int max_m, int K, c
   return launch_status();
 }
 
-// Same rule as conv_direct's: the largest tile that still gives every SM a CTA, counted over
+// Same rule as the direct conv's: the largest tile that still gives every SM a CTA, counted over
 // all classes of the launch.
 template <typename T>
 cudaError_t dispatch_batch(const PhaseBatch& batch, int count, int max_m, int total_m, int K, cudaStream_t stream) {
@@ -180,18 +181,10 @@ cudaError_t launch_tensor_cores(const ResizeConvParams& p, const PhaseAxis& ah, 
   int count = 0, max_m = 0, total_m = 0;
   auto flush = [&]() -> cudaError_t {
     if (count == 0) return cudaSuccess;
-    cudaError_t err = cudaErrorInvalidValue;
-    switch (dtype) {
-      case DType::kFloat16:
-        err = dispatch_batch<__half>(batch, count, max_m, total_m, int(p.K), stream);
-        break;
-      case DType::kBFloat16:
-        err = dispatch_batch<__nv_bfloat16>(batch, count, max_m, total_m, int(p.K), stream);
-        break;
-      case DType::kFloat32:
-        err = dispatch_batch<float>(batch, count, max_m, total_m, int(p.K), stream);
-        break;
-    }
+    const cudaError_t err = dispatch_float_types(dtype, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      return dispatch_batch<T>(batch, count, max_m, total_m, int(p.K), stream);
+    });
     count = max_m = total_m = 0;
     return err;
   };

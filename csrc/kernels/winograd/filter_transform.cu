@@ -1,6 +1,7 @@
 // Winograd filter transform U = G w G^T: one thread per (k, c), fp32 math, one rounding.
 // Output [alpha^2, K, C] dense with c fastest, so consecutive threads write consecutive
 // elements of every point's plane.
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/launch.h"
 #include "winograd/winograd.h"
@@ -60,15 +61,10 @@ cudaError_t launch_filter_tile(const WinogradFilterParams& p, int tile, cudaStre
 cudaError_t launch_winograd_filter_transform(const WinogradFilterParams& p, int tile, DType dtype,
                                              cudaStream_t stream) {
   if (p.K * p.C == 0) return cudaSuccess;
-  switch (dtype) {
-    case DType::kFloat32:
-      return launch_filter_tile<float>(p, tile, stream);
-    case DType::kFloat16:
-      return launch_filter_tile<__half>(p, tile, stream);
-    case DType::kBFloat16:
-      return launch_filter_tile<__nv_bfloat16>(p, tile, stream);
-  }
-  return cudaErrorInvalidValue;
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return launch_filter_tile<T>(p, tile, stream);
+  });
 }
 
 }  // namespace convkernels

@@ -21,6 +21,9 @@
 // first. Both write straight through the output's strides.
 // Shared-memory rows are padded (24 halves, 9 floats SIMT, 12 floats TF32) so fragment reads are
 // conflict-free.
+#include <type_traits>
+
+#include "common/dtype_dispatch.cuh"
 #include "common/dtype_traits.cuh"
 #include "common/epilogue.cuh"
 #include "common/launch.h"
@@ -362,16 +365,15 @@ cudaError_t launch_winograd_conv2d(const WinogradConvParams& p, int tile, DType 
   args.tiles_w = static_cast<int>(tiles_along(p.Q, tile));
   args.tiles = static_cast<int>(p.N * args.tiles_h * args.tiles_w);
   if (args.tiles == 0 || p.K == 0) return cudaSuccess;
-  switch (dtype) {
-    case DType::kFloat32:
+  return dispatch_float_types(dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, float>) {
       return p.allow_tf32 && tensor_cores ? launch_tile<float, true>(args, tile, stream)
                                           : launch_tile<float, false>(args, tile, stream);
-    case DType::kFloat16:
-      return launch_tile<__half>(args, tile, stream);
-    case DType::kBFloat16:
-      return launch_tile<__nv_bfloat16>(args, tile, stream);
-  }
-  return cudaErrorInvalidValue;
+    } else {
+      return launch_tile<T>(args, tile, stream);
+    }
+  });
 }
 
 }  // namespace convkernels
