@@ -311,7 +311,7 @@ def main() -> None:
         )
     setup(
         packages=packages,
-        # dispatch_table.json: what algo/backend="auto" may choose (dispatch.py)
+        # dispatch_table.json: what algo/backend="auto" may choose (read by _measured.py)
         package_data={"convkernels": ["dispatch_table.json", BUILD_FACTS_NAME]},
         ext_modules=ext_modules,
         cmdclass=cmdclass,

@@ -1,4 +1,4 @@
-"""GPU benchmark rows of the pooling / LRN family: see convkernels/bench/cases_pool.py."""
+"""GPU benchmark rows of the pool family: see convkernels/bench/cases_pool.py."""
 
 from convkernels.bench import cases_pool, opbench
 

@@ -11,8 +11,9 @@ import math
 
 import pytest
 
+from convkernels import _peaks
 from convkernels.bench import render, report, shapes, suite, summary
-from convkernels.bench.runner import _row
+from convkernels.bench.runner import result_row
 from convkernels.bench.timing import _quantile
 
 META = {"gpu_name": "Test GPU", "git_commit": "a" * 40, "git_dirty": False, "torch": "t",
@@ -27,8 +28,8 @@ def _case(op="conv2d", layer_index=0, network="resnet50", dtype="fp16", layout="
 
 
 def _rows_for(case, ms: dict):
-    return [_row(case, b, "ok", median_ms=v, p20_ms=v, p80_ms=v) if v else
-            _row(case, b, "skipped", "not built") for b, v in ms.items()]
+    return [result_row(case, b, "ok", median_ms=v, p20_ms=v, p80_ms=v) if v else
+            result_row(case, b, "skipped", "not built") for b, v in ms.items()]
 
 
 def test_speedups_are_paired_per_case():
@@ -130,12 +131,11 @@ def test_cases_run_headline_first_and_ids_are_unique():
 
 
 def test_peaks_table():
-    from convkernels.bench import device
-    assert device.peaks_for("NVIDIA H100 80GB HBM3").hbm_tbps == 3.35
-    assert device.peaks_for("NVIDIA H200").hbm_tbps == 4.8
-    assert device.peaks_for("NVIDIA A100-SXM4-80GB").fp16_tflops == 312.0
-    assert device.peaks_for("NVIDIA H100 PCIe") is None
-    assert device.peaks_for("NVIDIA GeForce RTX 4090") is None
+    assert _peaks.peaks_for("NVIDIA H100 80GB HBM3").hbm_tbps == 3.35
+    assert _peaks.peaks_for("NVIDIA H200").hbm_tbps == 4.8
+    assert _peaks.peaks_for("NVIDIA A100-SXM4-80GB").fp16_tflops == 312.0
+    assert _peaks.peaks_for("NVIDIA H100 PCIe") is None
+    assert _peaks.peaks_for("NVIDIA GeForce RTX 4090") is None
 
 
 def test_gpu_summary_reads_step_trailers(tmp_path):

@@ -14,9 +14,10 @@ from . import _extension
 
 _extension.load()  # registers torch.ops.convkernels.cuda_* when the extension is built
 
-# Imported for their side effects too: _library defines the triton_* ops and registers the
-# fake kernels and backward formulas of every primitive.
-from . import _library, algo, backends, nn, ops  # noqa: E402, F401
+# Imported for their side effects too: each family's ops/<family>_primitives.py, imported by
+# ops, declares its triton_* ops and registers the fake kernels and backward formulas of its
+# primitives.
+from . import algo, backends, nn, ops  # noqa: E402, F401
 from ._convert import ConvertReport, convert  # noqa: E402
 from ._info import info  # noqa: E402
 from .algo import explain  # noqa: E402

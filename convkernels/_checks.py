@@ -1,8 +1,9 @@
-"""The one argument checker shared by every backend.
+"""The argument checks shared by several families; each family's own checks live in
+``convkernels/ops/<family>_checks.py`` and build on these.
 
-Every public op validates here, before any backend is chosen, so the same bad input gives
-the same error whichever backend would have run. Messages name the op and the argument and
-show shapes the way ``torch.nn.functional.conv2d`` does.
+Every public op validates before any backend is chosen, so the same bad input gives the same
+error whichever backend would have run. Messages name the op and the argument and show
+shapes the way ``torch.nn.functional.conv2d`` does.
 """
 
 from __future__ import annotations
@@ -242,42 +243,7 @@ def _check_conv2d(op: str, input, weight, bias, stride, padding, dilation, group
     return geom, extra
 
 
-def check_residual(op: str, residual: Optional[torch.Tensor], input: torch.Tensor,
-                   out_shape: Sequence[int]) -> None:
-    if residual is None:
-        return
-    check_float_tensor(op, "residual", residual)
-    check_same_device(op, "input", input, residual=residual)
-    if residual.dtype != input.dtype:
-        raise TypeError(f"convkernels.{op}: residual dtype ({residual.dtype}) must match input "
-                        f"dtype ({input.dtype})")
-    if tuple(residual.shape) != tuple(out_shape):
-        raise ValueError(f"convkernels.{op}: residual must have the output's shape "
-                         f"{list(out_shape)}, got {list(residual.shape)}")
-
-
-def check_batch_norm(op: str, input: torch.Tensor, K: int, running_mean, running_var,
-                     bn_weight, bn_bias, training: bool, eps: float, momentum) -> None:
-    """BN vectors: right length, device and float dtype; running stats present in eval."""
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("bn_weight", bn_weight), ("bn_bias", bn_bias)):
-        check_vector(op, name, t, K)
-        check_same_device(op, "input", input, **{name: t})
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(f"convkernels.{op}: running_mean and running_var must both be given "
-                         f"or both be None")
-    if not training and running_mean is None:
-        raise ValueError(f"convkernels.{op}: running_mean and running_var are required when "
-                         f"training=False")
-    if not (isinstance(eps, (int, float)) and eps >= 0):
-        raise ValueError(f"convkernels.{op}: eps must be a non-negative number, got {eps!r}")
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-        # BatchNorm2d(momentum=None) means a cumulative average; the module turns that into
-        # a per-step factor (1 / num_batches_tracked) exactly as torch's _BatchNorm does.
-        raise TypeError(f"convkernels.{op}: momentum must be a number, got {momentum!r}")
-
-
-# ==== pooling and local response normalization (op family: pool, lrn) =========================
+# ---- pooling windows (shared by the pool and lrn families) ---------------------------------
 
 @dataclass(frozen=True)
 class PoolGeometry:
@@ -311,7 +277,7 @@ def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: in
     return out
 
 
-def _pool_input(op: str, input, empty_channels: bool = False) -> None:
+def check_pool_input(op: str, input, empty_channels: bool = False) -> None:
     """``empty_channels``: C == 0 is allowed (adaptive_avg_pool2d returns an empty result in
     torch; the other pools raise)."""
     check_float_tensor(op, "input", input)
@@ -325,7 +291,7 @@ def _pool_input(op: str, input, empty_channels: bool = False) -> None:
                          f"the batch may be empty), got input of shape {list(input.shape)}")
 
 
-def _positive_pair(op: str, name: str, value) -> tuple[int, int]:
+def positive_pair(op: str, name: str, value) -> tuple[int, int]:
     p = pair(op, name, value)
     if p[0] <= 0 or p[1] <= 0:
         raise ValueError(f"convkernels.{op}: {name} must be positive, got {p}")
@@ -339,13 +305,13 @@ def check_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mo
     ``stride=None`` (or ``[]``) means ``stride = kernel_size``. Padding may be at most half
     the kernel; the output must be at least 1x1. ``avg`` only names the op family.
     """
-    _pool_input(op, input)
-    kernel = _positive_pair(op, "kernel_size", kernel_size)
+    check_pool_input(op, input)
+    kernel = positive_pair(op, "kernel_size", kernel_size)
     if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
         stride_ = kernel
     else:
-        stride_ = _positive_pair(op, "stride", stride)
-    dilation_ = _positive_pair(op, "dilation", dilation)
+        stride_ = positive_pair(op, "stride", stride)
+    dilation_ = positive_pair(op, "dilation", dilation)
     pad = pair(op, "padding", padding)
     if pad[0] < 0 or pad[1] < 0:
         raise ValueError(f"convkernels.{op}: padding must be non-negative, got {pad}")
@@ -360,208 +326,3 @@ def check_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mo
         raise ValueError(f"convkernels.{op}: given input size ({C}x{H}x{W}), the calculated "
                          f"output size ({C}x{OH}x{OW}) is too small")
     return PoolGeometry(N, C, H, W, kernel, stride_, pad, dilation_, bool(ceil_mode), OH, OW)
-
-
-def check_divisor_override(op: str, divisor_override) -> int:
-    """0 stands for None in the primitives; torch takes any non-zero int (a negative one
-    flips the sign) and rejects 0."""
-    if divisor_override is None:
-        return 0
-    if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) \
-            or divisor_override == 0:
-        raise ValueError(f"convkernels.{op}: divisor_override must be a non-zero int or None, "
-                         f"got {divisor_override!r}")
-    return divisor_override
-
-
-def check_adaptive_output_size(op: str, input, output_size, empty_channels: bool = False,
-                               ) -> tuple[int, int]:
-    """An int, a pair, or a pair with None entries (keep that input size), as torch takes."""
-    _pool_input(op, input, empty_channels)
-    if isinstance(output_size, (list, tuple)):
-        items = list(output_size)
-        if len(items) == 1:
-            items = items * 2
-        if len(items) != 2:
-            raise TypeError(f"convkernels.{op}: output_size must be an int or a pair, got "
-                            f"{output_size!r}")
-        items = [input.shape[2 + i] if v is None else v for i, v in enumerate(items)]
-    else:
-        items = [output_size, output_size]
-    size = pair(op, "output_size", items)
-    if size[0] <= 0 or size[1] <= 0:
-        raise ValueError(f"convkernels.{op}: output_size must be positive, got {size}")
-    return size
-
-
-def check_lrn(op: str, input, size, alpha, beta, k) -> None:
-    """torch's local_response_norm takes 3-D and larger inputs; the kernels take 4-D."""
-    check_float_tensor(op, "input", input)
-    if input.dim() != 4:
-        raise ValueError(f"convkernels.{op}: expected a 4-D input [N, C, H, W] (ops take 3-D "
-                         f"[N, C, L] too), got {input.dim()}-D input of shape "
-                         f"{list(input.shape)}")
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ValueError(f"convkernels.{op}: size must be a positive int, got {size!r}")
-    for name, v in (("alpha", alpha), ("beta", beta), ("k", k)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise TypeError(f"convkernels.{op}: {name} must be a number, got {v!r}")
-
-
-def check_unpool(op: str, input, indices, kernel_size, stride, padding, output_size
-                 ) -> tuple[int, int]:
-    """max_unpool2d: indices like the input; the output size from the pool's arguments or
-    ``output_size`` (torch's _unpool_output_size rules). Returns (OH, OW)."""
-    check_float_tensor(op, "input", input, 4)
-    if not isinstance(indices, torch.Tensor) or indices.dtype != torch.int64:
-        raise TypeError(f"convkernels.{op}: indices must be an int64 tensor (as max_pool2d "
-                        f"returns them), got "
-                        f"{indices.dtype if isinstance(indices, torch.Tensor) else type(indices)}")
-    check_same_device(op, "input", input, indices=indices)
-    if indices.shape != input.shape:
-        raise ValueError(f"convkernels.{op}: indices must have the input's shape "
-                         f"{list(input.shape)}, got {list(indices.shape)}")
-    kernel = _positive_pair(op, "kernel_size", kernel_size)
-    stride_ = kernel if stride is None else _positive_pair(op, "stride", stride)
-    pad = pair(op, "padding", padding)
-    if pad[0] < 0 or pad[1] < 0:
-        raise ValueError(f"convkernels.{op}: padding must be non-negative, got {pad}")
-    H, W = input.shape[2], input.shape[3]
-    default = ((H - 1) * stride_[0] + kernel[0] - 2 * pad[0],
-               (W - 1) * stride_[1] + kernel[1] - 2 * pad[1])
-    if output_size is None:
-        size = default
-    else:
-        size = tuple(output_size)
-        if len(size) == 4:
-            size = size[2:]
-        if len(size) != 2:
-            raise ValueError(f"convkernels.{op}: output_size must have 2 (or 4) elements, got "
-                             f"{list(output_size)}")
-        for d in range(2):
-            lo = default[d] - stride_[d]
-            hi = default[d] + stride_[d]
-            if not lo < size[d] < hi:
-                raise ValueError(f"convkernels.{op}: invalid output_size {list(size)} (dim {d} "
-                                 f"must be between {lo} and {hi})")
-    if size[0] <= 0 or size[1] <= 0:
-        raise ValueError(f"convkernels.{op}: output size {list(size)} is too small")
-    return (int(size[0]), int(size[1]))
-
-# ---- grouped / depthwise -------------------------------------------------------------------
-
-def check_depthwise_weight(op: str, input, weight) -> None:
-    """weight [multiplier * C, 1, kH, kW] for a 4-D input [N, C, H, W]."""
-    check_float_tensor(op, "input", input, ndim=4)
-    check_float_tensor(op, "weight", weight, ndim=4)
-    C, K = input.shape[1], weight.shape[0]
-    if weight.shape[1] != 1 or C == 0 or K % C != 0 or K == 0:
-        raise ValueError(f"convkernels.{op}: depthwise weight must have shape "
-                         f"[multiplier * C, 1, kH, kW] with C={C} input channels, got "
-                         f"{list(weight.shape)}")
-
-
-def check_pointwise_weight(op: str, weight, input, in_channels: int) -> None:
-    """weight [K, in_channels, 1, 1] of the 1x1 stage of a separable convolution."""
-    check_float_tensor(op, "pointwise_weight", weight, ndim=4)
-    if weight.dtype != input.dtype:
-        raise TypeError(f"convkernels.{op}: pointwise_weight dtype ({weight.dtype}) must match "
-                        f"input dtype ({input.dtype})")
-    if weight.shape[1] != in_channels or weight.shape[2:] != (1, 1):
-        raise ValueError(f"convkernels.{op}: pointwise_weight must have shape "
-                         f"[out_channels, {in_channels}, 1, 1], got {list(weight.shape)}")
-
-# ---- resize_conv: conv2d(interpolate(x, scale_factor, mode), w) --------------------------------
-
-RESIZE_MODES = ("nearest", "bilinear")
-
-
-@dataclass(frozen=True)
-class ResizeConvGeometry:
-    """A validated resize-convolution: upsample by ``scale_factor``, then a dense conv."""
-
-    conv: ConvGeometry  # the convolution on the upsampled image (H, W are the high-res sizes)
-    scale_factor: int
-    mode: str
-    align_corners: bool
-
-    @property
-    def output_shape(self) -> tuple[int, int, int, int]:
-        return self.conv.output_shape
-
-
-def check_resize_conv2d(op: str, input, weight, bias, scale_factor, mode, padding, stride,
-                        align_corners) -> ResizeConvGeometry:
-    """Validate a resize-conv call: the conv checks on the upsampled shape, plus the resize's."""
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"convkernels.{op}: mode must be one of {RESIZE_MODES}, got {mode!r}")
-    if isinstance(scale_factor, float) and scale_factor.is_integer():
-        scale_factor = int(scale_factor)
-    if isinstance(scale_factor, bool) or not isinstance(scale_factor, int) or scale_factor < 1:
-        raise ValueError(f"convkernels.{op}: scale_factor must be an integer >= 1, got "
-                         f"{scale_factor!r}")
-    if not isinstance(align_corners, bool):
-        raise TypeError(f"convkernels.{op}: align_corners must be a bool, got {align_corners!r}")
-    if align_corners and mode == "nearest":
-        raise ValueError(f"convkernels.{op}: align_corners option can only be set with the "
-                         f"bilinear mode (as in F.interpolate)")
-    if isinstance(padding, str):
-        raise ValueError(f"convkernels.{op}: padding must be an int or a pair of ints, got "
-                         f"{padding!r}")
-    check_float_tensor(op, "input", input)
-    check_float_tensor(op, "weight", weight)
-    if input.dim() != 4:
-        raise ValueError(f"convkernels.{op}: expected 4-D input [N, C, H, W], got "
-                         f"{input.dim()}-D input of shape {list(input.shape)}")
-    # The conv checks see the upsampled shape; a meta tensor costs nothing.
-    N, C, H, W = input.shape
-    up = torch.empty((N, C, H * scale_factor, W * scale_factor), dtype=input.dtype,
-                     device="meta")
-    check_same_device(op, "input", input, weight=weight, bias=bias)
-    if H <= 0 or W <= 0:
-        raise ValueError(f"convkernels.{op}: input spatial size must be non-zero, got input of "
-                         f"shape {list(input.shape)}")
-    meta = lambda t: None if t is None else t.to("meta")  # noqa: E731
-    conv, _ = check_conv2d(op, up, meta(weight), meta(bias), stride, padding, 1, 1)
-    return ResizeConvGeometry(conv, scale_factor, mode, align_corners)
-
-# ---- local_conv (locally connected / unshared-weight convolution) --------------------------
-
-def check_local_conv2d(op: str, input, weight, bias, stride, padding, dilation) -> ConvGeometry:
-    """Validate a locally connected conv: ``weight`` is ``[P, Q, K, C, kH, kW]`` (one filter
-    bank per output position), ``bias`` is ``[K, P, Q]`` or None."""
-    check_float_tensor(op, "input", input)
-    check_float_tensor(op, "weight", weight)
-    if weight.dim() != 6:
-        raise ValueError(f"convkernels.{op}: expected weight to be 6-D [out_h, out_w, "
-                         f"out_channels, in_channels, kH, kW], got {weight.dim()}-D weight of "
-                         f"shape {list(weight.shape)}")
-    if input.dim() != 4:
-        raise ValueError(f"convkernels.{op}: expected 4-D input [N, C, H, W], got "
-                         f"{input.dim()}-D input of shape {list(input.shape)}")
-    check_same_device(op, "input", input, weight=weight, bias=bias)
-    if input.dtype != weight.dtype or (bias is not None and bias.dtype != input.dtype):
-        raise TypeError(f"convkernels.{op}: input, weight and bias must have one dtype, got "
-                        f"{input.dtype}, {weight.dtype}"
-                        f"{'' if bias is None else ', ' + str(bias.dtype)}")
-    Pw, Qw, K, Cw, R, S = weight.shape
-    if isinstance(padding, str):
-        raise ValueError(f"convkernels.{op}: padding must be an int or a pair (the output size "
-                         f"is fixed by the weight), got {padding!r}")
-    if Pw <= 0 or Qw <= 0:
-        raise ValueError(f"convkernels.{op}: weight must have a positive output size, got "
-                         f"{list(weight.shape)}")
-    # one position's filter bank [K, C, kH, kW] has conv2d's geometry
-    geom, _ = check_conv2d(op, input, weight[0, 0], None, stride, padding, dilation, 1)
-    if (geom.P, geom.Q) != (Pw, Qw):
-        raise ValueError(f"convkernels.{op}: weight {list(weight.shape)} is for a {Pw} x {Qw} "
-                         f"output, but input {list(input.shape)} with stride {geom.stride}, "
-                         f"padding {geom.padding}, dilation {geom.dilation} gives "
-                         f"{geom.P} x {geom.Q}")
-    if bias is not None:
-        check_float_tensor(op, "bias", bias)
-        if tuple(bias.shape) != (K, Pw, Qw):
-            raise ValueError(f"convkernels.{op}: bias must have shape [{K}, {Pw}, {Qw}] (one "
-                             f"value per output channel and position), got {list(bias.shape)}")
-    return geom
-

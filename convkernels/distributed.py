@@ -33,7 +33,7 @@ from torch import Tensor
 
 from . import _checks, _library, reference
 from .backends import Call, layout_of, select
-from .ops import conv2d
+from .ops import conv2d, conv_checks
 
 __all__ = ["sync_group", "sync_fused_conv_bn_relu"]
 
@@ -152,9 +152,9 @@ def sync_fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor
     ``group`` must call it, in the same order as its other collectives."""
     op = "fused_conv_bn_relu"
     g, _ = _checks.check_conv2d(op, input, weight, bias, stride, padding, dilation, groups)
-    _checks.check_batch_norm(op, input, g.K, running_mean, running_var, bn_weight, bn_bias,
+    conv_checks.check_batch_norm(op, input, g.K, running_mean, running_var, bn_weight, bn_bias,
                              True, eps, momentum)
-    _checks.check_residual(op, residual, input, g.output_shape)
+    conv_checks.check_residual(op, residual, input, g.output_shape)
     needs_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad
         for t in (input, weight, bias, bn_weight, bn_bias, residual))

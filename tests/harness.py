@@ -176,6 +176,35 @@ def layouts(x: torch.Tensor):
     yield "misaligned", flat[1:].view(x.shape)
 
 
+def skip_unless_runs_on_gpu(op: str, backend: str) -> None:
+    """On a GPU machine: skip (with the reason) a backend that cannot run ``op`` here."""
+    why = backends.backend_problem(backend, backends.Call(op, torch.device("cuda"),
+                                                          torch.float16))
+    if why:
+        pytest.skip(f"{backend}: {why}")
+
+
+def assert_stream_and_graph_safe(run) -> None:
+    """``run()`` returns tensors: the same when run on a side stream and when replayed from a
+    captured CUDA graph as when run eagerly on the current stream."""
+    eager = run()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        on_side = run()
+    torch.cuda.current_stream().wait_stream(side)
+    for a, b in zip(eager, on_side):
+        assert torch.equal(a, b)
+    run()  # warm-up (Triton compiles) outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = run()
+    graph.replay()
+    torch.cuda.synchronize()
+    for a, b in zip(eager, captured):
+        assert torch.equal(a, b)
+
+
 def select_backend(op: str, backend: str, device: str, dtype=torch.float32) -> str:
     """What auto picks, so tests can assert the choice, not just the result."""
     return backends.select(backends.Call(op, torch.device(device), dtype), backend).backend

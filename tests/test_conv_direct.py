@@ -159,12 +159,12 @@ def test_property_triton_matches_reference(N, C, H, W, K, R, stride, dilation, p
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_int64_offset_path_forced_on_small_inputs(layout):
     """Checklist 9: the 64-bit offset path, which real inputs take past 2^31 elements."""
-    from convkernels.triton import conv_direct
+    from convkernels.triton import conv as triton_conv
     case = SMALL_CASES[2]
     x, w, b = case.tensors(device="cuda" if HAS_CUDA else "cpu")
     x = dict(layouts(x))[layout]
     kw = case.kwargs()
-    ours = conv_direct.conv2d_fused(x, w, None, b, None, [kw["stride"]] * 2,
+    ours = triton_conv.conv2d_fused(x, w, None, b, None, [kw["stride"]] * 2,
                                     [kw["padding"]] * 2, [kw["dilation"]] * 2, False,
                                     index64=True)
     ref = F.conv2d(x.double(), w.double(), b.double(), **kw)

@@ -298,10 +298,10 @@ def test_depthwise_nan_propagates(backend, device):
 @requires_triton()
 def test_triton_int64_path_forced():
     """The 64-bit offset variant of the depthwise kernel, on a small input."""
-    from convkernels.triton import grouped
+    from convkernels.triton import depthwise_grouped
     x, w, _ = SMALL[1].tensors(torch.float32)
-    out = grouped.conv2d_grouped(x, w, None, None, None, [2, 2], [1, 1], [1, 1], 8, False,
-                                 index64=True)
+    out = depthwise_grouped.conv2d_grouped(x, w, None, None, None, [2, 2], [1, 1], [1, 1], 8,
+                                           False, index64=True)
     torch.testing.assert_close(out, F.conv2d(x, w, stride=2, padding=1, groups=8))
 
 
@@ -323,10 +323,10 @@ def test_real_depthwise_layers_gpu(backend, case, dtype, layout):
 @pytest.mark.parametrize("needs_grad", [False, True])
 def test_triton_separable_fuses_only_without_grad(needs_grad, monkeypatch):
     """Inference takes the one-kernel path (mid kept on chip); training the two launches."""
-    from convkernels.triton import separable
+    from convkernels.triton import depthwise_separable
     calls = []
-    real = separable.separable_conv2d_fused
-    monkeypatch.setattr(separable, "separable_conv2d_fused",
+    real = depthwise_separable.separable_conv2d_fused
+    monkeypatch.setattr(depthwise_separable, "separable_conv2d_fused",
                         lambda *a: calls.append(1) or real(*a))
     x, dw, pw, _, cast = _separable_inputs()
     x, dw, pw = (cast(t, torch.float32).requires_grad_(needs_grad) for t in (x, dw, pw))

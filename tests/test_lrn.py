@@ -10,7 +10,13 @@ import torch.nn.functional as F
 
 import convkernels
 from convkernels import _library, nn, ops
-from harness import assert_within_rule, backend_params, layouts
+from harness import (
+    assert_stream_and_graph_safe,
+    assert_within_rule,
+    backend_params,
+    layouts,
+    skip_unless_runs_on_gpu,
+)
 
 KERNELS = backend_params(kernels_only=True)
 ALL = backend_params()
@@ -272,6 +278,36 @@ def test_compile_fullgraph(backend, device):
     torch.testing.assert_close(compiled(x), f(x))
     compiled(x).backward()
     assert x.grad is not None
+
+
+# ---- on a GPU: streams, CUDA graphs, 64-bit offsets ----------------------------------------------
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+def test_side_stream_and_graph_capture(backend):
+    skip_unless_runs_on_gpu("local_response_norm", backend)
+    x = _x(4, 64, 27, 27, device="cuda", dtype=torch.float16).contiguous(
+        memory_format=torch.channels_last)
+
+    def run():
+        y, idx = ops.lrn_max_pool2d(x, **ops.ALEXNET_LRN, return_indices=True, backend=backend)
+        return ops.local_response_norm(x, **ops.ALEXNET_LRN, backend=backend), y, idx
+    assert_stream_and_graph_safe(run)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("backend", ["cuda", "triton"])
+@pytest.mark.slow  # 10-50 s each on the H200 (Triton compile): out of make gpu-check
+def test_offsets_beyond_int32(backend):
+    """9 x 64 x 2048 x 2048 fp16 = 2.4e9 elements (4.5 GB): the 64-bit index path."""
+    skip_unless_runs_on_gpu("local_response_norm", backend)
+    free, _ = torch.cuda.mem_get_info()
+    if free < 24 * 2**30:
+        pytest.skip("needs ~24 GiB of free GPU memory")
+    x = torch.randn(9, 64, 2048, 2048, device="cuda", dtype=torch.float16)
+    y = ops.local_response_norm(x, **ops.ALEXNET_LRN, backend=backend)
+    torch.testing.assert_close(y[-1:], F.local_response_norm(x[-1:], **ops.ALEXNET_LRN),
+                               atol=2e-3, rtol=2e-3)
 
 
 # ---- modules ------------------------------------------------------------------------------------

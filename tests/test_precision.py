@@ -93,6 +93,7 @@ def test_tf32x3_issues_three_tensor_core_products_per_tf32_one():
         pytest.skip("this Triton cannot compile ahead of time")
     repo = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), env.get("PYTHONPATH", "")])  # this checkout
     done = subprocess.run([sys.executable, str(repo / "tools" / "triton_resources.py"),
                            "--conv-products"], capture_output=True, text=True, env=env,
                           cwd=repo, timeout=600)

@@ -5,8 +5,9 @@ import torch
 from torch import Tensor
 
 import convkernels
-from convkernels import _autograd, _library, _meta, ops, reference
+from convkernels import _library, ops, reference
 from convkernels._layout import output_memory_format
+from convkernels.ops import conv_primitives
 from harness import HAS_CUDA, backend_params
 
 # ---- the backward formulas, checked exactly in float64 --------------------------------------
@@ -32,9 +33,9 @@ def ref_scale_shift_relu(input: Tensor, scale: Tensor, shift: Tensor, residual: 
     return reference.scale_shift_relu(input, scale, shift, residual, relu)
 
 
-for _p in _library.PRIMITIVES:
-    torch.library.register_fake(f"convkernels_test::ref_{_p}")(_meta.FAKES[_p])
-    _bwd, _setup = _autograd.FORMULAS[_p]
+for _p in conv_primitives.PRIMITIVES:
+    torch.library.register_fake(f"convkernels_test::ref_{_p}")(conv_primitives.FAKES[_p])
+    _bwd, _setup = conv_primitives.FORMULAS[_p]
     torch.library.register_autograd(f"convkernels_test::ref_{_p}", _bwd, setup_context=_setup)
 
 
@@ -94,7 +95,7 @@ def _primitive_samples(device, dtype=torch.float32):
 
 
 @pytest.mark.parametrize("backend,device", backend_params(kernels_only=True))
-@pytest.mark.parametrize("primitive", _library.PRIMITIVES)
+@pytest.mark.parametrize("primitive", conv_primitives.PRIMITIVES)
 def test_opcheck_kernel_ops(backend, device, primitive):
     op = _library.op(backend, primitive)
     for args in _primitive_samples(device)[primitive]:

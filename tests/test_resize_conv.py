@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 import convkernels
-from convkernels import _autograd, _library, _meta, ops
+from convkernels import ops
 from convkernels.bench import resize_conv_artifacts as artifacts
 from convkernels.nn import ResizeConv2d
+from convkernels.ops import resize_conv_primitives
 from convkernels.reference import resize_conv as ref
 from harness import assert_within_rule, backend_params, layouts, requires_triton
 
@@ -267,10 +268,10 @@ def _ref_bilinear(input: Tensor, weight: Tensor, scale: Tensor | None, shift: Te
                                    padding, stride, align_corners, relu)
 
 
-for _p in _library.RESIZE_CONV_PRIMITIVES:
+for _p in resize_conv_primitives.PRIMITIVES:
     _q = f"convkernels_test::ref_{_p}"
-    torch.library.register_fake(_q)(_meta.FAKES[_p])
-    _bwd, _setup = _autograd.FORMULAS[_p]
+    torch.library.register_fake(_q)(resize_conv_primitives.FAKES[_p])
+    _bwd, _setup = resize_conv_primitives.FORMULAS[_p]
     torch.library.register_autograd(_q, _bwd, setup_context=_setup)
 
 
@@ -381,10 +382,11 @@ def test_fake_kernels_give_the_real_output_format():
     real = ref.nearest_folded_conv2d(x, folded, None, None, 2, (1, 1), (1, 1), (3, 3), False)
     with FakeTensorMode() as mode:
         fx, fw, ff = mode.from_tensor(x), mode.from_tensor(w), mode.from_tensor(folded)
-        near = _meta.FAKES["resize_nearest_conv2d_fused"](fx, ff, None, None, 2, [1, 1], [1, 1],
-                                                          [3, 3], False)
-        bil = _meta.FAKES["resize_bilinear_conv2d_fused"](fx, fw, None, None, 2, [1, 1], [1, 1],
-                                                          False, False)
+        fakes = resize_conv_primitives.FAKES
+        near = fakes["resize_nearest_conv2d_fused"](fx, ff, None, None, 2, [1, 1], [1, 1],
+                                                    [3, 3], False)
+        bil = fakes["resize_bilinear_conv2d_fused"](fx, fw, None, None, 2, [1, 1], [1, 1],
+                                                    False, False)
     for fake in (near, bil):
         assert fake.shape == real.shape and fake.stride() == real.stride()
 

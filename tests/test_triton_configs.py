@@ -5,7 +5,7 @@ import pytest
 
 triton = pytest.importorskip("triton")
 
-from convkernels.triton import _common, conv_direct, local_conv, resize_conv  # noqa: E402
+from convkernels.triton import _common, conv, local_conv, resize_conv  # noqa: E402
 
 SM90_SHARED = 232448  # bytes one program may opt in to on sm_90 (the H200's reported limit)
 
@@ -33,12 +33,12 @@ def test_config_fits_checks_shared_memory_and_accumulator_registers():
 
 
 @pytest.mark.parametrize("module,tile_bytes,acc", [
-    (conv_direct, lambda c: conv_direct._tile_bytes(c, 4), conv_direct._acc_elements),
+    (conv, lambda c: conv._tile_bytes(c, 4), conv._acc_elements),
     (resize_conv, lambda c: (c.kwargs["BLOCK_M"] + c.kwargs["BLOCK_N"]) * c.kwargs["BLOCK_K"] * 4,
      lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"]),
     (local_conv, lambda c: (c.kwargs["BLOCK_N"] + c.kwargs["BLOCK_K"]) * c.kwargs["BLOCK_J"] * 4,
      lambda c: c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"]),
-], ids=["conv_direct", "resize_conv", "local_conv"])
+], ids=["conv", "resize_conv", "local_conv"])
 def test_every_autotuned_kernel_prunes_to_configs_that_fit(sm90, monkeypatch, module,
                                                            tile_bytes, acc):
     configs = module._configs()
@@ -66,6 +66,7 @@ def test_triton_winograd_4x4_does_not_fit_sm90_as_its_refusal_says():
     if not (Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump").exists():
         pytest.skip("this Triton install has no bundled cuobjdump to read its cubins")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = os.pathsep.join([str(repo), env.get("PYTHONPATH", "")])  # this checkout
     done = subprocess.run([sys.executable, str(repo / "tools" / "triton_resources.py"), "--json"],
                           capture_output=True, text=True, env=env, cwd=repo, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 import convkernels
 from convkernels import ops
 from convkernels.bench import winograd_numerics as numerics
-from convkernels.ops import winograd
+from convkernels.ops import winograd, winograd_primitives
 from convkernels.reference import winograd as ref
 from harness import (
     EPS,
@@ -380,8 +380,8 @@ def _ref_winograd_fused(input: torch.Tensor, weight: torch.Tensor,
 
 
 torch.library.register_fake("convkernels_test::ref_winograd_conv2d_fused")(
-    convkernels._meta.FAKES["winograd_conv2d_fused"])
-_bwd, _setup = convkernels._autograd.FORMULAS["winograd_conv2d_fused"]
+    winograd_primitives.FAKES["winograd_conv2d_fused"])
+_bwd, _setup = winograd_primitives.FORMULAS["winograd_conv2d_fused"]
 torch.library.register_autograd("convkernels_test::ref_winograd_conv2d_fused", _bwd,
                                 setup_context=_setup)
 

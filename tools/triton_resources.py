@@ -78,13 +78,13 @@ def winograd_fused(m: int, dtype: str, arch: int = 90) -> Resources:
     alpha = m + 2
     ap = 1 << (alpha * alpha - 1).bit_length()
     mp = max(16, 1 << (m * m - 1).bit_length())
-    block_t, block_c, block_k, warps = winograd._blocks(m, False, None)
+    block_t, block_c, block_k, warps = winograd.launch_blocks(m, False, None)
     constexprs = dict(M_TILE=m, ALPHA=alpha, AP=ap, MP=mp, HAS_SCALE=False, HAS_SHIFT=False,
                       HAS_RESIDUAL=False, RELU=False, INDEX_64=False, DOT_FP32=False,
                       BF16_RTNE=False, INPUT_PRECISION="ieee", BLOCK_T=block_t,
                       BLOCK_C=block_c, BLOCK_K=block_k)
     element = {"fp16": "*fp16", "bf16": "*bf16", "fp32": "*fp32"}[dtype]
-    kernel = winograd._winograd_fused_kernel
+    kernel = winograd.winograd_fused_kernel
     types = {p: (element if p in ("x_ptr", "u_ptr", "res_ptr", "out_ptr")
                  else "*fp32" if p.endswith("_ptr") else "i32")
              for p in inspect.signature(kernel.fn).parameters}
@@ -96,9 +96,9 @@ def conv_tensor_core_products(precision: str, arch: int = 90) -> int:
     kernel for float32 operands in ``precision`` ("tf32", "tf32x3"; "ieee" makes none)."""
     import triton
 
-    from convkernels.triton import conv_direct
+    from convkernels.triton import conv
 
-    kernel = conv_direct._conv2d_fused_kernel
+    kernel = conv.conv2d_fused_kernel
     constexprs = dict(HAS_SCALE=False, HAS_SHIFT=False, HAS_RESIDUAL=False, RELU=False,
                       BLOCKED=True, ORDER_CRS=False, A_M_FAST=False, INDEX_64=False,
                       K_INDEX_64=False, DOT_FP32=False, BF16_RTNE=False,

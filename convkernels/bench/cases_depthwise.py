@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .cases_grouped import build_conv, conv_bytes, conv_flops, conv_params, output_size
+from .cases_depthwise_grouped import build_conv, conv_bytes, conv_flops, conv_params, output_size
 from .opbench import OpCase, Workload
 
 # (layer, C, H, stride) of MobileNet v1 (224 input): depthwise 3x3, multiplier 1.

@@ -1,16 +1,15 @@
-"""Benchmark rows of the pooling and LRN family: every pooling and LRN layer of
-AlexNet, ZFNet, VGG-16, GoogLeNet, Inception v3, ResNet-50 and DenseNet-121 at batch 64,
-forward and forward+backward, plus the fused LRN + max-pool pairs, ZFNet's unpooling and the
-SPP-net head.
+"""Benchmark rows of the pool family: every pooling layer of AlexNet, ZFNet, VGG-16,
+GoogLeNet, Inception v3, ResNet-50 and DenseNet-121 at batch 64, forward and
+forward+backward, plus ZFNet's unpooling and the SPP-net head (the LRN layers and the fused
+LRN + max-pool pairs are the lrn family's rows, :mod:`convkernels.bench.cases_lrn`).
 
-Priority 0 = the headline targets: LRN fwd+bwd (AlexNet norm1/norm2), overlapping 3x3/2
-max-pool fwd with and without indices and fwd+bwd on AlexNet/GoogLeNet shapes, the fused
-LRN + max-pool (AlexNet, GoogLeNet). Shapes are [N, C, H, W] of the layer's input.
+Priority 0 = the headline targets: overlapping 3x3/2 max-pool fwd with and without indices
+and fwd+bwd on AlexNet/GoogLeNet shapes. Shapes are [N, C, H, W] of the layer's input.
 
 Compulsory bytes (``min_bytes``) count each tensor a kernel must touch once: forward = input
 + output (+ int64 indices when returned); forward+backward adds grad_output + grad_input
-(+ the indices read back; + the input re-read by LRN's backward). The max-pool forward of a
-fwd+bwd row writes indices because its backward needs them, as torch's does.
+(+ the indices read back). The max-pool forward of a fwd+bwd row writes indices because its
+backward needs them, as torch's does.
 """
 
 from __future__ import annotations
@@ -21,11 +20,8 @@ from .opbench import OpCase, Workload
 
 BATCH = 64
 
-# (network, layer, op, C, H, W, params): one row group per pooling/LRN layer.
-#   max / avg: kernel, stride, padding, ceil_mode; lrn: size, alpha, beta, k;
-#   lrn_pool: LRN then pool (or "order": "pool_lrn"); adaptive: output size.
-ALEXNET_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}
-GOOGLENET_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}
+# (network, layer, op, C, H, W, params, priority): one row group per pooling layer.
+#   max / avg: kernel, stride, padding, ceil_mode; adaptive: output size.
 P3S2 = {"kernel": 3, "stride": 2, "padding": 0, "ceil_mode": False}
 P3S2_CEIL = {"kernel": 3, "stride": 2, "padding": 0, "ceil_mode": True}
 P2S2 = {"kernel": 2, "stride": 2, "padding": 0, "ceil_mode": False}
@@ -34,20 +30,12 @@ P3S2P1 = {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": False}
 
 LAYERS = [
     # AlexNet (227 input; conv1 96@55, conv2 256@27, conv5 256@13)
-    ("alexnet", "norm1", "local_response_norm", 96, 55, 55, ALEXNET_LRN, 0),
     ("alexnet", "pool1", "max_pool2d", 96, 55, 55, P3S2, 0),
-    ("alexnet", "norm1+pool1", "lrn_max_pool2d", 96, 55, 55, {**ALEXNET_LRN, **P3S2}, 0),
-    ("alexnet", "norm2", "local_response_norm", 256, 27, 27, ALEXNET_LRN, 0),
     ("alexnet", "pool2", "max_pool2d", 256, 27, 27, P3S2, 0),
-    ("alexnet", "norm2+pool2", "lrn_max_pool2d", 256, 27, 27, {**ALEXNET_LRN, **P3S2}, 0),
     ("alexnet", "pool5", "max_pool2d", 256, 13, 13, P3S2, 1),
     # ZFNet (224 input; 7x7/2 conv1 -> 96@110; pool then contrast norm; ceil pool2 26 -> 13)
     ("zfnet", "pool1", "max_pool2d", 96, 110, 110, P3S2, 2),
-    ("zfnet", "norm1", "local_response_norm", 96, 55, 55, ALEXNET_LRN, 2),
-    ("zfnet", "pool1+norm1", "lrn_max_pool2d", 96, 110, 110,
-     {**ALEXNET_LRN, **P3S2, "order": "pool_lrn"}, 2),
     ("zfnet", "pool2", "max_pool2d", 256, 26, 26, P3S2_CEIL, 2),
-    ("zfnet", "norm2", "local_response_norm", 256, 13, 13, ALEXNET_LRN, 3),
     ("zfnet", "pool5", "max_pool2d", 256, 13, 13, P3S2, 3),
     ("zfnet", "unpool1_deconvnet", "max_unpool2d", 96, 110, 110, P3S2, 3),
     # VGG-16: five 2x2/2 max-pools
@@ -58,12 +46,7 @@ LAYERS = [
     ("vgg16", "pool5", "max_pool2d", 512, 14, 14, P2S2, 2),
     # GoogLeNet (original, with LRN): pool1 -> norm1, conv2 -> norm2 -> pool2, ceil-mode pools
     ("googlenet", "pool1", "max_pool2d", 64, 112, 112, P3S2_CEIL, 0),
-    ("googlenet", "norm1", "local_response_norm", 64, 56, 56, GOOGLENET_LRN, 1),
-    ("googlenet", "pool1+norm1", "lrn_max_pool2d", 64, 112, 112,
-     {**GOOGLENET_LRN, **P3S2_CEIL, "order": "pool_lrn"}, 0),
-    ("googlenet", "norm2", "local_response_norm", 192, 56, 56, GOOGLENET_LRN, 1),
     ("googlenet", "pool2", "max_pool2d", 192, 56, 56, P3S2_CEIL, 0),
-    ("googlenet", "norm2+pool2", "lrn_max_pool2d", 192, 56, 56, {**GOOGLENET_LRN, **P3S2_CEIL}, 1),
     ("googlenet", "3a.branch_pool", "max_pool2d", 192, 28, 28, P3S1, 2),
     ("googlenet", "pool3", "max_pool2d", 480, 28, 28, P3S2_CEIL, 1),
     ("googlenet", "pool4", "max_pool2d", 832, 14, 14, P3S2_CEIL, 2),
@@ -91,9 +74,20 @@ LAYERS = [
 ]
 
 
-def _out(size, p):
+def pooled_size(size, p):
+    """One output dimension of the pooling window ``p`` (kernel, stride, padding, ceil_mode)."""
     from .._checks import pool_output_size
     return pool_output_size(size, p["kernel"], p["stride"], p["padding"], 1, p["ceil_mode"])
+
+
+def layer_input(case: OpCase, device: str):
+    """The layer's input [N, C, H, W] in the case's dtype and memory format."""
+    import torch
+
+    p = case.params
+    x = torch.randn(p["N"], p["C"], p["H"], p["W"], generator=case.generator(device),
+                    device=device, dtype=torch.float32).to(case.torch_dtype())
+    return x.contiguous(memory_format=case.memory_format())
 
 
 def _build(case: OpCase, device: str) -> Workload:
@@ -104,10 +98,7 @@ def _build(case: OpCase, device: str) -> Workload:
 
     p = case.params
     N, C, H, W = p["N"], p["C"], p["H"], p["W"]
-    dtype = case.torch_dtype()
-    x = torch.randn(N, C, H, W, generator=case.generator(device), device=device,
-                    dtype=torch.float32).to(dtype)
-    x = x.contiguous(memory_format=case.memory_format())
+    x = layer_input(case, device)
     train = case.mode == "fwd+bwd"
     indices = case.variant == "indices"
     esize = x.element_size()
@@ -128,7 +119,7 @@ def _build(case: OpCase, device: str) -> Workload:
 
     if op == "max_pool2d":
         k, s, pad, ceil = p["kernel"], p["stride"], p["padding"], p["ceil_mode"]
-        out_n = N * C * _out(H, p) * _out(W, p)
+        out_n = N * C * pooled_size(H, p) * pooled_size(W, p)
         eager = partial(F.max_pool2d, kernel_size=k, stride=s, padding=pad, ceil_mode=ceil,
                         return_indices=indices)
 
@@ -139,7 +130,7 @@ def _build(case: OpCase, device: str) -> Workload:
         bwd = out_n * (esize + 8) + x_bytes
     elif op == "avg_pool2d":
         k, s, pad, ceil = p["kernel"], p["stride"], p["padding"], p["ceil_mode"]
-        out_n = N * C * _out(H, p) * _out(W, p)
+        out_n = N * C * pooled_size(H, p) * pooled_size(W, p)
         eager = partial(F.avg_pool2d, kernel_size=k, stride=s, padding=pad, ceil_mode=ceil)
 
         def ours(backend):
@@ -156,31 +147,6 @@ def _build(case: OpCase, device: str) -> Workload:
             return partial(ops.adaptive_avg_pool2d, output_size=size, backend=backend)
         fwd = x_bytes + out_n * esize
         bwd = out_n * esize + x_bytes
-    elif op == "local_response_norm":
-        lrn = (p["size"], p["alpha"], p["beta"], p["k"])
-        eager = partial(F.local_response_norm, size=lrn[0], alpha=lrn[1], beta=lrn[2], k=lrn[3])
-
-        def ours(backend):
-            return partial(ops.local_response_norm, size=lrn[0], alpha=lrn[1], beta=lrn[2],
-                           k=lrn[3], backend=backend)
-        fwd = 2 * x_bytes
-        bwd = 3 * x_bytes  # grad_output, the input again, grad_input
-    elif op == "lrn_max_pool2d":
-        lrn = dict(size=p["size"], alpha=p["alpha"], beta=p["beta"], k=p["k"])
-        pool = dict(kernel_size=p["kernel"], stride=p["stride"], padding=p["padding"],
-                    ceil_mode=p["ceil_mode"])
-        order = p.get("order", "lrn_pool")
-        out_n = N * C * _out(H, p) * _out(W, p)
-
-        def eager(t):
-            if order == "lrn_pool":
-                return F.max_pool2d(F.local_response_norm(t, **lrn), **pool)
-            return F.local_response_norm(F.max_pool2d(t, **pool), **lrn)
-
-        def ours(backend):
-            return partial(ops.lrn_max_pool2d, **lrn, **pool, order=order, backend=backend)
-        fwd = x_bytes + out_n * (esize + (8 if train else 0))
-        bwd = out_n * (esize + 8) + 2 * x_bytes  # + the input re-read by the LRN backward
     elif op == "spatial_pyramid_pool":
         levels = tuple(p["levels"])
         bins = sum(n * n for n in levels)
@@ -197,9 +163,12 @@ def _build(case: OpCase, device: str) -> Workload:
     return Workload((x,), eager, ours, min_bytes=fwd + (bwd if train else 0))
 
 
-def cases() -> list[OpCase]:
+def layer_cases(suite: str, layers, build) -> list[OpCase]:
+    """The row groups of ``layers`` (as in :data:`LAYERS`): fp16 channels_last forward (plus
+    with indices for max_pool2d) and forward+backward (not for max_unpool2d); the priority-0
+    targets also in fp32 NCHW, torch's default format."""
     out = []
-    for network, layer, op, C, H, W, extra, priority in LAYERS:
+    for network, layer, op, C, H, W, extra, priority in layers:
         params = {"N": BATCH, "C": C, "H": H, "W": W, **extra}
         variants = [("fwd", "")]
         if op == "max_pool2d":
@@ -207,9 +176,13 @@ def cases() -> list[OpCase]:
         if op not in ("max_unpool2d",):
             variants.append(("fwd+bwd", ""))
         for mode, variant in variants:
-            out.append(OpCase("pool", op, mode, network, layer, params, "fp16", "channels_last",
-                              priority, _build, variant=variant))
-            if priority == 0:  # the targets also in fp32 NCHW, torch's default format
-                out.append(OpCase("pool", op, mode, network, layer, params, "fp32", "nchw", 1,
-                                  _build, variant=variant))
+            out.append(OpCase(suite, op, mode, network, layer, params, "fp16", "channels_last",
+                              priority, build, variant=variant))
+            if priority == 0:
+                out.append(OpCase(suite, op, mode, network, layer, params, "fp32", "nchw", 1,
+                                  build, variant=variant))
     return out
+
+
+def cases() -> list[OpCase]:
+    return layer_cases("pool", LAYERS, _build)

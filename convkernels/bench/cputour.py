@@ -95,7 +95,7 @@ def _ours_fns(backend):
     return conv, fused
 
 
-def _backend_problem(op: str, backend: str, device: str, dtype) -> Optional[str]:
+def backend_problem(op: str, backend: str, device: str, dtype) -> Optional[str]:
     try:
         import torch
 
@@ -111,7 +111,7 @@ def _tour_entry(op, mode, backend, dname, layout, device) -> dict:
     dtype = {"fp32": torch.float32, "fp16": torch.float16}[dname]
     res = dict(op=op, mode=mode, backend=backend, dtype=dname, layout=layout, passed=0,
                total=len(TOUR_SHAPES), worst=None, bound=None, status="ok", note="")
-    why = _backend_problem(op, backend, device, dtype)
+    why = backend_problem(op, backend, device, dtype)
     if why:
         res.update(status="unavailable", note=why)
         return res

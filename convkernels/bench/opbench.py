@@ -25,9 +25,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
-from . import device as _device
+from .. import _peaks
 from .report import new_row
-from .runner import Context, _cuda_broken, guarded, progress_line, rel_err, time_backends
+from .runner import Context, cuda_broken, guarded, progress_line, rel_err, time_backends
 from .timing import measure
 
 BACKENDS = ("cuda", "triton", "cudnn", "compile")
@@ -144,7 +144,8 @@ def run_and_record(case: OpCase, ctx: Context, writer) -> list[dict]:
 
 # ---- one case --------------------------------------------------------------------------------
 
-def _row(case: OpCase, backend: str, status: str, reason: Optional[str] = None, **fields) -> dict:
+def result_row(case: OpCase, backend: str, status: str, reason: Optional[str] = None,
+               **fields) -> dict:
     return new_row(suite=case.suite, op=case.op + (f"[{case.variant}]" if case.variant else ""),
                    mode=case.mode, network=case.network, layer=case.layer,
                    shape=dict(case.params), dtype=case.dtype, tf32=case.tf32,
@@ -229,7 +230,7 @@ def _metrics(case: OpCase, work: Workload, ctx: Context, ms: float) -> dict:
         out["pct_hbm"] = 100 * out["gbps"] / (ctx.peaks.hbm_tbps * 1e3)
     if work.flops:
         out["tflops"] = work.flops * (3 if case.mode == "fwd+bwd" else 1) / sec / 1e12
-        peak = _device.compute_peak_tflops(ctx.peaks, case.dtype, case.tf32)
+        peak = _peaks.compute_peak_tflops(ctx.peaks, case.dtype, case.tf32)
         out["pct_peak"] = 100 * out["tflops"] / peak if peak else None
     return out
 
@@ -261,7 +262,7 @@ def _declared(op: str, backend: str, inputs: tuple) -> Optional[str]:
 
 def run_case(case: OpCase, ctx: Context) -> list[dict]:
     """Rows for every backend of ``case`` (ok, skipped or error); never raises for a backend."""
-    return guarded(case, ctx, _row, _run)
+    return guarded(case, ctx, result_row, _run)
 
 
 def _compiled(work: Workload):
@@ -283,8 +284,8 @@ def _run(case: OpCase, ctx: Context) -> list[dict]:
         try:
             if b == "compile":
                 if not case.measures_compile:
-                    rows[b] = _row(case, b, "skipped", "torch.compile baseline is measured on "
-                                   "the headline (priority 0-1) cases only")
+                    rows[b] = result_row(case, b, "skipped", "torch.compile baseline is "
+                                         "measured on the headline (priority 0-1) cases only")
                     continue
                 t0 = time.monotonic()
                 fn = _timed_unit(case, _compiled(work), work.inputs, grad_outs)
@@ -294,10 +295,10 @@ def _run(case: OpCase, ctx: Context) -> list[dict]:
                 fn = _timed_unit(case, work.ours(b), work.inputs, grad_outs)
                 outs = fn()
         except Exception as e:
-            broken = _cuda_broken()
+            broken = cuda_broken()
             declared = _declared(case.op, b, work.inputs) if b in ("cuda", "triton") else None
             status = "error" if broken or declared == "" else "skipped"
-            rows[b] = _row(case, b, status, f"{type(e).__name__}: {str(e)[:300]}")
+            rows[b] = result_row(case, b, status, f"{type(e).__name__}: {str(e)[:300]}")
             if broken:
                 ctx.fatal = f"{b} on {case.id}: {broken}"
                 break
@@ -306,13 +307,13 @@ def _run(case: OpCase, ctx: Context) -> list[dict]:
         extras[b]["max_err"] = err
         extras[b]["reason"] = "; ".join(n for n in (work.note, note) if n) or None
         if not ok:
-            rows[b] = _row(case, b, "error", **extras[b])
+            rows[b] = result_row(case, b, "error", **extras[b])
             continue
         fns[b] = fn
     extras["cudnn"]["reason"] = work.note or None
     del ref, cache
     return time_backends(
-        case, ctx, fns, rows, extras, _row,
+        case, ctx, fns, rows, extras, result_row,
         lambda fn: (measure(fn, ctx.timing),
                     {"peak_mb": _peak_mb(fn) if ctx.device == "cuda" else None}),
         lambda ms: _metrics(case, work, ctx, ms))

@@ -103,13 +103,13 @@ def _as_tuple(out) -> tuple:
 def _entry(op: TourOp, backend: str, dname: str, device: str) -> dict:
     import torch
 
-    from .cputour import _backend_problem
+    from .cputour import backend_problem
     dtype = {"fp32": torch.float32, "fp16": torch.float16}[dname]
     res = dict(op=op.name, backend=backend, dtype=dname, status="ok", err=None, bound=None,
                note="")
     inputs = op.make(torch.Generator().manual_seed(len(op.name)))
     typed = tuple(t.to(dtype) for t in inputs)
-    why = _backend_problem(op.registry_op or op.name.split()[0], backend, device, dtype)
+    why = backend_problem(op.registry_op or op.name.split()[0], backend, device, dtype)
     if why:
         res.update(status="unavailable", note=why)
         return res

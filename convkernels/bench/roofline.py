@@ -53,7 +53,7 @@ def intensity(row: dict) -> Optional[float]:
 
 
 def precision(row: dict) -> str:
-    """Which compute roof a row is judged against (same rule as device.compute_peak_tflops)."""
+    """Which compute roof a row is judged against (the rule of _peaks.compute_peak_tflops)."""
     if row.get("dtype") == "fp32":
         return "tf32" if row.get("tf32") else "fp32"
     return "fp16"

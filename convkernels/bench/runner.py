@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from . import device as _device
+from .. import _peaks
 from .report import derive_speedups, new_row
 from .suite import MAX_AUTOTUNE, Case
 from .timing import TimingConfig, measure
@@ -42,7 +42,7 @@ class Context:
     autotune_spent_s: float = 0.0
     fatal: Optional[str] = None                 # sticky CUDA error: later cases are skipped
     methods: set = field(default_factory=set)
-    peaks: Optional[_device.Peaks] = None
+    peaks: Optional[_peaks.Peaks] = None
     done: int = 0                               # progress: cases run / selected
     total: int = 0
     device: str = "cuda"                        # "cpu" only in the CPU self-test of this code
@@ -51,7 +51,7 @@ class Context:
     def __post_init__(self):
         import torch
         if torch.cuda.is_available():
-            self.peaks = _device.peaks_for(torch.cuda.get_device_name(0))
+            self.peaks = _peaks.peaks_for(torch.cuda.get_device_name(0))
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -216,7 +216,8 @@ def check(case: Case, outs, ref, x, conv, bn, grad_out, cache: dict) -> tuple[bo
 
 # ---- one case --------------------------------------------------------------------------------
 
-def _row(case: Case, backend: str, status: str, reason: Optional[str] = None, **fields) -> dict:
+def result_row(case: Case, backend: str, status: str, reason: Optional[str] = None,
+               **fields) -> dict:
     s = case.shape
     shape = dict(N=case.N, C=s.C, H=s.H, W=s.W, K=s.K, R=s.R, S=s.S, stride=s.stride,
                  padding=s.padding, dilation=s.dilation, groups=s.groups)
@@ -228,13 +229,13 @@ def _row(case: Case, backend: str, status: str, reason: Optional[str] = None, **
 def _metrics(case: Case, ctx: Context, ms: float) -> dict:
     flops = case.shape.flops(case.N) * (3 if case.mode == "train" else 1)  # fwd + dgrad + wgrad
     tflops = flops / (ms * 1e-3) / 1e12
-    peak = _device.compute_peak_tflops(ctx.peaks, case.dtype, case.tf32)
+    peak = _peaks.compute_peak_tflops(ctx.peaks, case.dtype, case.tf32)
     nbytes = case.shape.min_bytes(case.N, 2 if case.dtype == "fp16" else 4)
     return dict(tflops=tflops, pct_peak=100 * tflops / peak if peak else None,
                 gbps=nbytes / (ms * 1e-3) / 1e9 if case.mode == "eval" else None)
 
 
-def _cuda_broken() -> Optional[str]:
+def cuda_broken() -> Optional[str]:
     """After an exception: is the CUDA context still usable? (An illegal address is sticky.)"""
     import torch
     if not torch.cuda.is_available():
@@ -271,7 +272,7 @@ def _first_compiled_call(case, eager, ctx, x, conv, bn, grad_out):
             if x.is_cuda:
                 torch.cuda.synchronize()
         except Exception as e:
-            if mode == "default" or _cuda_broken():
+            if mode == "default" or cuda_broken():
                 raise
             note = f"{mode} failed ({type(e).__name__}: {str(e)[:200]}); default mode"
             mode = "default"
@@ -285,7 +286,7 @@ def _first_compiled_call(case, eager, ctx, x, conv, bn, grad_out):
 def run_case(case: Case, ctx: Context) -> list[dict]:
     """Rows for every backend of ``case`` (ok, skipped or error). Never raises for a backend's
     failure; the caller decides what an error row means for the test outcome."""
-    return guarded(case, ctx, _row, _run)
+    return guarded(case, ctx, result_row, _run)
 
 
 def guarded(case, ctx: Context, row: Callable, run: Callable) -> list[dict]:
@@ -308,7 +309,7 @@ def guarded(case, ctx: Context, row: Callable, run: Callable) -> list[dict]:
             torch.cuda.empty_cache()
             return [row(case, b, "error", f"out of memory: {str(e)[:200]}") for b in ctx.backends]
         except Exception as e:   # the inputs or the baseline itself failed
-            broken = _cuda_broken()
+            broken = cuda_broken()
             if broken:
                 ctx.fatal = f"{case.id}: {broken}"
             return [row(case, b, "error", f"case failed before any backend ran: "
@@ -339,8 +340,9 @@ def _run(case: Case, ctx: Context) -> list[dict]:
         try:
             if b == "compile":
                 if not case.compile_mode:
-                    rows[b] = _row(case, b, "skipped", "torch.compile baseline is measured at "
-                                   "batch 64 channels_last and in the training subset only")
+                    rows[b] = result_row(case, b, "skipped", "torch.compile baseline is "
+                                         "measured at batch 64 channels_last and in the "
+                                         "training subset only")
                     continue
                 fn, outs, mode, secs, note = _first_compiled_call(case, eager, ctx, x, conv, bn,
                                                                   grad_out)
@@ -349,10 +351,10 @@ def _run(case: Case, ctx: Context) -> list[dict]:
                 fn = _call(case, _ours(case, conv, bn, b), x, conv, bn, grad_out)
                 outs = fn()
         except Exception as e:
-            broken = _cuda_broken()
+            broken = cuda_broken()
             declared = _declared(case.op, b, x) if b in ("cuda", "triton") else None
             status = "error" if broken or declared == "" else "skipped"
-            rows[b] = _row(case, b, status, f"{type(e).__name__}: {str(e)[:300]}")
+            rows[b] = result_row(case, b, status, f"{type(e).__name__}: {str(e)[:300]}")
             if broken:
                 ctx.fatal = f"{b} on {case.id}: {broken}"
                 break
@@ -361,11 +363,11 @@ def _run(case: Case, ctx: Context) -> list[dict]:
         extras[b]["max_err"] = err
         extras[b]["reason"] = "; ".join(n for n in (extras[b].get("reason"), note) if n) or None
         if not ok:
-            rows[b] = _row(case, b, "error", **extras[b])
+            rows[b] = result_row(case, b, "error", **extras[b])
             continue
         fns[b] = fn
     del ref, cache
-    return time_backends(case, ctx, fns, rows, extras, _row,
+    return time_backends(case, ctx, fns, rows, extras, result_row,
                          lambda fn: (measure(fn, ctx.timing), {}),
                          lambda ms: _metrics(case, ctx, ms))
 
@@ -383,7 +385,7 @@ def time_backends(case, ctx: Context, fns: dict, rows: dict, extras: dict, row: 
         try:
             t, more = measure_one(fn)
         except Exception as e:
-            broken = _cuda_broken()
+            broken = cuda_broken()
             rows[b] = row(case, b, "error", f"while timing: {type(e).__name__}: {str(e)[:300]}")
             if broken:
                 ctx.fatal = f"{b} on {case.id} while timing: {broken}"

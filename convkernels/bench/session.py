@@ -89,7 +89,7 @@ def finished_cases(path: os.PathLike, env: dict) -> set[tuple]:
 def case_key(case) -> tuple:
     """The report key of a conv-suite ``Case`` or an ``opbench.OpCase``."""
     from . import opbench, runner
-    row = opbench._row if isinstance(case, opbench.OpCase) else runner._row
+    row = opbench.result_row if isinstance(case, opbench.OpCase) else runner.result_row
     return report.case_key(row(case, "cudnn", "skipped"))
 
 

@@ -54,10 +54,10 @@ def _nbytes(objs) -> int:
 def layer_breakdown(model: nn.Module, x: torch.Tensor, *, iters: int = 10, warmup: int = 3,
                     dtype: str = "fp16", peaks=None) -> list[LayerRow]:
     """Time every layer of ``model(x)`` (eval, no grad). ``peaks``: a
-    :class:`convkernels.bench.device.Peaks` (looked up from the GPU's name when None)."""
+    :class:`convkernels._peaks.Peaks` (looked up from the GPU's name when None)."""
     cuda = x.is_cuda
     if peaks is None and cuda:
-        from ..bench.device import peaks_for
+        from .._peaks import peaks_for
         peaks = peaks_for(torch.cuda.get_device_name(x.device))
     leaves = list(_leaves(model))
     args: dict[str, tuple] = {}
@@ -121,7 +121,7 @@ def layer_breakdown(model: nn.Module, x: torch.Tensor, *, iters: int = 10, warmu
             backend = backends.select(call, getattr(m, "backend", None)).backend
         roof = None
         if peaks is not None and ms > 0:
-            from ..bench.device import compute_peak_tflops
+            from .._peaks import compute_peak_tflops
             tflops = compute_peak_tflops(peaks, dtype, torch.backends.cuda.matmul.allow_tf32)
             roof_ms = max(flops / (tflops * 1e12) if tflops else 0.0,
                           nbytes / (peaks.hbm_tbps * 1e12)) * 1e3

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .. import ops
 from ..backends import runs_on_torch
-from .pool import _BackendMixin
+from ._common import TorchTwin
 
 # torch's own forwards, run as they are on the torch backend (looked up once, not per call).
 _TORCH_FORWARD = types.SimpleNamespace(
@@ -20,7 +20,7 @@ _TORCH_FORWARD = types.SimpleNamespace(
 )
 
 
-class LocalResponseNorm(_BackendMixin, torch.nn.LocalResponseNorm):
+class LocalResponseNorm(TorchTwin, torch.nn.LocalResponseNorm):
     """``torch.nn.LocalResponseNorm`` on :func:`convkernels.ops.local_response_norm`.
 
     Example::

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from .. import ops
 from ..backends import runs_on_torch
+from ._common import TorchTwin
 
 # torch's own forwards, run as they are on the torch backend (looked up once, not per call).
 _TORCH_FORWARD = types.SimpleNamespace(
@@ -23,22 +24,7 @@ _TORCH_FORWARD = types.SimpleNamespace(
 )
 
 
-class _BackendMixin:
-    backend: Optional[str]
-
-    @classmethod
-    def from_torch(cls, module: torch.nn.Module, *, backend: Optional[str] = None):
-        """The convkernels twin of a torch module (same configuration; no parameters)."""
-        new = cls.__new__(cls)
-        new.__dict__.update(module.__dict__)
-        new.backend = backend
-        return new
-
-    def _backend_repr(self) -> str:
-        return f", backend={self.backend!r}" if self.backend is not None else ""
-
-
-class MaxPool2d(_BackendMixin, torch.nn.MaxPool2d):
+class MaxPool2d(TorchTwin, torch.nn.MaxPool2d):
     """``torch.nn.MaxPool2d`` on :func:`convkernels.ops.max_pool2d`.
 
     Example::
@@ -60,7 +46,7 @@ class MaxPool2d(_BackendMixin, torch.nn.MaxPool2d):
         return super().extra_repr() + self._backend_repr()
 
 
-class AvgPool2d(_BackendMixin, torch.nn.AvgPool2d):
+class AvgPool2d(TorchTwin, torch.nn.AvgPool2d):
     """``torch.nn.AvgPool2d`` on :func:`convkernels.ops.avg_pool2d`."""
 
     def __init__(self, *args, backend: Optional[str] = None, **kwargs):
@@ -78,7 +64,7 @@ class AvgPool2d(_BackendMixin, torch.nn.AvgPool2d):
         return super().extra_repr() + self._backend_repr()
 
 
-class AdaptiveAvgPool2d(_BackendMixin, torch.nn.AdaptiveAvgPool2d):
+class AdaptiveAvgPool2d(TorchTwin, torch.nn.AdaptiveAvgPool2d):
     """``torch.nn.AdaptiveAvgPool2d`` on :func:`convkernels.ops.adaptive_avg_pool2d`."""
 
     def __init__(self, *args, backend: Optional[str] = None, **kwargs):
@@ -94,7 +80,7 @@ class AdaptiveAvgPool2d(_BackendMixin, torch.nn.AdaptiveAvgPool2d):
         return super().extra_repr() + self._backend_repr()
 
 
-class AdaptiveMaxPool2d(_BackendMixin, torch.nn.AdaptiveMaxPool2d):
+class AdaptiveMaxPool2d(TorchTwin, torch.nn.AdaptiveMaxPool2d):
     """``torch.nn.AdaptiveMaxPool2d`` on :func:`convkernels.ops.adaptive_max_pool2d`."""
 
     def __init__(self, *args, backend: Optional[str] = None, **kwargs):
@@ -111,7 +97,7 @@ class AdaptiveMaxPool2d(_BackendMixin, torch.nn.AdaptiveMaxPool2d):
         return super().extra_repr() + self._backend_repr()
 
 
-class MaxUnpool2d(_BackendMixin, torch.nn.MaxUnpool2d):
+class MaxUnpool2d(TorchTwin, torch.nn.MaxUnpool2d):
     """``torch.nn.MaxUnpool2d`` on :func:`convkernels.ops.max_unpool2d`."""
 
     def __init__(self, *args, backend: Optional[str] = None, **kwargs):

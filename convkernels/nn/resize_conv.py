@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import ops
-from .._checks import RESIZE_MODES
 from ..backends import runs_on_torch
+from ..ops.resize_conv_checks import RESIZE_MODES
 
 
 class ResizeConv2d(torch.nn.Conv2d):

@@ -1,9 +1,10 @@
 """Public functional API. Signatures mirror ``torch.nn.functional``; results match it.
 
 Every op takes ``backend=None`` ("cuda" | "triton" | "torch" | "auto"); see
-:mod:`convkernels.backends` for how a backend is chosen. Arguments are validated once, in
-:mod:`convkernels._checks`, before any backend runs. One module per op family; this file
-only gathers their public functions.
+:mod:`convkernels.backends` for how a backend is chosen. Arguments are validated once,
+before any backend runs. Each op family is ``<family>.py`` (its public functions),
+``<family>_primitives.py`` (its custom ops, fake kernels and backward formulas) and
+``<family>_checks.py`` (its argument checks); this file only gathers the public functions.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 conv + BatchNorm + ReLU (inference with BN folded, and training).
 
 Backward passes: the forward kernels are ours; gradients are computed by the formulas in
-:mod:`convkernels._autograd` on top of aten ops (cuDNN's ``convolution_backward`` on a GPU).
+:mod:`convkernels.ops.conv_primitives` on top of aten ops (cuDNN's ``convolution_backward``
+on a GPU), with our own kernels for depthwise convolutions.
 """
 
 from __future__ import annotations
@@ -16,29 +17,19 @@ from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import Call, choose, register
+from . import conv_checks, conv_primitives  # noqa: F401  (conv_primitives registers the ops)
 from . import winograd as _winograd
+from ._common import as_f32, needs_grad, pad_same_extra
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
 
 ALGOS = ("auto", "direct") + _winograd.ALGOS
 
 
-def _needs_grad(*tensors) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
 def is_unbatched(input, weight) -> bool:
     """torch's conv2d takes an unbatched [C, H, W] input (and returns [K, P, Q])."""
     return (isinstance(input, Tensor) and input.dim() == 3 and isinstance(weight, Tensor)
             and weight.dim() == 4)
-
-
-def _check_input_channels(op: str, g) -> None:
-    # torch's conv2d returns [N, 0, P, Q] for C == 0, which no per-channel epilogue fits:
-    # the unfused composition raises, so do we.
-    if g.C == 0:
-        raise ValueError(f"convkernels.{op}: expected an input with at least one channel, got "
-                         f"input of shape [{g.N}, 0, {g.H}, {g.W}]")
 
 
 def _check_algo(op: str, algo: str) -> None:
@@ -50,15 +41,6 @@ def _kernel_supports(call: Call) -> str:
     # Every groups value runs on both kernel backends: groups > 1 goes to the grouped /
     # depthwise kernels inside the conv2d_fused primitive (see convkernels/ops/depthwise.py).
     return ""
-
-
-def _as_f32(v: Optional[Tensor]) -> Optional[Tensor]:
-    return None if v is None else v.to(torch.float32)
-
-
-def _pad_same_extra(input: Tensor, extra: tuple[int, int]) -> Tensor:
-    # 'same' with an even effective kernel: torch pads the extra row/column at the end.
-    return F.pad(input, (0, extra[1], 0, extra[0])) if extra != (0, 0) else input
 
 
 def _conv_fused(backend: str, input, weight, scale, shift, residual, g, relu) -> Tensor:
@@ -107,12 +89,12 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
     _check_algo("conv2d", algo)
     if g.C == 0:   # torch's result for no input channel: empty, whatever K (nothing to run)
         return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    input = _pad_same_extra(input, extra)
-    needs_grad = _needs_grad(input, weight, bias)
-    algo, backend = _winograd.route("conv2d", input, g, algo, backend, needs_grad)
+    input = pad_same_extra(input, extra)
+    grad = needs_grad(input, weight, bias)
+    algo, backend = _winograd.route("conv2d", input, g, algo, backend, grad)
     if algo in _winograd.ALGOS:
         return _winograd.conv2d_affine(input, weight, None, bias, None, g, False, algo, backend)
-    fn = choose("conv2d", backend, input, needs_grad=needs_grad, groups=g.groups,
+    fn = choose("conv2d", backend, input, needs_grad=grad, groups=g.groups,
                 extra={"algo": algo})
     return fn(input, weight, bias, g)
 
@@ -125,7 +107,7 @@ def _conv2d_torch(input, weight, bias, g):
 
 
 def _conv2d_kernels(backend, input, weight, bias, g):
-    return _conv_fused(backend, input, weight, None, _as_f32(bias), None, g, False)
+    return _conv_fused(backend, input, weight, None, as_f32(bias), None, g, False)
 
 
 # ---- conv2d_affine: the folded-BN convolution -------------------------------------------------
@@ -144,19 +126,19 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     """
     g, extra = _checks.check_conv2d("conv2d_affine", input, weight, None, stride, padding,
                                     dilation, groups)
-    _check_input_channels("conv2d_affine", g)
+    conv_checks.check_input_channels("conv2d_affine", g)
     _checks.check_vector("conv2d_affine", "scale", scale, g.K)
     _checks.check_vector("conv2d_affine", "shift", shift, g.K)
     _checks.check_same_device("conv2d_affine", "input", input, scale=scale, shift=shift)
-    _checks.check_residual("conv2d_affine", residual, input, g.output_shape)
+    conv_checks.check_residual("conv2d_affine", residual, input, g.output_shape)
     _check_algo("conv2d_affine", algo)
-    input = _pad_same_extra(input, extra)
-    needs_grad = _needs_grad(input, weight, scale, shift, residual)
-    algo, backend = _winograd.route("conv2d_affine", input, g, algo, backend, needs_grad)
+    input = pad_same_extra(input, extra)
+    grad = needs_grad(input, weight, scale, shift, residual)
+    algo, backend = _winograd.route("conv2d_affine", input, g, algo, backend, grad)
     if algo in _winograd.ALGOS:
         return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
                                        backend, "conv2d_affine")
-    fn = choose("conv2d_affine", backend, input, needs_grad=needs_grad, groups=g.groups)
+    fn = choose("conv2d_affine", backend, input, needs_grad=grad, groups=g.groups)
     return fn(input, weight, scale, shift, residual, g, relu)
 
 
@@ -167,7 +149,7 @@ def _affine_torch(input, weight, scale, shift, residual, g, relu):
 
 
 def _affine_kernels(backend, input, weight, scale, shift, residual, g, relu):
-    return _conv_fused(backend, input, weight, _as_f32(scale), _as_f32(shift), residual, g,
+    return _conv_fused(backend, input, weight, as_f32(scale), as_f32(shift), residual, g,
                        relu)
 
 
@@ -213,7 +195,7 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
       (``momentum``, unbiased running variance); normalize + residual + ReLU run fused.
       Gradients flow to input, weight, bias and the BN affine parameters (the backward of
       the convolution is aten's ``convolution_backward``; BN's is our formula in
-      :mod:`convkernels._autograd`).
+      :mod:`convkernels.ops.conv_primitives`).
 
     ``relu=False`` gives conv + BN (+ residual). ``algo`` as in :func:`conv2d`; the
     Winograd algorithms serve the inference form (``training=False``: the folded BN,
@@ -226,21 +208,21 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
     """
     op = "fused_conv_bn_relu"
     g, extra = _checks.check_conv2d(op, input, weight, bias, stride, padding, dilation, groups)
-    _checks.check_batch_norm(op, input, g.K, running_mean, running_var, bn_weight, bn_bias,
+    conv_checks.check_batch_norm(op, input, g.K, running_mean, running_var, bn_weight, bn_bias,
                              training, eps, momentum)
-    _checks.check_residual(op, residual, input, g.output_shape)
-    _check_input_channels(op, g)
+    conv_checks.check_residual(op, residual, input, g.output_shape)
+    conv_checks.check_input_channels(op, g)
     if training and g.N * g.P * g.Q == 1:
         raise ValueError(f"convkernels.{op}: expected more than 1 value per channel when "
                          f"training, got output of shape {list(g.output_shape)}")
     _check_algo(op, algo)
-    input = _pad_same_extra(input, extra)
-    needs_grad = _needs_grad(input, weight, bias, bn_weight, bn_bias, residual)
+    input = pad_same_extra(input, extra)
+    grad = needs_grad(input, weight, bias, bn_weight, bn_bias, residual)
     if training and algo in _winograd.ALGOS:
         raise ValueError(f"convkernels.{op}: algo={algo!r} serves the inference form "
                          f"(training=False) only; training uses the direct kernel (algo='auto')")
     if not training:
-        algo, backend = _winograd.route(op, input, g, algo, backend, needs_grad)
+        algo, backend = _winograd.route(op, input, g, algo, backend, grad)
         if algo in _winograd.ALGOS:
             scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias,
                                            eps, dtype=reference.epilogue_dtype(input.dtype))
@@ -250,7 +232,7 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
         # An empty batch: torch returns the empty output and leaves the running statistics
         # alone (no batch statistics to merge); its composition does exactly that.
         backend = "torch"
-    fn = choose(op, backend, input, needs_grad=needs_grad, groups=g.groups)
+    fn = choose(op, backend, input, needs_grad=grad, groups=g.groups)
     return fn(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g, float(eps),
               float(momentum), bool(training), bool(relu), residual)
 
@@ -277,7 +259,7 @@ def _fused_kernels(backend: str, input, weight, bias, running_mean, running_var,
         scale, shift = fold_batch_norm(bias, running_mean, running_var, bn_weight, bn_bias, eps,
                                        dtype=reference.epilogue_dtype(input.dtype))
         return _conv_fused(backend, input, weight, scale, shift, residual, g, relu)
-    y = _conv_fused(backend, input, weight, None, _as_f32(bias), None, g, False)
+    y = _conv_fused(backend, input, weight, None, as_f32(bias), None, g, False)
     mean, var = _library.op(backend, "channel_moments")(y)
     if running_mean is not None:
         _update_running_stats(running_mean, running_var, mean.detach(), var.detach(),

@@ -1,8 +1,8 @@
 """Depthwise and depthwise-separable convolution (Xception, MobileNet).
 
 ``depthwise_conv2d`` is ``conv2d`` with ``groups == C``: it runs the depthwise kernels of the
-``conv2d_fused`` primitive (csrc/kernels/depthwise/, convkernels/triton/grouped.py), whose
-backward uses our own input- and weight-gradient kernels (deterministic, no atomics).
+``conv2d_fused`` primitive (csrc/kernels/depthwise/, convkernels/triton/depthwise_grouped.py),
+whose backward uses our own input- and weight-gradient kernels (deterministic, no atomics).
 ``separable_conv2d`` chains depthwise k x k -> optional folded BN + ReLU -> pointwise 1x1 ->
 optional folded BN + ReLU. Grouped convolution (1 < groups < C) needs no op of its own: it is
 ``conv2d(..., groups=g)``.
@@ -17,7 +17,8 @@ from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import choose, register
-from .conv import _needs_grad, _pad_same_extra
+from . import depthwise_checks, depthwise_primitives  # noqa: F401  (registers the ops)
+from ._common import needs_grad, pad_same_extra
 
 __all__ = ["depthwise_conv2d", "separable_conv2d"]
 
@@ -45,7 +46,7 @@ def depthwise_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
     if is_unbatched(input, weight):
         return depthwise_conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation,
                                 backend=backend).squeeze(0)
-    _checks.check_depthwise_weight("depthwise_conv2d", input, weight)
+    depthwise_checks.check_depthwise_weight("depthwise_conv2d", input, weight)
     return conv2d(input, weight, bias, stride, padding, dilation, input.shape[1],
                   backend=backend)
 
@@ -97,10 +98,10 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
         torch.Size([1, 256, 28, 28])
     """
     op = "separable_conv2d"
-    _checks.check_depthwise_weight(op, input, depthwise_weight)
+    depthwise_checks.check_depthwise_weight(op, input, depthwise_weight)
     g, extra = _checks.check_conv2d(op, input, depthwise_weight, depthwise_bias, stride, padding,
                                     dilation, input.shape[1])
-    _checks.check_pointwise_weight(op, pointwise_weight, input, g.K)
+    depthwise_checks.check_pointwise_weight(op, pointwise_weight, input, g.K)
     _checks.check_vector(op, "pointwise_bias", pointwise_bias, pointwise_weight.shape[0])
     for name, v, n in (("mid_scale", mid_scale, g.K), ("mid_shift", mid_shift, g.K),
                        ("scale", scale, pointwise_weight.shape[0]),
@@ -109,11 +110,11 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
     _checks.check_same_device(op, "input", input, pointwise_weight=pointwise_weight,
                               pointwise_bias=pointwise_bias, mid_scale=mid_scale,
                               mid_shift=mid_shift, scale=scale, shift=shift)
-    input = _pad_same_extra(input, extra)
+    input = pad_same_extra(input, extra)
     epilogue = reference.epilogue_dtype(input.dtype)
     mid_scale, mid_shift = _fold_bias(depthwise_bias, mid_scale, mid_shift, epilogue)
     scale, shift = _fold_bias(pointwise_bias, scale, shift, epilogue)
-    grad = _needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
+    grad = needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
                        pointwise_bias, mid_scale, mid_shift, scale, shift)
     fn = choose(op, backend, input, needs_grad=grad, groups=g.groups)
     return fn(input, depthwise_weight, pointwise_weight, mid_scale, mid_shift, bool(mid_relu),
@@ -132,13 +133,14 @@ _CUDA_FUSED_MAX_K = 256  # kSeparableMaxOutputTiles (4) x 64-channel tiles, see 
 
 def _fused_separable_fits(backend: str, input: Tensor, K: int) -> bool:
     """Whether the one-kernel separable (middle tensor kept on chip) runs this call: Triton
-    for any dtype while K fits its tiles (convkernels/triton/separable.py); CUDA for fp16/bf16
-    on sm_80+ up to 256 output channels (csrc/kernels/depthwise/separable_fused.cu)."""
+    for any dtype while K fits its tiles (convkernels/triton/depthwise_separable.py); CUDA
+    for fp16/bf16 on sm_80+ up to 256 output channels (csrc/kernels/depthwise/
+    separable_fused.cu)."""
     if backend == "cuda":
         return (input.dtype in (torch.float16, torch.bfloat16) and K <= _CUDA_FUSED_MAX_K
                 and torch.cuda.get_device_capability(input.device)[0] >= 8)
-    from ..triton import separable
-    return separable.fits(K)
+    from ..triton import depthwise_separable
+    return depthwise_separable.fits(K)
 
 
 def _separable_kernels(backend, input, dw, pw, mid_scale, mid_shift, mid_relu, scale, shift,

@@ -3,7 +3,8 @@
 Backends: ``cuda`` (csrc/kernels/local_conv: a SIMT tiled per-position GEMM, fp32
 accumulate), ``triton`` (one fused gather + per-position tl.dot GEMM, convkernels/triton/
 local_conv.py) and ``torch`` (the unfold + per-position GEMM reference). Backward (kernel
-backends): gradients of the reference, recomputed (see ``_autograd``); no backward kernels.
+backends): gradients of the reference, recomputed (see
+:mod:`convkernels.ops.local_conv_primitives`); no backward kernels.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .. import _checks, _library, reference
+from .. import _library, reference
 from ..backends import Call, choose, register
+from . import local_conv_checks, local_conv_primitives  # noqa: F401  (registers the op)
+from ._common import needs_grad
 
 __all__ = ["local_conv2d"]
 
@@ -38,11 +41,9 @@ def local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, s
         >>> convkernels.ops.local_conv2d(x, w).shape
         torch.Size([2, 4, 6, 6])
     """
-    g = _checks.check_local_conv2d("local_conv2d", input, weight, bias, stride, padding,
+    g = local_conv_checks.check_local_conv2d("local_conv2d", input, weight, bias, stride, padding,
                                    dilation)
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (input, weight, bias))
-    fn = choose("local_conv2d", backend, input, needs_grad=needs_grad)
+    fn = choose("local_conv2d", backend, input, needs_grad=needs_grad(input, weight, bias))
     if g.N == 0:
         return input.new_empty((0, weight.shape[2], g.P, g.Q))
     return fn(input, weight, bias, g)

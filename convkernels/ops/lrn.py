@@ -14,7 +14,8 @@ from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import choose, register
-from .pool import batched, needs_grad
+from . import lrn_checks, lrn_primitives  # noqa: F401  (lrn_primitives registers the ops)
+from ._common import batched, needs_grad
 
 __all__ = ["local_response_norm", "lrn_max_pool2d", "ALEXNET_LRN", "GOOGLENET_LRN"]
 
@@ -49,7 +50,7 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         ...                                         **convkernels.ops.ALEXNET_LRN)
     """
     x = input.unsqueeze(2) if isinstance(input, Tensor) and input.dim() == 3 else input
-    _checks.check_lrn("local_response_norm", x, size, alpha, beta, k)
+    lrn_checks.check_lrn("local_response_norm", x, size, alpha, beta, k)
     fn = choose("local_response_norm", backend, x, needs_grad=needs_grad(x))
     out = fn(x, size, float(alpha), float(beta), float(k))
     return out.squeeze(2) if input.dim() == 3 else out
@@ -57,7 +58,7 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
 
 @register("local_response_norm", "torch")
 def _lrn_torch(x, size, alpha, beta, k):
-    return reference.pool.local_response_norm(x, size, alpha, beta, k)
+    return reference.lrn.local_response_norm(x, size, alpha, beta, k)
 
 
 def _lrn_kernels(backend, x, size, alpha, beta, k):
@@ -85,10 +86,10 @@ def lrn_max_pool2d(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 
     if order not in ORDERS:
         raise ValueError(f"convkernels.lrn_max_pool2d: order must be one of {ORDERS}, got "
                          f"{order!r}")
-    x, unbatch = batched("lrn_max_pool2d", input)
+    x, unbatch = batched(input)
     g = _checks.check_pool2d("lrn_max_pool2d", x, kernel_size, stride, padding, dilation,
                              ceil_mode, avg=False)
-    _checks.check_lrn("lrn_max_pool2d", x, size, alpha, beta, k)
+    lrn_checks.check_lrn("lrn_max_pool2d", x, size, alpha, beta, k)
     grad = needs_grad(x)
     out, idx = choose("lrn_max_pool2d", backend, x, needs_grad=grad)(
         x, size, float(alpha), float(beta), float(k), g, order == "pool_lrn",
@@ -98,7 +99,7 @@ def lrn_max_pool2d(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 
 
 @register("lrn_max_pool2d", "torch")
 def _lrn_pool_torch(x, size, alpha, beta, k, g, pool_first, with_indices):
-    return reference.pool.lrn_max_pool2d(x, size, alpha, beta, k, g.kernel, g.stride,
+    return reference.lrn.lrn_max_pool2d(x, size, alpha, beta, k, g.kernel, g.stride,
                                          g.padding, g.dilation, g.ceil_mode, pool_first)
 
 

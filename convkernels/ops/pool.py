@@ -1,9 +1,9 @@
 """Pooling ops: max (overlapping windows, dilation, ceil_mode, indices), average, adaptive
 and global average, adaptive max, max-unpool and the spatial pyramid pool (SPP-net).
 
-Each validates once in :mod:`convkernels._checks`, then runs on the chosen backend: ``torch``
+Each validates once (:mod:`convkernels.ops.pool_checks`), then runs on the chosen backend: ``torch``
 is ``torch.nn.functional``; ``cuda`` and ``triton`` are our primitives, whose backward passes
-are our own gather kernels (:mod:`convkernels._autograd`), deterministic and atomic-free.
+are our own gather kernels (:mod:`convkernels.ops.pool_primitives`), deterministic and atomic-free.
 """
 
 from __future__ import annotations
@@ -16,20 +16,11 @@ from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import choose, register
+from . import pool_checks, pool_primitives  # noqa: F401  (pool_primitives registers the ops)
+from ._common import batched, needs_grad
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
            "global_avg_pool2d", "max_unpool2d", "spatial_pyramid_pool"]
-
-
-def needs_grad(*tensors) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def batched(op: str, input):
-    """torch's pools take [C, H, W] too: run it as a batch of one. Returns (x, unbatch)."""
-    if isinstance(input, Tensor) and input.dim() == 3:
-        return input.unsqueeze(0), (lambda t: t.squeeze(0))
-    return input, (lambda t: t)
 
 
 def _unbatch_pair(unbatch, result, return_indices: bool):
@@ -59,7 +50,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
         >>> y.shape
         torch.Size([2, 96, 27, 27])
     """
-    x, unbatch = batched("max_pool2d", input)
+    x, unbatch = batched(input)
     g = _checks.check_pool2d("max_pool2d", x, kernel_size, stride, padding, dilation,
                              ceil_mode, avg=False)
     grad = needs_grad(x)
@@ -94,10 +85,10 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
         >>> y.shape
         torch.Size([2, 128, 28, 28])
     """
-    x, unbatch = batched("avg_pool2d", input)
+    x, unbatch = batched(input)
     g = _checks.check_pool2d("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode,
                              avg=True)
-    divisor = _checks.check_divisor_override("avg_pool2d", divisor_override)
+    divisor = pool_checks.check_divisor_override("avg_pool2d", divisor_override)
     fn = choose("avg_pool2d", backend, x, needs_grad=needs_grad(x))
     return unbatch(fn(x, g, bool(count_include_pad), divisor))
 
@@ -127,8 +118,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size, *, backend: Optional[str] = 
         >>> convkernels.ops.adaptive_avg_pool2d(torch.randn(2, 1024, 7, 7), 1).shape
         torch.Size([2, 1024, 1, 1])
     """
-    x, unbatch = batched("adaptive_avg_pool2d", input)
-    size = _checks.check_adaptive_output_size("adaptive_avg_pool2d", x, output_size,
+    x, unbatch = batched(input)
+    size = pool_checks.check_adaptive_output_size("adaptive_avg_pool2d", x, output_size,
                                               empty_channels=True)
     if x.shape[1] == 0:   # torch returns the empty [N, 0, OH, OW]; nothing to launch
         return unbatch(reference.pool.adaptive_avg_pool2d(x, size))
@@ -153,8 +144,8 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
                         backend: Optional[str] = None):
     """Equal to :func:`torch.nn.functional.adaptive_max_pool2d` (windows as in
     :func:`adaptive_avg_pool2d`, NaN wins, indices flat ``h * W + w``)."""
-    x, unbatch = batched("adaptive_max_pool2d", input)
-    size = _checks.check_adaptive_output_size("adaptive_max_pool2d", x, output_size)
+    x, unbatch = batched(input)
+    size = pool_checks.check_adaptive_output_size("adaptive_max_pool2d", x, output_size)
     grad = needs_grad(x)
     out = choose("adaptive_max_pool2d", backend, x, needs_grad=grad)(x, size,
                                                                     bool(return_indices), grad)
@@ -190,10 +181,10 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
         >>> convkernels.ops.max_unpool2d(y, idx, 2).shape == x.shape
         True
     """
-    x, unbatch = batched("max_unpool2d", input)
+    x, unbatch = batched(input)
     if isinstance(indices, Tensor) and indices.dim() == 3:
         indices = indices.unsqueeze(0)
-    size = _checks.check_unpool("max_unpool2d", x, indices, kernel_size, stride, padding,
+    size = pool_checks.check_unpool("max_unpool2d", x, indices, kernel_size, stride, padding,
                                 output_size)
     # Data-dependent, so skipped while torch.compile traces (the kernels then trust the indices).
     if indices.numel() and not torch.compiler.is_compiling():
@@ -238,7 +229,7 @@ def spatial_pyramid_pool(input: Tensor, levels: Sequence[int] = (1, 2, 4), mode:
     if mode == "avg" and input.shape[1] == 0:   # torch's empty [N, 0]; nothing to launch
         return torch.cat([adaptive_avg_pool2d(input, n).flatten(1) for n in levels], dim=1)
     op = "adaptive_max_pool2d" if mode == "max" else "adaptive_avg_pool2d"
-    _checks.check_adaptive_output_size(op, input, 1)   # the input checks (levels are checked)
+    pool_checks.check_adaptive_output_size(op, input, 1)   # the input checks (levels are checked)
     # One backend decision for every level; the levels differ only in their output size.
     grad = needs_grad(input)
     pool = choose(op, backend, input, needs_grad=grad)

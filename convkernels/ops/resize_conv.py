@@ -12,7 +12,7 @@ ever materializing the upsampled image.
 Backward: nearest differentiates the folded formulation (one aten
 ``convolution_backward`` per residue class on the low-res input); bilinear uses aten's
 composite backward (conv backward on the re-materialized upsampled input, then
-``upsample_bilinear2d_backward``). See :mod:`convkernels._autograd`.
+``upsample_bilinear2d_backward``). See :mod:`convkernels.ops.resize_conv_primitives`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from torch import Tensor
 from .. import _checks, _library
 from ..backends import Call, choose, register
 from ..reference import resize_conv as ref
-from .conv import _as_f32, _needs_grad
+from . import resize_conv_checks, resize_conv_primitives  # noqa: F401  (registers the ops)
+from ._common import as_f32, needs_grad
 
 __all__ = ["resize_conv2d", "resize_conv2d_affine", "fold_nearest_weight"]
 
@@ -95,9 +96,9 @@ def resize_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
         torch.Size([2, 4, 32, 32])
     """
     op = "resize_conv2d"
-    geom = _checks.check_resize_conv2d(op, input, weight, bias, scale_factor, mode, padding,
-                                       stride, align_corners)
-    fn = choose(op, backend, input, needs_grad=_needs_grad(input, weight, bias),
+    geom = resize_conv_checks.check_resize_conv2d(op, input, weight, bias, scale_factor, mode,
+                                                  padding, stride, align_corners)
+    fn = choose(op, backend, input, needs_grad=needs_grad(input, weight, bias),
                 extra={"mode": geom.mode})
     return fn(input, weight, None, bias, geom, False)
 
@@ -119,12 +120,12 @@ def resize_conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
         >>> y = convkernels.ops.resize_conv2d_affine(x, w, scale, shift, relu=True)
     """
     op = "resize_conv2d_affine"
-    geom = _checks.check_resize_conv2d(op, input, weight, None, scale_factor, mode, padding,
-                                       stride, align_corners)
+    geom = resize_conv_checks.check_resize_conv2d(op, input, weight, None, scale_factor, mode,
+                                                  padding, stride, align_corners)
     _checks.check_vector(op, "scale", scale, geom.conv.K)
     _checks.check_vector(op, "shift", shift, geom.conv.K)
     _checks.check_same_device(op, "input", input, scale=scale, shift=shift)
-    fn = choose(op, backend, input, needs_grad=_needs_grad(input, weight, scale, shift),
+    fn = choose(op, backend, input, needs_grad=needs_grad(input, weight, scale, shift),
                 extra={"mode": geom.mode})
     return fn(input, weight, scale, shift, geom, bool(relu))
 
@@ -141,7 +142,7 @@ def _torch_impl(input, weight, scale, shift, geom, relu):
 
 def _kernel_impl(backend, input, weight, scale, shift, geom, relu):
     g = geom.conv
-    scale, shift = _as_f32(scale), _as_f32(shift)
+    scale, shift = as_f32(scale), as_f32(shift)
     if geom.mode == "nearest":
         folded = fold_nearest_weight(weight, geom.scale_factor, g.padding, g.stride)
         return _library.op(backend, "resize_nearest_conv2d_fused")(

@@ -12,8 +12,8 @@ Per backend:
   kernels' rounding points (the CPU numerics reference).
 
 Backward: gradients go to the original ``weight`` (and input, scale, shift, residual) by
-aten's ``convolution_backward`` (see :mod:`convkernels._autograd`); the cached transformed
-weight is a detached function of ``weight`` and never receives a gradient itself.
+aten's ``convolution_backward`` (see :mod:`convkernels.ops.winograd_primitives`); the cached
+transformed weight is a detached function of ``weight`` and never receives a gradient itself.
 
 Intended difference from ``F.conv2d`` (NON_FINITE_NOTE): a single Inf or NaN input spreads
 over the whole output tiles whose input patch contains it (Inf - Inf and 0 * Inf inside the
@@ -34,6 +34,8 @@ from torch import Tensor
 from .. import _library
 from ..backends import Call, choose, register
 from ..reference import winograd as ref
+from . import winograd_primitives  # noqa: F401  (registers the ops)
+from ._common import as_f32, needs_grad
 
 ALGOS = tuple(ref.TILES)  # ("winograd_2x2", "winograd_4x4")
 
@@ -194,14 +196,9 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     """``act(conv3x3(input, weight) * scale + shift + residual)`` by Winograd. Arguments
     are already validated by the public op (``g`` is its ConvGeometry)."""
     check_algo(op, g, algo)
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (input, weight, scale, shift, residual))
-    fn = choose(OP, backend, input, needs_grad=needs_grad, groups=g.groups, extra={"algo": algo})
+    fn = choose(OP, backend, input, needs_grad=needs_grad(input, weight, scale, shift, residual),
+                groups=g.groups, extra={"algo": algo})
     return fn(input, weight, scale, shift, residual, g, relu, tile_of(algo))
-
-
-def _f32(v: Optional[Tensor]) -> Optional[Tensor]:
-    return None if v is None else v.to(torch.float32)
 
 
 @register(OP, "torch")
@@ -219,7 +216,7 @@ def _winograd_kernels(backend, input, weight, scale, shift, residual, g, relu, t
     transform = _library.op(backend, "winograd_filter_transform")
     u = filter_cache.get(backend, weight, tile, lambda w, m: transform(w, m))
     return _library.op(backend, "winograd_conv2d_fused")(
-        input, weight, u, _f32(scale), _f32(shift), residual, list(g.padding), tile, relu)
+        input, weight, u, as_f32(scale), as_f32(shift), residual, list(g.padding), tile, relu)
 
 
 #: Why the Triton F(4x4) kernel does not run on GPUs. Compiled for sm_90 (tools/

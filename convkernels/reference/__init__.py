@@ -8,7 +8,7 @@ that is wider; one rounding to the output dtype; output in the input's memory fo
 from __future__ import annotations
 
 # Families whose references are used as reference.<family>.<function>:
-from . import pool, resize_conv, winograd  # noqa: F401
+from . import lrn, pool, resize_conv, winograd  # noqa: F401
 from .conv import channel_moments, conv2d_fused, conv_bn_relu, epilogue_dtype, scale_shift_relu  # noqa: F401
 from .depthwise import separable_conv2d
 from .local_conv import local_conv2d

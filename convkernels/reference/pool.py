@@ -1,7 +1,7 @@
-"""Reference pooling, unpooling and local response normalization: the ``torch`` backend.
+"""Reference pooling and unpooling: the ``torch`` backend.
 
 Each is the ``torch.nn.functional`` call it mirrors (aten on CPU, cuDNN/aten on CUDA); the
-fused LRN + max-pool and the spatial pyramid are the compositions they replace.
+spatial pyramid is the composition it replaces.
 """
 
 from __future__ import annotations
@@ -42,20 +42,6 @@ def max_unpool2d(input, indices, output_size):
     out.scatter_(2, indices.reshape(N, C, H * W), input.reshape(N, C, H * W))
     out = out.view(N, C, output_size[0], output_size[1])
     return out.contiguous(memory_format=output_memory_format(input))
-
-
-def local_response_norm(input, size: int, alpha: float, beta: float, k: float):
-    return F.local_response_norm(input, size, alpha, beta, k)
-
-
-def lrn_max_pool2d(input, size, alpha, beta, k, kernel, stride, padding, dilation, ceil_mode,
-                   pool_first: bool):
-    """LRN then max-pool (AlexNet conv1/conv2), or max-pool then LRN (GoogLeNet's pool1)."""
-    if pool_first:
-        pooled, idx = max_pool2d(input, kernel, stride, padding, dilation, ceil_mode, True)
-        return local_response_norm(pooled, size, alpha, beta, k), idx
-    return max_pool2d(local_response_norm(input, size, alpha, beta, k), kernel, stride,
-                      padding, dilation, ceil_mode, True)
 
 
 def spatial_pyramid_pool(input, levels: Sequence[int], mode: str):

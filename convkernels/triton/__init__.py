@@ -16,9 +16,9 @@ __all__ = ["is_available", "conv2d_fused", "channel_moments", "scale_shift_relu"
            "local_conv2d"]
 
 _LAUNCHERS = {
-    "conv2d_fused": "conv_direct",
-    "channel_moments": "batch_norm",
-    "scale_shift_relu": "batch_norm",
+    "conv2d_fused": "conv",
+    "channel_moments": "conv_batch_norm",
+    "scale_shift_relu": "conv_batch_norm",
     "local_conv2d": "local_conv",
 }
 
@@ -45,11 +45,9 @@ def is_available() -> tuple[bool, str]:
     version = getattr(triton, "__version__", "?")
     interpret = _interpret_requested()
     # Kernels already defined in the other mode cannot switch (triton.jit decides once).
-    mod = sys.modules.get(f"{__name__}.conv_direct")
+    mod = sys.modules.get(f"{__name__}.conv")
     if mod is not None:
-        from ._common import is_interpreted
-
-        defined_interp = is_interpreted(mod._conv2d_fused_kernel)
+        defined_interp = mod.defined_interpreted()
         if defined_interp != interpret:
             return False, (
                 f"TRITON_INTERPRET={'1' if interpret else '0'} now, but the Triton kernels were "

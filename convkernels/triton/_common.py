@@ -52,17 +52,6 @@ def needs_int64(*tensors, slack: int = 1) -> bool:
     return any(max_offset(t) * slack + t.numel() >= _INT32_MAX for t in tensors if t is not None)
 
 
-def pair(v, name: str) -> tuple[int, int]:
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(int(i) for i in v)
-    if len(v) == 1:
-        return (v[0], v[0])
-    if len(v) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {v}")
-    return v
-
-
 def device_context(t: torch.Tensor, interpreted: bool):
     """Launch on the tensor's device (Triton uses the current CUDA device and its stream)."""
     if interpreted or t.device.type != "cuda":
@@ -132,3 +121,58 @@ def fit_configs(configs, tile_bytes, acc_elements, device_index: int | None = No
             if config_fits(c, smem_bytes=c.num_stages * tile_bytes(c),
                            acc_elements=acc_elements(c), smem_limit=limit)]
     return kept or [min(configs, key=lambda c: c.num_stages * tile_bytes(c))]
+
+
+# ---- index helpers used inside the kernels of several families ----------------------------
+
+@triton.jit
+def outer_add(rows, cols, M_FAST: tl.constexpr):
+    """rows [BM] (+) cols [BK] -> [BM, BK], or [BK, BM] when M_FAST."""
+    if M_FAST:
+        return cols[:, None] + rows[None, :]
+    else:
+        return rows[:, None] + cols[None, :]
+
+
+@triton.jit
+def outer_and(rows, cols, M_FAST: tl.constexpr):
+    """rows [BM] & cols [BK] -> [BM, BK], or [BK, BM] when M_FAST."""
+    if M_FAST:
+        return cols[:, None] & rows[None, :]
+    else:
+        return rows[:, None] & cols[None, :]
+
+
+#: Elements per program of the flat elementwise kernels (pool, lrn).
+FLAT_BLOCK = 256
+
+
+@triton.jit
+def block_offsets(TOTAL, INDEX_64: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's BLOCK flat element offsets (int64 when INDEX_64) and which are < TOTAL."""
+    offs = tl.arange(0, BLOCK)
+    if INDEX_64:
+        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
+    else:
+        offs = offs + tl.program_id(0) * BLOCK
+    return offs, offs < TOTAL
+
+
+@triton.jit
+def decompose(offs, C, D2, D3, CHANNELS_LAST: tl.constexpr):
+    """Flat offsets of a dense [N, C, D2, D3] tensor -> (n, c, d2, d3) in its memory order."""
+    if CHANNELS_LAST:
+        c = offs % C
+        t = offs // C
+        d3 = t % D3
+        t = t // D3
+        d2 = t % D2
+        n = t // D2
+    else:
+        d3 = offs % D3
+        t = offs // D3
+        d2 = t % D2
+        t = t // D2
+        c = t % C
+        n = t // C
+    return n, c, d2, d3

@@ -20,7 +20,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import device_context, is_interpreted, needs_int64, output_memory_format, pair
+from .._checks import pair
+from ._common import device_context, is_interpreted, needs_int64, output_memory_format
 
 _PIXELS_PER_CHUNK = 4096
 _MAX_CHUNKS = 256
@@ -120,9 +121,9 @@ def _backward_weight_partial_kernel(
 
 
 def _geometry(grad_output, input, weight, stride, padding, dilation):
-    sh, sw = pair(stride, "stride")
-    ph, pw = pair(padding, "padding")
-    dh, dw = pair(dilation, "dilation")
+    sh, sw = pair("triton.depthwise_backward", "stride", stride)
+    ph, pw = pair("triton.depthwise_backward", "padding", padding)
+    dh, dw = pair("triton.depthwise_backward", "dilation", dilation)
     N, C, H, W = input.shape
     K, one, R, S = weight.shape
     if one != 1 or K % C != 0:

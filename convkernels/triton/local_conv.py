@@ -19,6 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import pair
 from ._common import (
     conv_fp32_precision,
     device_context,
@@ -26,7 +27,6 @@ from ._common import (
     is_interpreted,
     needs_int64,
     output_memory_format,
-    pair,
     round_to_bf16_rtne,
 )
 
@@ -122,9 +122,9 @@ def local_conv2d(input, weight, bias, stride, padding, dilation, *, index64=None
     bias [K, P, Q] or None; fp32/fp16/bf16. Returns [N, K, P, Q] in the input's memory
     format. ``index64`` forces (True) or forbids (False) 64-bit offsets; None decides by the
     tensors' extents."""
-    sh, sw = pair(stride, "stride")
-    ph, pw = pair(padding, "padding")
-    dh, dw = pair(dilation, "dilation")
+    sh, sw = pair("triton.local_conv2d", "stride", stride)
+    ph, pw = pair("triton.local_conv2d", "padding", padding)
+    dh, dw = pair("triton.local_conv2d", "dilation", dilation)
     N, C, H, W = input.shape
     P, Q, K, Cw, R, S = weight.shape
     if Cw != C:

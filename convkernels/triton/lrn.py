@@ -21,8 +21,15 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import device_context, is_interpreted, needs_int64, output_memory_format
-from .pool import BLOCK, _block_offsets, _decompose
+from ._common import (
+    FLAT_BLOCK,
+    block_offsets,
+    decompose,
+    device_context,
+    is_interpreted,
+    needs_int64,
+    output_memory_format,
+)
 
 
 @triton.jit
@@ -52,8 +59,8 @@ def _lrn_fwd_kernel(
     SIZE, alpha_over_size, beta, k,
     CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
-    n, c, h, w = _decompose(offs, C, H, W, CHANNELS_LAST)
+    offs, live = block_offsets(TOTAL, INDEX_64, BLOCK)
+    n, c, h, w = decompose(offs, C, H, W, CHANNELS_LAST)
     base = n * sx_n + h * sx_h + w * sx_w
     x = tl.load(x_ptr + base + c * sx_c, mask=live, other=0.0).to(tl.float32)
     s = _scale(x_ptr, base, c, sx_c, C, live, SIZE, alpha_over_size, k)
@@ -69,8 +76,8 @@ def _lrn_bwd_kernel(
     SIZE, alpha_over_size, beta, k,
     CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
-    n, j, h, w = _decompose(offs, C, H, W, CHANNELS_LAST)
+    offs, live = block_offsets(TOTAL, INDEX_64, BLOCK)
+    n, j, h, w = decompose(offs, C, H, W, CHANNELS_LAST)
     xb = n * sx_n + h * sx_h + w * sx_w
     gb = n * sg_n + h * sg_h + w * sg_w
     x_j = tl.load(x_ptr + xb + j * sx_c, mask=live, other=0.0).to(tl.float32)
@@ -101,8 +108,8 @@ def _lrn_max_pool_kernel(
 ):
     """LRN then max-pool (indices into the LRN output plane), or max-pool then LRN (the LRN
     window runs over the pooled values of the neighbouring channels)."""
-    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
-    n, c, oh, ow = _decompose(offs, C, OH, OW, CHANNELS_LAST)
+    offs, live = block_offsets(TOTAL, INDEX_64, BLOCK)
+    n, c, oh, ow = decompose(offs, C, OH, OW, CHANNELS_LAST)
     h0 = oh * SH - PH
     w0 = ow * SW - PW
     best = tl.full((BLOCK,), float("-inf"), tl.float32)
@@ -150,7 +157,7 @@ def _lrn_max_pool_kernel(
 
 
 def _grid(numel):
-    return (triton.cdiv(numel, BLOCK),)
+    return (triton.cdiv(numel, FLAT_BLOCK),)
 
 
 def local_response_norm(x, size, alpha, beta, k, force_int64=False):
@@ -164,7 +171,7 @@ def local_response_norm(x, size, alpha, beta, k, force_int64=False):
         _lrn_fwd_kernel[_grid(out.numel())](
             x, out, out.numel(), C, H, W, *x.stride(), size, alpha / size, beta, k,
             CHANNELS_LAST=fmt == torch.channels_last,
-            INDEX_64=force_int64 or needs_int64(x, out), BLOCK=BLOCK, num_warps=4)
+            INDEX_64=force_int64 or needs_int64(x, out), BLOCK=FLAT_BLOCK, num_warps=4)
     return out
 
 
@@ -179,7 +186,7 @@ def local_response_norm_backward(grad, x, size, alpha, beta, k, force_int64=Fals
         _lrn_bwd_kernel[_grid(gx.numel())](
             grad, x, gx, gx.numel(), C, H, W, *grad.stride(), *x.stride(),
             size, alpha / size, beta, k, CHANNELS_LAST=fmt == torch.channels_last,
-            INDEX_64=force_int64 or needs_int64(grad, x, gx), BLOCK=BLOCK, num_warps=4)
+            INDEX_64=force_int64 or needs_int64(grad, x, gx), BLOCK=FLAT_BLOCK, num_warps=4)
     return gx
 
 
@@ -199,5 +206,5 @@ def lrn_max_pool2d(x, size, alpha, beta, k, kernel, stride, padding, dilation, O
             *kernel, *stride, *padding, *dilation, size, alpha / size, beta, k,
             POOL_FIRST=pool_first, WRITE_INDICES=return_indices,
             CHANNELS_LAST=fmt == torch.channels_last,
-            INDEX_64=force_int64 or needs_int64(x, out, idx), BLOCK=BLOCK, num_warps=4)
+            INDEX_64=force_int64 or needs_int64(x, out, idx), BLOCK=FLAT_BLOCK, num_warps=4)
     return out, idx

@@ -23,40 +23,15 @@ import torch
 import triton
 import triton.language as tl
 
-from ._common import device_context, is_interpreted, needs_int64, output_memory_format
-
-BLOCK = 256
-
-
-@triton.jit
-def _block_offsets(TOTAL, INDEX_64: tl.constexpr, BLOCK: tl.constexpr):
-    """This program's BLOCK flat element offsets (int64 when INDEX_64) and which are < TOTAL."""
-    offs = tl.arange(0, BLOCK)
-    if INDEX_64:
-        offs = offs + tl.program_id(0).to(tl.int64) * BLOCK
-    else:
-        offs = offs + tl.program_id(0) * BLOCK
-    return offs, offs < TOTAL
-
-
-@triton.jit
-def _decompose(offs, C, D2, D3, CHANNELS_LAST: tl.constexpr):
-    """Flat offsets of a dense [N, C, D2, D3] tensor -> (n, c, d2, d3) in its memory order."""
-    if CHANNELS_LAST:
-        c = offs % C
-        t = offs // C
-        d3 = t % D3
-        t = t // D3
-        d2 = t % D2
-        n = t // D2
-    else:
-        d3 = offs % D3
-        t = offs // D3
-        d2 = t % D2
-        t = t // D2
-        c = t % C
-        n = t // C
-    return n, c, d2, d3
+from ._common import (
+    FLAT_BLOCK,
+    block_offsets,
+    decompose,
+    device_context,
+    is_interpreted,
+    needs_int64,
+    output_memory_format,
+)
 
 
 @triton.jit
@@ -72,8 +47,8 @@ def _pool_fwd_kernel(
     WRITE_INDICES: tl.constexpr, CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
-    n, c, oh, ow = _decompose(offs, C, OH, OW, CHANNELS_LAST)
+    offs, live = block_offsets(TOTAL, INDEX_64, BLOCK)
+    n, c, oh, ow = decompose(offs, C, OH, OW, CHANNELS_LAST)
     base = n * sx_n + c * sx_c
     if ADAPTIVE:
         h0 = (oh * H) // OH
@@ -153,8 +128,8 @@ def _pool_bwd_kernel(
     IS_MAX: tl.constexpr, ADAPTIVE: tl.constexpr, COUNT_INCLUDE_PAD: tl.constexpr,
     CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
-    n, c, h, w = _decompose(offs, C, H, W, CHANNELS_LAST)
+    offs, live = block_offsets(TOTAL, INDEX_64, BLOCK)
+    n, c, h, w = decompose(offs, C, H, W, CHANNELS_LAST)
     g_base = n * sg_n + c * sg_c
     i_base = n * si_n + c * si_c
     me = (h * W + w).to(tl.int64)
@@ -210,12 +185,12 @@ def _launch_fwd(x, OH, OW, kernel, stride, padding, dilation, *, is_max, adaptiv
         return out, idx
     interp = is_interpreted(_pool_fwd_kernel)
     with device_context(x, interp):
-        _pool_fwd_kernel[(triton.cdiv(out.numel(), BLOCK),)](
+        _pool_fwd_kernel[(triton.cdiv(out.numel(), FLAT_BLOCK),)](
             x, out, idx if write_indices else out, out.numel(), C, H, W, OH, OW, *x.stride(),
             *kernel, *stride, *padding, *dilation, divisor,
             IS_MAX=is_max, ADAPTIVE=adaptive, COUNT_INCLUDE_PAD=count_include_pad,
             WRITE_INDICES=write_indices, CHANNELS_LAST=fmt == torch.channels_last,
-            INDEX_64=force_int64 or needs_int64(x, out, idx), BLOCK=BLOCK, num_warps=4)
+            INDEX_64=force_int64 or needs_int64(x, out, idx), BLOCK=FLAT_BLOCK, num_warps=4)
     return out, idx
 
 
@@ -231,12 +206,12 @@ def _launch_bwd(grad, indices, H, W, kernel, stride, padding, dilation, *, is_ma
     idx = indices if is_max else grad
     interp = is_interpreted(_pool_bwd_kernel)
     with device_context(grad, interp):
-        _pool_bwd_kernel[(triton.cdiv(gx.numel(), BLOCK),)](
+        _pool_bwd_kernel[(triton.cdiv(gx.numel(), FLAT_BLOCK),)](
             grad, idx, gx, gx.numel(), C, H, W, OH, OW, *grad.stride(), *idx.stride(),
             *kernel, *stride, *padding, *dilation, divisor,
             IS_MAX=is_max, ADAPTIVE=adaptive, COUNT_INCLUDE_PAD=count_include_pad,
             CHANNELS_LAST=fmt == torch.channels_last,
-            INDEX_64=force_int64 or needs_int64(grad, idx, gx), BLOCK=BLOCK, num_warps=4)
+            INDEX_64=force_int64 or needs_int64(grad, idx, gx), BLOCK=FLAT_BLOCK, num_warps=4)
     return gx
 
 
@@ -247,7 +222,7 @@ def adaptive_window_bound(size_in: int, size_out: int) -> int:
                for o in range(size_out))
 
 
-# ---- launchers, one per primitive (arguments as in csrc/ops/pool.cpp) -------------------
+# ---- launchers, one per primitive (arguments as in csrc/ops/pool.cpp) -----------------------
 
 def max_pool2d(x, kernel, stride, padding, dilation, OH, OW, return_indices, force_int64=False):
     return _launch_fwd(x, OH, OW, kernel, stride, padding, dilation, is_max=True,
@@ -302,8 +277,8 @@ def _unpool_kernel(
     BACKWARD: tl.constexpr, CHANNELS_LAST: tl.constexpr, INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    offs, live = _block_offsets(TOTAL, INDEX_64, BLOCK)
-    n, c, h, w = _decompose(offs, C, H, W, CHANNELS_LAST)
+    offs, live = block_offsets(TOTAL, INDEX_64, BLOCK)
+    n, c, h, w = decompose(offs, C, H, W, CHANNELS_LAST)
     where = tl.load(idx_ptr + n * si_n + c * si_c + h * si_h + w * si_w, mask=live, other=0)
     oh = where // OW
     ow = where - oh * OW
@@ -329,10 +304,10 @@ def max_unpool2d(x, indices, OH, OW, force_int64=False):
         return out
     interp = is_interpreted(_unpool_kernel)
     with device_context(x, interp):
-        _unpool_kernel[(triton.cdiv(x.numel(), BLOCK),)](
+        _unpool_kernel[(triton.cdiv(x.numel(), FLAT_BLOCK),)](
             x, indices, out, x.numel(), C, H, W, OW, *x.stride(), *indices.stride(),
             *out.stride(), BACKWARD=False, CHANNELS_LAST=fmt == torch.channels_last,
-            INDEX_64=force_int64 or needs_int64(x, indices, out), BLOCK=BLOCK, num_warps=4)
+            INDEX_64=force_int64 or needs_int64(x, indices, out), BLOCK=FLAT_BLOCK, num_warps=4)
     return out
 
 
@@ -345,8 +320,8 @@ def max_unpool2d_backward(grad, indices, force_int64=False):
     OW = grad.shape[3]
     interp = is_interpreted(_unpool_kernel)
     with device_context(grad, interp):
-        _unpool_kernel[(triton.cdiv(gx.numel(), BLOCK),)](
+        _unpool_kernel[(triton.cdiv(gx.numel(), FLAT_BLOCK),)](
             gx, indices, grad, gx.numel(), C, H, W, OW, 0, 0, 0, 0, *indices.stride(),
             *grad.stride(), BACKWARD=True, CHANNELS_LAST=fmt == torch.channels_last,
-            INDEX_64=force_int64 or needs_int64(gx, indices, grad), BLOCK=BLOCK, num_warps=4)
+            INDEX_64=force_int64 or needs_int64(gx, indices, grad), BLOCK=FLAT_BLOCK, num_warps=4)
     return gx

@@ -30,10 +30,11 @@ from ._common import (
     fit_configs,
     is_interpreted,
     needs_int64,
+    outer_add,
+    outer_and,
     output_memory_format,
     round_to_bf16_rtne,
 )
-from .conv_direct import _outer_add, _outer_and
 
 
 @triton.jit
@@ -123,8 +124,8 @@ def _nearest_kernel(
         for c0 in range(0, C, BLOCK_K):
             c = c0 + rk
             c_ok = c < C
-            a_tile = tl.load(_outer_add(x_row + tap_x, c * sx_c, A_M_FAST),
-                             mask=_outer_and(row_ok, c_ok, A_M_FAST), other=0.0)
+            a_tile = tl.load(outer_add(x_row + tap_x, c * sx_c, A_M_FAST),
+                             mask=outer_and(row_ok, c_ok, A_M_FAST), other=0.0)
             if A_M_FAST:
                 a_tile = tl.trans(a_tile)
             b_ptrs = w_col[None, :] + (c * sw_c + t * sw_t + u * sw_u)[:, None]
@@ -216,8 +217,8 @@ def _bilinear_kernel(
         for c0 in range(0, C, BLOCK_K):
             c = c0 + rk
             c_ok = c < C
-            mask = _outer_and(ok, c_ok, A_M_FAST)
-            p00 = _outer_add(base, c * sx_c, A_M_FAST)
+            mask = outer_and(ok, c_ok, A_M_FAST)
+            p00 = outer_add(base, c * sx_c, A_M_FAST)
             p01 = p00 + _per_row(dw, A_M_FAST)
             p10 = p00 + _per_row(dh, A_M_FAST)
             p11 = p10 + _per_row(dw, A_M_FAST)

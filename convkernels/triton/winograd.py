@@ -42,7 +42,7 @@ from ._common import (
 
 
 @triton.jit
-def _winograd_fused_kernel(
+def winograd_fused_kernel(
     x_ptr,  # [N, C, H, W] any strides
     u_ptr,  # [ALPHA*ALPHA, K, C] contiguous: transformed filter in the input dtype
     bt_ptr,  # [AP, AP] fp32: kron(B^T, B^T)^T zero-padded (input transform)
@@ -214,7 +214,7 @@ def filter_transform(weight: torch.Tensor, m: int) -> torch.Tensor:
     return out
 
 
-def _blocks(m: int, interp: bool, dtype: torch.dtype) -> tuple[int, int, int, int]:
+def launch_blocks(m: int, interp: bool, dtype: torch.dtype) -> tuple[int, int, int, int]:
     """(BLOCK_T, BLOCK_C, BLOCK_K, num_warps): the accumulator is AP x BLOCK_T x BLOCK_K."""
     if interp:
         return 16, 16, 16, 4
@@ -248,15 +248,15 @@ def conv2d_fused(input, transformed_weight, scale, shift, residual, padding, m, 
     T = N * TH * TW
     u = transformed_weight.contiguous()
     btk, atk, _, ap, mp = _matrices(m, input.device)
-    interp = is_interpreted(_winograd_fused_kernel)
+    interp = is_interpreted(winograd_fused_kernel)
     if index64 is None:
         # Patches start up to pad + (m - 1) outside the image: slack 2.
         index64 = needs_int64(input, residual, out, slack=2)
-    block_t, block_c, block_k, warps = _blocks(m, interp, input.dtype)
+    block_t, block_c, block_k, warps = launch_blocks(m, interp, input.dtype)
     placeholder = out
     grid = (triton.cdiv(T, block_t), triton.cdiv(K, block_k))
     with device_context(input, interp):
-        _winograd_fused_kernel[grid](
+        winograd_fused_kernel[grid](
             input, u, btk, atk,
             scale.contiguous() if scale is not None else placeholder,
             shift.contiguous() if shift is not None else placeholder,

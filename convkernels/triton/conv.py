@@ -30,6 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import pair
 from ._common import (
     channels_fastest,
     conv_fp32_precision,
@@ -37,33 +38,17 @@ from ._common import (
     fit_configs,
     is_interpreted,
     needs_int64,
+    outer_add,
+    outer_and,
     output_memory_format,
-    pair,
     round_to_bf16_rtne,
 )
 
 _BLOCKED_MIN_C = 32
 
 
-@triton.jit
-def _outer_add(rows, cols, M_FAST: tl.constexpr):
-    """rows [BM] (+) cols [BK] -> [BM, BK], or [BK, BM] when M_FAST."""
-    if M_FAST:
-        return cols[:, None] + rows[None, :]
-    else:
-        return rows[:, None] + cols[None, :]
-
-
-@triton.jit
-def _outer_and(rows, cols, M_FAST: tl.constexpr):
-    if M_FAST:
-        return cols[:, None] & rows[None, :]
-    else:
-        return rows[:, None] & cols[None, :]
-
-
 @triton.jit(do_not_specialize=["M_CLASS"])
-def _conv2d_fused_kernel(
+def conv2d_fused_kernel(
     x_ptr,  # [N, C, H, W] any strides
     w_ptr,  # [K, C, R, S]: KRSC if BLOCKED or not ORDER_CRS, else KCRS-contiguous
     scale_ptr,  # [K] fp32, read iff HAS_SCALE
@@ -156,8 +141,8 @@ def _conv2d_fused_kernel(
             c = cb * BLOCK_K + rk
             c_ok = c < C
             tap = (r * dil_h) * sx_h + (s * dil_w) * sx_w
-            a_ptrs = _outer_add(x_row + tap, c * sx_c, A_M_FAST)
-            a = tl.load(a_ptrs, mask=_outer_and(row_ok, c_ok, A_M_FAST), other=0.0)
+            a_ptrs = outer_add(x_row + tap, c * sx_c, A_M_FAST)
+            a = tl.load(a_ptrs, mask=outer_and(row_ok, c_ok, A_M_FAST), other=0.0)
             if A_M_FAST:
                 a = tl.trans(a)
             b_ptrs = w_col[None, :] + (c * sw_c + r * sw_r + s * sw_s)[:, None]
@@ -181,11 +166,11 @@ def _conv2d_fused_kernel(
             k_ok = kk < CRS
             dh = r * dil_h
             dw = s * dil_w
-            ih = _outer_add(h0, dh, A_M_FAST)
-            iw = _outer_add(w0, dw, A_M_FAST)
-            a_ok = _outer_and(m_ok, k_ok, A_M_FAST)
+            ih = outer_add(h0, dh, A_M_FAST)
+            iw = outer_add(w0, dw, A_M_FAST)
+            a_ok = outer_and(m_ok, k_ok, A_M_FAST)
             a_ok = a_ok & ((ih >= 0) & (ih < H)) & ((iw >= 0) & (iw < W))
-            a_ptrs = _outer_add(x_row, c * sx_c + dh * sx_h + dw * sx_w, A_M_FAST)
+            a_ptrs = outer_add(x_row, c * sx_c + dh * sx_h + dw * sx_w, A_M_FAST)
             a = tl.load(a_ptrs, mask=a_ok, other=0.0)
             if A_M_FAST:
                 a = tl.trans(a)
@@ -276,10 +261,15 @@ _conv2d_fused_tuned = triton.autotune(
          "HAS_SCALE", "HAS_SHIFT", "HAS_RESIDUAL", "RELU", "BLOCKED", "ORDER_CRS", "INDEX_64",
          "K_INDEX_64", "INPUT_PRECISION"],
     prune_configs_by={"early_config_prune": _prune},
-)(_conv2d_fused_kernel)
+)(conv2d_fused_kernel)
 
 # The interpreter is numpy: one small deterministic tile, no tuning.
 _INTERPRET_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 16, "BLOCK_K": 16}
+
+
+def defined_interpreted() -> bool:
+    """Whether this module's kernels were defined under TRITON_INTERPRET=1."""
+    return is_interpreted(conv2d_fused_kernel)
 
 
 def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilation, relu, *,
@@ -291,9 +281,9 @@ def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilatio
     (False) all 64-bit offsets; None picks row and k-side widths by the tensors' extents.
     Returns [N, K, P, Q] in the input's memory format.
     """
-    sh, sw = pair(stride, "stride")
-    ph, pw = pair(padding, "padding")
-    dh, dw = pair(dilation, "dilation")
+    sh, sw = pair("triton.conv2d_fused", "stride", stride)
+    ph, pw = pair("triton.conv2d_fused", "padding", padding)
+    dh, dw = pair("triton.conv2d_fused", "dilation", dilation)
     N, C, H, W = input.shape
     K, Cw, R, S = weight.shape
     if Cw != C:
@@ -311,7 +301,7 @@ def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilatio
         raise ValueError(f"conv2d_fused (triton): residual shape {tuple(residual.shape)} "
                          f"!= output shape {(N, K, P, Q)}")
 
-    interp = is_interpreted(_conv2d_fused_kernel)
+    interp = is_interpreted(conv2d_fused_kernel)
     c_fast = channels_fastest(input)
     blocked = C >= _BLOCKED_MIN_C
     # Weight in the schedule's k order (see module doc); FLAT indexes it by k alone.
@@ -360,7 +350,7 @@ def conv2d_fused(input, weight, scale, shift, residual, stride, padding, dilatio
 
     with device_context(input, interp):
         if interp:
-            _conv2d_fused_kernel[grid(_INTERPRET_CONFIG)](*args, **meta, **_INTERPRET_CONFIG)
+            conv2d_fused_kernel[grid(_INTERPRET_CONFIG)](*args, **meta, **_INTERPRET_CONFIG)
         else:
             _conv2d_fused_tuned[grid](*args, **meta)
     return out

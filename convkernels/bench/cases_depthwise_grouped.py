@@ -1,6 +1,7 @@
-"""Benchmark rows of the grouped-convolution family: every grouped layer of the original
-two-tower AlexNet (conv2/4/5, groups=2) and of ResNeXt-50 32x4d (the 3x3 convolutions of
-its 16 blocks, groups=32: 4, 8, 16 and 32 channels per group), forward and forward+backward.
+"""Benchmark rows of grouped convolution (the depthwise family): every grouped layer of the
+original two-tower AlexNet (conv2/4/5, groups=2) and of ResNeXt-50 32x4d (the 3x3
+convolutions of its 16 blocks, groups=32: 4, 8, 16 and 32 channels per group), forward and
+forward+backward.
 
 Priority 0 is the headline target: ResNeXt-50's grouped 3x3 in fp16 channels_last at batch
 64 (>= 1.2x cuDNN). Timed with ``ops.conv2d(..., groups=g)``; the baseline is
@@ -92,6 +93,6 @@ def cases() -> list[OpCase]:
                                   ("bf16", "channels_last")):
                 target = resnext and dtype == "fp16" and mode == "fwd"
                 priority = 0 if target else 1 if dtype == "fp16" else 3
-                out.append(OpCase("grouped", "conv2d", mode, network, layer, params, dtype,
-                                  layout, priority, build_conv))
+                out.append(OpCase("depthwise_grouped", "conv2d", mode, network, layer, params,
+                                  dtype, layout, priority, build_conv))
     return out

@@ -21,16 +21,16 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import pair
 from ._common import (
     conv_fp32_precision,
     device_context,
     is_interpreted,
     needs_int64,
     output_memory_format,
-    pair,
     round_to_bf16_rtne,
 )
-from .grouped import _epilogue_store, _pixel_coords
+from .depthwise_grouped import epilogue_store, pixel_coords
 
 MAX_N_TILES = 2
 _MAX_BLOCK_N = 128
@@ -59,7 +59,7 @@ def _separable_kernel(
 ):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    m_ok, n_img, p, q, h0, w0 = _pixel_coords(pid_m, M, P, Q, stride_h, stride_w, pad_h, pad_w,
+    m_ok, n_img, p, q, h0, w0 = pixel_coords(pid_m, M, P, Q, stride_h, stride_w, pad_h, pad_w,
                                               INDEX_64, BLOCK_M)
     kn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     kn_ok = kn < K
@@ -95,7 +95,7 @@ def _separable_kernel(
             a = a.to(tl.float32)
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
-    _epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, out_ptr, out_ptr,
+    epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, out_ptr, out_ptr,
                     0, 0, 0, 0, so_n, so_k, so_p, so_q,
                     HAS_SCALE, HAS_SHIFT, False, RELU, BF16_RTNE)
 
@@ -113,9 +113,9 @@ def separable_conv2d_fused(input, dw_weight, pw_weight, mid_scale, mid_shift, mi
                            shift, relu, stride, padding, dilation):
     """The fused separable convolution; see the module docstring. Returns [N, K, P, Q] in
     the input's memory format."""
-    sh, sw = pair(stride, "stride")
-    ph, pw = pair(padding, "padding")
-    dh, dw = pair(dilation, "dilation")
+    sh, sw = pair("triton.separable_conv2d_fused", "stride", stride)
+    ph, pw = pair("triton.separable_conv2d_fused", "padding", padding)
+    dh, dw = pair("triton.separable_conv2d_fused", "dilation", dilation)
     N, C, H, W = input.shape
     CM, _, R, S = dw_weight.shape
     K = pw_weight.shape[0]

@@ -10,7 +10,7 @@ Two kernels, one launcher (:func:`conv2d_grouped`):
   overlap), one write of the output.
 * GROUPED (any other groups): grid axis 1 is the group, axis 0 the (pixel tile, channel
   tile within the group). The reduction runs over the group's Cg*R*S in BLOCK_K slices
-  with k = (r, s, c) decomposed per element (the FLAT schedule of conv_direct). Groups wide
+  with k = (r, s, c) decomposed per element (the FLAT schedule of triton/conv.py). Groups wide
   enough for tensor cores (Kg >= 16 and Cg*R*S >= 16, e.g. AlexNet's two towers) use
   ``tl.dot``; narrow ones (ResNeXt's 4 channels per group) a broadcast multiply-reduce,
   where a 16-wide MMA tile would be three quarters padding.
@@ -24,19 +24,19 @@ import torch
 import triton
 import triton.language as tl
 
+from .._checks import pair
 from ._common import (
     conv_fp32_precision,
     device_context,
     is_interpreted,
     needs_int64,
     output_memory_format,
-    pair,
     round_to_bf16_rtne,
 )
 
 
 @triton.jit
-def _epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, res_ptr, out_ptr,
+def epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, res_ptr, out_ptr,
                     sr_n, sr_k, sr_p, sr_q, so_n, so_k, so_p, so_q,
                     HAS_SCALE: tl.constexpr, HAS_SHIFT: tl.constexpr,
                     HAS_RESIDUAL: tl.constexpr, RELU: tl.constexpr, BF16_RTNE: tl.constexpr):
@@ -58,7 +58,7 @@ def _epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, res
 
 
 @triton.jit
-def _pixel_coords(pid_m, M, P, Q, stride_h, stride_w, pad_h, pad_w,
+def pixel_coords(pid_m, M, P, Q, stride_h, stride_w, pad_h, pad_w,
                   INDEX_64: tl.constexpr, BLOCK_M: tl.constexpr):
     """Output rows of tile pid_m -> (m_ok, n, p, q, h0, w0), each [BLOCK_M]."""
     if INDEX_64:
@@ -94,7 +94,7 @@ def _depthwise_kernel(
 ):
     pid_m = tl.program_id(0)
     pid_c = tl.program_id(1)
-    m_ok, n_img, p, q, h0, w0 = _pixel_coords(pid_m, M, P, Q, stride_h, stride_w, pad_h, pad_w,
+    m_ok, n_img, p, q, h0, w0 = pixel_coords(pid_m, M, P, Q, stride_h, stride_w, pad_h, pad_w,
                                               INDEX_64, BLOCK_M)
     kn = pid_c * BLOCK_C + tl.arange(0, BLOCK_C)
     kn_ok = kn < K
@@ -111,7 +111,7 @@ def _depthwise_kernel(
                         mask=ok[:, None] & kn_ok[None, :], other=0.0)
             wv = tl.load(w_ptr + kn * sw_k + (r * sw_r + s * sw_s), mask=kn_ok, other=0.0)
             acc += x.to(tl.float32) * wv.to(tl.float32)[None, :]
-    _epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, res_ptr, out_ptr,
+    epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, res_ptr, out_ptr,
                     sr_n, sr_k, sr_p, sr_q, so_n, so_k, so_p, so_q,
                     HAS_SCALE, HAS_SHIFT, HAS_RESIDUAL, RELU, BF16_RTNE)
 
@@ -139,7 +139,7 @@ def _grouped_kernel(
     n_tiles = tl.cdiv(Kg, BLOCK_N)
     pid_m = pid // n_tiles
     pid_n = pid - pid_m * n_tiles
-    m_ok, n_img, p, q, h0, w0 = _pixel_coords(pid_m, M, P, Q, stride_h, stride_w, pad_h, pad_w,
+    m_ok, n_img, p, q, h0, w0 = pixel_coords(pid_m, M, P, Q, stride_h, stride_w, pad_h, pad_w,
                                               INDEX_64, BLOCK_M)
     kg = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)  # channel within the group
     kn_ok = kg < Kg
@@ -169,7 +169,7 @@ def _grouped_kernel(
             acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
         else:
             acc += tl.sum(a.to(tl.float32)[:, :, None] * b.to(tl.float32)[None, :, :], axis=1)
-    _epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, res_ptr, out_ptr,
+    epilogue_store(acc, n_img, p, q, kn, m_ok, kn_ok, scale_ptr, shift_ptr, res_ptr, out_ptr,
                     sr_n, sr_k, sr_p, sr_q, so_n, so_k, so_p, so_q,
                     HAS_SCALE, HAS_SHIFT, HAS_RESIDUAL, RELU, BF16_RTNE)
 
@@ -187,9 +187,9 @@ def conv2d_grouped(input, weight, scale, shift, residual, stride, padding, dilat
     forbids (False) 64-bit pixel offsets; None decides from the tensors' extents. Returns
     [N, K, P, Q] in the input's memory format.
     """
-    sh, sw = pair(stride, "stride")
-    ph, pw = pair(padding, "padding")
-    dh, dw = pair(dilation, "dilation")
+    sh, sw = pair("triton.conv2d_grouped", "stride", stride)
+    ph, pw = pair("triton.conv2d_grouped", "padding", padding)
+    dh, dw = pair("triton.conv2d_grouped", "dilation", dilation)
     N, C, H, W = input.shape
     K, Cg, R, S = weight.shape
     if Cg * groups != C or K % groups != 0:
