@@ -186,6 +186,14 @@ def _module_cases() -> list[Case]:
         theirs = _conv_bn_relu_torch()
         return convkernels.convert(copy.deepcopy(theirs))[0], theirs
 
+    def converted_sync_chain():
+        # convert() of a SyncBatchNorm model; outside a process group (as here) it computes
+        # what the BatchNorm2d chain computes, so that chain is the baseline.
+        import convkernels
+        theirs = _conv_bn_relu_torch()
+        sync = torch.nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(theirs)).eval()
+        return convkernels.convert(sync)[0], theirs
+
     def separable():
         ours = nn.SeparableConv2d(4, 4, 3, padding=1)
         return ours, copy.deepcopy(torch.nn.Sequential(ours.depthwise, ours.pointwise))
@@ -234,6 +242,9 @@ def _module_cases() -> list[Case]:
         case("ConvBNReLU2d", "nn.Conv2d -> nn.BatchNorm2d -> nn.ReLU", conv_bn_relu),
         case("FusedConv2d", "nn.Conv2d -> nn.BatchNorm2d -> nn.ReLU (convert() of it)",
              converted_chain, covers=("FusedConv2d", "FoldedBatchNorm2d")),
+        case("FusedConv2d(SyncBatchNorm)", "nn.Conv2d -> nn.BatchNorm2d -> nn.ReLU "
+             "(convert() of the SyncBatchNorm chain)", converted_sync_chain,
+             covers=("FoldedSyncBatchNorm",)),
         case("SeparableConv2d", "nn.Conv2d(groups=C) -> nn.Conv2d 1x1", separable),
         case("ResizeConv2d", "nn.Upsample(nearest) -> nn.Conv2d", resize),
         case("MaxPool2d", "nn.MaxPool2d", lambda: twin(nn.MaxPool2d, torch.nn.MaxPool2d, 2)),
