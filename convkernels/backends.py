@@ -125,7 +125,6 @@ def register(op: str, backend: str, supports: Optional[Supports] = None):
         _REGISTRY.setdefault(op, {})[backend] = Implementation(
             op, backend, fn, supports or _supports_every_call, supports is not None)
         _SELECTIONS.pop(op, None)
-        _TORCH_FNS.pop(op, None)
         return fn
     return deco
 
@@ -281,9 +280,6 @@ class Selection:
 
 # The torch implementation of each op, as a Selection per way of asking for it, built once.
 _SELECTIONS: dict[str, dict[str, Selection]] = {}
-# The torch implementation's function of each op whose torch implementation takes every call
-# (False when it checks calls), for choose(); built on first use.
-_TORCH_FNS: dict[str, object] = {}
 
 
 def _torch_selection(op: str, requested: str, impls: dict[str, Implementation]
@@ -363,12 +359,9 @@ def choose(op: str, requested: Optional[str], x: torch.Tensor, *, needs_grad: bo
     elif requested not in _CHOICES:
         _validate_name(requested, f"convkernels.{op}")
     if runs_on_torch(requested, x):
-        fn = _TORCH_FNS.get(op)
-        if fn is None:
-            impl = _REGISTRY.get(op, {}).get("torch")
-            fn = _TORCH_FNS[op] = impl.fn if impl is not None and not impl.checks_calls else False
-        if fn:
-            return fn
+        fast = _torch_selection(op, requested, _REGISTRY.get(op, {}))
+        if fast is not None:
+            return fast.implementation.fn
     call = Call(op, x.device, x.dtype, groups, needs_grad, {} if extra is None else extra,
                 layout_of(x))
     return select(call, requested).implementation.fn

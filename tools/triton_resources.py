@@ -50,14 +50,21 @@ def compile_kernel(kernel, arg_types: dict, constexprs: dict, num_warps: int, ar
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    while not isinstance(kernel, triton.runtime.JITFunction):   # autotuner / heuristics
-        kernel = kernel.fn
+    kernel = jit_function(kernel)
     params = list(inspect.signature(kernel.fn).parameters)
     signature = {p: "constexpr" if p in constexprs else arg_types[p] for p in params}
     source = ASTSource(fn=kernel, signature=signature,
                        constexprs={(params.index(k),): v for k, v in constexprs.items()})
     return triton.compile(source, target=GPUTarget("cuda", arch, 32),
                           options={"num_warps": num_warps})
+
+
+def jit_function(kernel):
+    """The ``triton.jit`` function under autotuner / heuristics wrappers."""
+    import triton
+    while not isinstance(kernel, triton.runtime.JITFunction):
+        kernel = kernel.fn
+    return kernel
 
 
 def resources_of(compiled) -> Resources:
@@ -94,18 +101,14 @@ def winograd_fused(m: int, dtype: str, arch: int = 90) -> Resources:
 def conv_tensor_core_products(precision: str, arch: int = 90) -> int:
     """Tensor-core product instructions (wgmma / mma) in the PTX of the triton direct conv
     kernel for float32 operands in ``precision`` ("tf32", "tf32x3"; "ieee" makes none)."""
-    import triton
-
     from convkernels.triton import conv
 
-    kernel = conv.conv2d_fused_kernel
+    kernel = jit_function(conv.conv2d_fused_kernel)
     constexprs = dict(HAS_SCALE=False, HAS_SHIFT=False, HAS_RESIDUAL=False, RELU=False,
                       BLOCKED=True, ORDER_CRS=False, A_M_FAST=False, INDEX_64=False,
                       K_INDEX_64=False, DOT_FP32=False, BF16_RTNE=False,
                       INPUT_PRECISION=precision, GROUP_M=8, BLOCK_M=64, BLOCK_N=64,
                       BLOCK_K=32)
-    while not isinstance(kernel, triton.runtime.JITFunction):   # autotuner / heuristics
-        kernel = kernel.fn
     types = {p: "*fp32" if p.endswith("_ptr") else "i32"
              for p in inspect.signature(kernel.fn).parameters}
     ptx = compile_kernel(kernel, types, constexprs, 4, arch).asm["ptx"]

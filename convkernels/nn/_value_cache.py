@@ -17,8 +17,9 @@ statistics update, which bumps no version).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
+import torch
 from torch import Tensor
 
 
@@ -34,3 +35,19 @@ def still_current(state, t: Optional[Tensor]) -> bool:
         return state is None and t is None
     t0, alias0, v0 = state
     return t0 is t and t._version == v0 and t.data_ptr() == alias0.data_ptr()
+
+
+def cached_derivative(owner: torch.nn.Module, attr: str, source: Tensor,
+                      compute: Callable[[], object], also: object = None):
+    """What ``compute()`` derives from ``source`` (and from ``also``, compared by identity),
+    kept on ``owner`` as ``attr`` = (state of source, value, also) and computed again only
+    after one of them changed. None where it cannot be cached: autograd needs ``source``
+    itself in the graph, or torch.compile is tracing."""
+    if (torch.is_grad_enabled() and source.requires_grad) or torch.compiler.is_compiling():
+        return None
+    cached = owner.__dict__.get(attr)
+    if cached is None or cached[2] is not also or not still_current(cached[0], source):
+        with torch.no_grad():
+            cached = (tensor_state(source), compute(), also)
+        owner.__dict__[attr] = cached
+    return cached[1]

@@ -12,7 +12,7 @@ from .. import ops
 from ..backends import runs_on_torch
 from ..distributed import sync_fused_conv_bn_relu, sync_group
 from ..reference.conv import affine_epilogue, epilogue_dtype
-from ._value_cache import still_current, tensor_state
+from ._value_cache import cached_derivative, still_current, tensor_state
 from .conv import padded_input
 
 
@@ -165,16 +165,12 @@ def _folded_conv(owner: torch.nn.Module, conv: torch.nn.Conv2d, fold):
     computed in the fold's precision and rounded once to the weight's dtype, kept on ``owner``
     while the weight and the fold stay the same; None where autograd needs the weight itself."""
     weight = conv._parameters.get("weight")
-    if torch.is_grad_enabled() and weight.requires_grad:
-        return None
-    cached = owner.__dict__.get("_folded_conv")
-    if cached is None or cached[1] is not fold or not still_current(cached[0], weight):
+
+    def fold_into_weight():
         scale, shift = fold
-        with torch.no_grad():
-            w = (weight.to(scale.dtype) * scale.view(-1, 1, 1, 1)).to(weight.dtype)
-            cached = (tensor_state(weight), fold, w, shift.to(weight.dtype))
-        owner.__dict__["_folded_conv"] = cached
-    return cached[2], cached[3]
+        return ((weight.to(scale.dtype) * scale.view(-1, 1, 1, 1)).to(weight.dtype),
+                shift.to(weight.dtype))
+    return cached_derivative(owner, "_folded_conv", weight, fold_into_weight, also=fold)
 
 
 def fused_forward(owner: torch.nn.Module, conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d,

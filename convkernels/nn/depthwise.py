@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import ops
-from ..backends import runs_on_torch
+from ._common import runs_torch_form
 
 
 class SeparableConv2d(torch.nn.Module):
@@ -45,10 +45,8 @@ class SeparableConv2d(torch.nn.Module):
 
     def forward(self, input: Tensor) -> Tensor:
         dw, pw = self.depthwise, self.pointwise
-        if input.dim() == 4 and input.shape[1] == dw.in_channels \
-                and runs_on_torch(self.backend, input):
-            # The torch backend: the two torch convolutions this module stands for. Other
-            # inputs take the op, whose checks name what is wrong with them.
+        if runs_torch_form(self.backend, input, dw.in_channels):
+            # The two torch convolutions this module stands for.
             return F.conv2d(F.conv2d(input, dw.weight, dw.bias, dw.stride, dw.padding,
                                      dw.dilation, dw.groups), pw.weight, pw.bias)
         return ops.separable_conv2d(input, dw.weight, pw.weight, dw.bias, pw.bias, dw.stride,

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import ops
-from ..backends import runs_on_torch
-from ._value_cache import still_current, tensor_state
+from ._common import runs_torch_form
+from ._value_cache import cached_derivative
 
 ACTIVATIONS = {
     "sigmoid": torch.sigmoid,
@@ -66,10 +66,8 @@ class Subsampling2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         k = self.kernel_size
         weight, bias = self.weight, self.bias
-        if x.dim() == 4 and x.shape[1] == self.channels and runs_on_torch(self.backend, x):
-            # The torch backend: the window sum is an average pool with divisor 1 (no
-            # grouped convolution to run); other inputs take the op, whose checks name what
-            # is wrong with them.
+        if runs_torch_form(self.backend, x, self.channels):
+            # The window sum is an average pool with divisor 1 (no grouped convolution).
             if weight.dtype != x.dtype:
                 weight, bias = weight.to(x.dtype), bias.to(x.dtype)
             y = torch.addcmul(bias.view(-1, 1, 1), F.avg_pool2d(x, k, divisor_override=1),
@@ -120,7 +118,7 @@ class PartialConv2d(nn.Module):
         self.register_buffer("connection_index", mask.nonzero().t().to(device),
                              persistent=False)
         self.weight = nn.Parameter(torch.empty(int(mask.sum()), *k, **factory))
-        self._dense_cache = None   # (state of weight, dense weight): see _forward_weight
+        self._dense_cache = None   # see _forward_weight (nn._value_cache.cached_derivative)
         self.bias = nn.Parameter(torch.empty(self.out_channels, **factory)) if bias else None
         self.reset_parameters()
 
@@ -142,20 +140,13 @@ class PartialConv2d(nn.Module):
     def _forward_weight(self) -> Tensor:
         """:meth:`dense_weight`, rebuilt only after ``weight`` changed, unless autograd needs
         it in the graph (then every call builds it)."""
-        weight = self.weight
-        if (torch.is_grad_enabled() and weight.requires_grad) or torch.compiler.is_compiling():
-            return self.dense_weight()
-        cached = self._dense_cache
-        if cached is None or not still_current(cached[0], weight):
-            with torch.no_grad():
-                cached = self._dense_cache = (tensor_state(weight), self.dense_weight())
-        return cached[1]
+        dense = cached_derivative(self, "_dense_cache", self.weight, self.dense_weight)
+        return self.dense_weight() if dense is None else dense
 
     def forward(self, x: Tensor) -> Tensor:
         weight = self._forward_weight()
-        if x.dim() == 4 and x.shape[1] == self.in_channels and runs_on_torch(self.backend, x):
-            # The torch backend: torch's convolution with the dense weight. Other inputs take
-            # the op, whose checks name what is wrong with them.
+        if runs_torch_form(self.backend, x, self.in_channels):
+            # torch's convolution with the dense weight.
             return F.conv2d(x, weight, self.bias, self.stride, self.padding)
         return ops.conv2d(x, weight, self.bias, self.stride, self.padding,
                           backend=self.backend)

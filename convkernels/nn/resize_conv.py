@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import ops
-from ..backends import runs_on_torch
 from ..ops.resize_conv_checks import RESIZE_MODES
+from ._common import runs_torch_form
 
 
 class ResizeConv2d(torch.nn.Conv2d):
@@ -53,10 +53,8 @@ class ResizeConv2d(torch.nn.Conv2d):
         self.backend = backend
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.dim() == 4 and input.shape[1] == self.in_channels \
-                and runs_on_torch(self.backend, input):
-            # The torch backend: the nn.Upsample -> nn.Conv2d pair this module stands for.
-            # Other inputs take the op, whose checks name what is wrong with them.
+        if runs_torch_form(self.backend, input, self.in_channels):
+            # The nn.Upsample -> nn.Conv2d pair this module stands for.
             up = F.interpolate(input, scale_factor=self.scale_factor, mode=self.mode,
                                align_corners=self.align_corners if self.mode == "bilinear"
                                else None)
