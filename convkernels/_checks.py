@@ -2,7 +2,8 @@
 ``convkernels/ops/<family>_checks.py`` and build on these.
 
 Every public op validates before any backend is chosen, so the same bad input gives the same
-error whichever backend would have run. Messages name the op and the argument and show
+error whichever backend would have run; an op that is one torch function on the torch
+backend runs these checks there only when torch raises (see :mod:`convkernels.ops`). Messages name the op and the argument and show
 shapes the way ``torch.nn.functional.conv2d`` does.
 """
 

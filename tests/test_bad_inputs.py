@@ -88,6 +88,26 @@ def test_conv_argument_errors(op, backend, case_id, over, exc, msg):
         CALLS[op](backend, **over)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv_input_and_weight_on_two_devices_raise(backend):
+    over = dict(weight=torch.randn(6, 4, 3, 3, device="cuda"))
+    with pytest.raises(RuntimeError, match="convkernels.conv2d: .*one device"):
+        call_conv2d(backend, **over)
+
+
+@pytest.mark.parametrize("on_meta", ["weight", "bias"])
+@pytest.mark.parametrize("op", ["conv2d", "depthwise_conv2d"])
+def test_meta_weight_or_bias_with_a_cpu_input_is_refused_on_the_torch_backend(op, on_meta):
+    """torch's own CPU conv2d takes a meta weight or bias and returns uninitialized memory
+    (torch 2.15). On the torch backend the op is otherwise torch's conv2d: this it refuses."""
+    args = dict(input=torch.randn(2, 4, 8, 8), weight=torch.randn(4, 4 if op == "conv2d" else 1,
+                                                                   3, 3), bias=torch.randn(4))
+    args[on_meta] = args[on_meta].to("meta")
+    with pytest.raises(RuntimeError, match=f"convkernels.{op}: .*one device"):
+        getattr(ops, op)(**args, backend="torch")
+
+
 BN_CASES = [
     ("mean-length", dict(bn=_bn(running_mean=torch.zeros(5))), ValueError,
      r"running_mean must have shape \[6\]"),

@@ -194,7 +194,6 @@ BAD = [
     (lambda x: ops.local_response_norm(x, 2.5), ValueError, "size"),
     (lambda x: ops.local_response_norm(x, 3, alpha="a"), TypeError, "alpha"),
     (lambda x: ops.local_response_norm(x[0, 0], 3), ValueError, "4-D"),
-    (lambda x: ops.local_response_norm(x.to(torch.int64), 3), TypeError, "floating-point"),
     (lambda x: ops.lrn_max_pool2d(x, 5, order="norm_first"), ValueError, "order"),
     (lambda x: ops.lrn_max_pool2d(x, 5, kernel_size=3, stride=2, padding=2), ValueError, "half"),
     (lambda x: ops.lrn_max_pool2d(x, 0), ValueError, "size"),
@@ -207,6 +206,19 @@ def test_bad_inputs_fail_before_any_backend(backend, case):
     fn, exc, msg = BAD[case]
     with convkernels.use_backend(backend), pytest.raises(exc, match=msg):
         fn(_x(2, 4, 6, 6, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton", "cuda"])
+def test_integer_input_is_torchs_on_the_torch_backend(backend):
+    """torch's LRN takes an integer input; on the torch backend the op is torch's function.
+    The kernel backends refuse it before they run."""
+    x = _x(2, 4, 6, 6, dtype=torch.float32).mul(10).to(torch.int64)
+    if backend == "torch":
+        torch.testing.assert_close(ops.local_response_norm(x, 3, backend="torch"),
+                                   F.local_response_norm(x, 3), rtol=0, atol=0)
+    else:
+        with convkernels.use_backend(backend), pytest.raises(TypeError, match="floating-point"):
+            ops.local_response_norm(x, 3)
 
 
 @pytest.mark.parametrize("backend,device", ALL)

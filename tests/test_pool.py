@@ -240,12 +240,10 @@ BAD = [
     (lambda x: ops.max_pool2d(x, 3, 1, 1, dilation=0), ValueError, "dilation must be positive"),
     (lambda x: ops.max_pool2d(x, 9), ValueError, "too small"),
     (lambda x: ops.max_pool2d(x[0, 0], 2), ValueError, "4-D"),
-    (lambda x: ops.max_pool2d(x.to(torch.int32), 2), TypeError, "floating-point"),
     (lambda x: ops.max_pool2d(x, (2, 2, 2)), TypeError, "pair"),
     (lambda x: ops.avg_pool2d(x, 2, divisor_override=0), ValueError, "non-zero int"),
     (lambda x: ops.adaptive_max_pool2d(x[:, :0], 2), ValueError, "non-zero"),
     (lambda x: ops.avg_pool2d(x, 3, 1, 2), ValueError, "at most half"),
-    (lambda x: ops.adaptive_avg_pool2d(x, 0), ValueError, "output_size must be positive"),
     (lambda x: ops.adaptive_max_pool2d(x, (1, 2, 3)), TypeError, "output_size"),
     (lambda x: ops.max_pool2d(x[:, :, :0], 2), ValueError, "non-zero"),
     (lambda x: ops.max_unpool2d(x, torch.zeros(1, 2, 3, 3, dtype=torch.int64), 2), ValueError,
@@ -265,6 +263,30 @@ def test_bad_inputs_fail_before_any_backend(backend, case):
     x = _x(2, 3, 6, 6)
     with convkernels.use_backend(backend), pytest.raises(exc, match=msg):
         fn(x)
+
+
+# Inputs torch's own function accepts, which the kernel backends refuse. On the torch backend
+# the op is torch's function, so it gives torch's result there: (op call, torch's call,
+# the kernel backends' error).
+TORCH_ACCEPTS = [
+    (lambda x: ops.max_pool2d(x.to(torch.int32), 2),
+     lambda x: F.max_pool2d(x.to(torch.int32), 2), TypeError, "floating-point"),
+    (lambda x: ops.adaptive_avg_pool2d(x, 0),
+     lambda x: F.adaptive_avg_pool2d(x, 0), ValueError, "output_size must be positive"),
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton", "cuda"])
+@pytest.mark.parametrize("case", range(len(TORCH_ACCEPTS)))
+def test_inputs_only_torch_accepts(backend, case):
+    ours, theirs, exc, msg = TORCH_ACCEPTS[case]
+    x = _x(2, 3, 6, 6)
+    with convkernels.use_backend(backend):
+        if backend == "torch":
+            torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+        else:
+            with pytest.raises(exc, match=msg):
+                ours(x)
 
 
 def test_cpu_tensor_to_cuda_backend_is_refused():

@@ -2,7 +2,14 @@
 
 Every op takes ``backend=None`` ("cuda" | "triton" | "torch" | "auto"); see
 :mod:`convkernels.backends` for how a backend is chosen. Arguments are validated once,
-before any backend runs. Each op family is ``<family>.py`` (its public functions),
+before any backend runs, with one exception: an op that mirrors one torch function
+(``conv2d`` with ``algo`` "auto" or "direct", ``depthwise_conv2d``, the max, average and
+adaptive pools, ``local_response_norm``) on a call that goes to the torch backend *is* that
+function. It calls it with the caller's arguments, so it gives torch's values, strides and
+errors, and it takes whatever torch takes (an integer max-pool input, an adaptive output size
+of 0), which the kernel backends refuse. Its own checks then run only when torch raises,
+to name the bad argument. The exception to the exception: a meta weight or bias beside a CPU
+input, which torch's convolution reads as uninitialized memory, is refused. Each op family is ``<family>.py`` (its public functions),
 ``<family>_primitives.py`` (its custom ops, fake kernels and backward formulas) and
 ``<family>_checks.py`` (its argument checks); this file only gathers the public functions.
 """

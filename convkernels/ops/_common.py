@@ -8,10 +8,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..backends import runs_on_torch
+
 
 def needs_grad(*tensors: Optional[Tensor]) -> bool:
     """Whether autograd records this call: grad mode on and some tensor requires grad."""
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def straight_to_torch(backend: Optional[str], input) -> bool:
+    """Whether a call of an op that mirrors a torch function can be that function itself:
+    the call goes to the torch backend whatever its other arguments (see
+    :func:`convkernels.backends.runs_on_torch`). There the op *is* torch's function (torch's
+    values, strides and errors), so it calls it with the user's own arguments and skips its
+    checks: the per-call cost of the op is then one backend test. Only when torch raises does
+    the op take its checked path, whose error names the bad argument (and which raises torch's
+    own error again when every check passes)."""
+    return isinstance(input, Tensor) and runs_on_torch(backend, input)
 
 
 def as_f32(v: Optional[Tensor]) -> Optional[Tensor]:

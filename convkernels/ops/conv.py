@@ -19,7 +19,7 @@ from .. import _checks, _library, reference
 from ..backends import Call, choose, register
 from . import conv_checks, conv_primitives  # noqa: F401  (conv_primitives registers the ops)
 from . import winograd as _winograd
-from ._common import as_f32, needs_grad, pad_same_extra
+from ._common import as_f32, needs_grad, pad_same_extra, straight_to_torch
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
 
@@ -30,6 +30,19 @@ def is_unbatched(input, weight) -> bool:
     """torch's conv2d takes an unbatched [C, H, W] input (and returns [K, P, Q])."""
     return (isinstance(input, Tensor) and input.dim() == 3 and isinstance(weight, Tensor)
             and weight.dim() == 4)
+
+
+def torch_conv2d(input, weight, bias, stride, padding, dilation, groups) -> Optional[Tensor]:
+    """``F.conv2d`` itself for an op on the torch backend (see ``straight_to_torch``), or None
+    where the op must take its checked path instead: torch raised (the checks name the bad
+    argument), or the weight or bias is on the meta device, which torch's CPU convolution
+    reads as uninitialized memory (a silently wrong result; the checks refuse it)."""
+    try:
+        if not (weight.is_meta or (bias is not None and bias.is_meta)):
+            return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    except Exception:
+        pass
+    return None
 
 
 def _check_algo(op: str, algo: str) -> None:
@@ -81,6 +94,10 @@ def conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride=
         >>> y.shape
         torch.Size([2, 4, 8, 8])
     """
+    if (algo == "auto" or algo == "direct") and straight_to_torch(backend, input):
+        out = torch_conv2d(input, weight, bias, stride, padding, dilation, groups)
+        if out is not None:
+            return out
     if is_unbatched(input, weight):
         return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups,
                       algo=algo, backend=backend).squeeze(0)

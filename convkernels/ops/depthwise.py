@@ -18,7 +18,8 @@ from torch import Tensor
 from .. import _checks, _library, reference
 from ..backends import choose, register
 from . import depthwise_checks, depthwise_primitives  # noqa: F401  (registers the ops)
-from ._common import needs_grad, pad_same_extra
+from ._common import needs_grad, pad_same_extra, straight_to_torch
+from .conv import conv2d, is_unbatched, torch_conv2d
 
 __all__ = ["depthwise_conv2d", "separable_conv2d"]
 
@@ -42,11 +43,14 @@ def depthwise_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = Non
         >>> convkernels.ops.depthwise_conv2d(x, w, padding=1).shape
         torch.Size([2, 64, 56, 56])
     """
-    from .conv import conv2d, is_unbatched
+    if straight_to_torch(backend, input) and input.dim() >= 3:
+        out = torch_conv2d(input, weight, bias, stride, padding, dilation, input.shape[-3])
+        if out is not None:
+            return out
     if is_unbatched(input, weight):
         return depthwise_conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation,
                                 backend=backend).squeeze(0)
-    depthwise_checks.check_depthwise_weight("depthwise_conv2d", input, weight)
+    depthwise_checks.check_depthwise_weight("depthwise_conv2d", input, weight, bias)
     return conv2d(input, weight, bias, stride, padding, dilation, input.shape[1],
                   backend=backend)
 

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from .._checks import check_float_tensor
+from .._checks import check_float_tensor, check_same_device
 
 
-def check_depthwise_weight(op: str, input, weight) -> None:
-    """weight [multiplier * C, 1, kH, kW] for a 4-D input [N, C, H, W]."""
+def check_depthwise_weight(op: str, input, weight, bias=None) -> None:
+    """weight [multiplier * C, 1, kH, kW] for a 4-D input [N, C, H, W], all on one device."""
     check_float_tensor(op, "input", input, ndim=4)
     check_float_tensor(op, "weight", weight, ndim=4)
+    check_same_device(op, "input", input, weight=weight, bias=bias)
     C, K = input.shape[1], weight.shape[0]
     if weight.shape[1] != 1 or C == 0 or K % C != 0 or K == 0:
         raise ValueError(f"convkernels.{op}: depthwise weight must have shape "

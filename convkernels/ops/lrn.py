@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 from typing import Optional
 
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import choose, register
 from . import lrn_checks, lrn_primitives  # noqa: F401  (lrn_primitives registers the ops)
-from ._common import batched, needs_grad
+from ._common import batched, needs_grad, straight_to_torch
 
 __all__ = ["local_response_norm", "lrn_max_pool2d", "ALEXNET_LRN", "GOOGLENET_LRN"]
 
@@ -49,6 +50,11 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         >>> y = convkernels.ops.local_response_norm(torch.randn(2, 96, 55, 55),
         ...                                         **convkernels.ops.ALEXNET_LRN)
     """
+    if straight_to_torch(backend, input):
+        try:
+            return F.local_response_norm(input, size, alpha, beta, k)
+        except Exception:   # the checked path below names the bad argument
+            pass
     x = input.unsqueeze(2) if isinstance(input, Tensor) and input.dim() == 3 else input
     lrn_checks.check_lrn("local_response_norm", x, size, alpha, beta, k)
     fn = choose("local_response_norm", backend, x, needs_grad=needs_grad(x))

@@ -2,7 +2,8 @@
 and global average, adaptive max, max-unpool and the spatial pyramid pool (SPP-net).
 
 Each validates once (:mod:`convkernels.ops.pool_checks`), then runs on the chosen backend: ``torch``
-is ``torch.nn.functional``; ``cuda`` and ``triton`` are our primitives, whose backward passes
+is ``torch.nn.functional`` (a call that goes to the torch backend whatever its arguments calls
+torch's pool directly and validates only if torch raises: see :mod:`convkernels.ops`); ``cuda`` and ``triton`` are our primitives, whose backward passes
 are our own gather kernels (:mod:`convkernels.ops.pool_primitives`), deterministic and atomic-free.
 """
 
@@ -12,12 +13,13 @@ import functools
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import choose, register
 from . import pool_checks, pool_primitives  # noqa: F401  (pool_primitives registers the ops)
-from ._common import batched, needs_grad
+from ._common import batched, needs_grad, straight_to_torch
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
            "global_avg_pool2d", "max_unpool2d", "spatial_pyramid_pool"]
@@ -50,6 +52,12 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
         >>> y.shape
         torch.Size([2, 96, 27, 27])
     """
+    if straight_to_torch(backend, input):
+        try:
+            return F.max_pool2d(input, kernel_size, stride, padding, dilation,
+                                ceil_mode=ceil_mode, return_indices=return_indices)
+        except Exception:   # the checked path below names the bad argument
+            pass
     x, unbatch = batched(input)
     g = _checks.check_pool2d("max_pool2d", x, kernel_size, stride, padding, dilation,
                              ceil_mode, avg=False)
@@ -85,6 +93,12 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
         >>> y.shape
         torch.Size([2, 128, 28, 28])
     """
+    if straight_to_torch(backend, input):
+        try:
+            return F.avg_pool2d(input, kernel_size, stride, padding, ceil_mode,
+                                count_include_pad, divisor_override)
+        except Exception:   # the checked path below names the bad argument
+            pass
     x, unbatch = batched(input)
     g = _checks.check_pool2d("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode,
                              avg=True)
@@ -118,6 +132,11 @@ def adaptive_avg_pool2d(input: Tensor, output_size, *, backend: Optional[str] = 
         >>> convkernels.ops.adaptive_avg_pool2d(torch.randn(2, 1024, 7, 7), 1).shape
         torch.Size([2, 1024, 1, 1])
     """
+    if straight_to_torch(backend, input):
+        try:
+            return F.adaptive_avg_pool2d(input, output_size)
+        except Exception:   # the checked path below names the bad argument
+            pass
     x, unbatch = batched(input)
     size = pool_checks.check_adaptive_output_size("adaptive_avg_pool2d", x, output_size,
                                               empty_channels=True)
@@ -144,6 +163,11 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
                         backend: Optional[str] = None):
     """Equal to :func:`torch.nn.functional.adaptive_max_pool2d` (windows as in
     :func:`adaptive_avg_pool2d`, NaN wins, indices flat ``h * W + w``)."""
+    if straight_to_torch(backend, input):
+        try:
+            return F.adaptive_max_pool2d(input, output_size, return_indices)
+        except Exception:   # the checked path below names the bad argument
+            pass
     x, unbatch = batched(input)
     size = pool_checks.check_adaptive_output_size("adaptive_max_pool2d", x, output_size)
     grad = needs_grad(x)
