@@ -3,14 +3,15 @@
 
 Every public op validates before any backend is chosen, so the same bad input gives the same
 error whichever backend would have run; an op that is one torch function on the torch
-backend runs these checks there only when torch raises (see :mod:`convkernels.ops`). Messages name the op and the argument and show
-shapes the way ``torch.nn.functional.conv2d`` does.
+backend runs these checks there only when torch raises (see :mod:`convkernels.ops`).
+Messages name the op and the argument and show shapes the way ``torch.nn.functional.conv2d``
+does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 
@@ -155,6 +156,37 @@ def _remember(table: dict, key, result):
         table.clear()
     table[key] = result
     return result
+
+
+_PLAIN_FLAG_TYPES = frozenset((bool, int, float, str, type(None)))
+
+
+def call_key(op: str, tensors: tuple, geometry: tuple, flags: tuple):
+    """The key under which the checks of one call may be remembered, or None when they must
+    run in full. ``tensors`` may hold None; ``geometry`` holds exact ints, int pairs or
+    strings (stride, padding, dilation, groups); ``flags`` the other checked arguments (eps,
+    training, algo), each a bool, int, float, str or None. The flags' types are part of the
+    key, so ``True`` never hits the entry of ``1`` or ``1.0``, which it compares equal to."""
+    for v in geometry:
+        if not (_plain_ints(v) or type(v) is str):
+            return None
+    types = tuple([type(v) for v in flags])
+    if not _PLAIN_FLAG_TYPES.issuperset(types) or torch.compiler.is_compiling():
+        return None
+    try:
+        return (op, tuple([_tensor_key(t) for t in tensors]), geometry, flags, types)
+    except TypeError:
+        return None
+
+
+def remembered(table: dict, key, check: Callable[[], object]):
+    """``check()``'s result for ``key``, computed once (None key: every time)."""
+    if key is None:
+        return check()
+    hit = table.get(key)
+    if hit is None:
+        hit = _remember(table, key, check())
+    return hit
 
 
 _CONV2D_RESULTS: dict = {}

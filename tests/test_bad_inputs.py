@@ -272,19 +272,49 @@ def test_remembered_checks_still_refuse_lookalike_arguments():
     but of another type (True == 1, 1.0 == 1, [1, 1] == (1, 1) as values) is still checked."""
     from convkernels import _checks
     x, w = torch.randn(1, 4, 6, 6), torch.randn(4, 4, 3, 3)
-    ops.conv2d(x, w, None, 1, 1, 1, 1)
-    ops.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), 1)
+
+    def check(*args):
+        input, weight = args[4:] or (x, w)   # (stride, padding, dilation, groups[, x, w])
+        return _checks.check_conv2d("conv2d", input, weight, None, *args[:4])
+    check(1, 1, 1, 1)
+    check((1, 1), (1, 1), (1, 1), 1)
     assert any(key[0] == "conv2d" for key in _checks._CONV2D_RESULTS)
     with pytest.raises(TypeError, match="stride must be an int or a pair of ints"):
-        ops.conv2d(x, w, None, True, 1)
+        check(True, 1, 1, 1)
     with pytest.raises(TypeError, match="stride must be an int or a pair of ints"):
-        ops.conv2d(x, w, None, (True, 1), 1)
+        check((True, 1), 1, 1, 1)
     with pytest.raises(TypeError, match="dilation must be an int or a pair of ints"):
-        ops.conv2d(x, w, None, 1, 1, 1.0)
+        check(1, 1, 1.0, 1)
     with pytest.raises(ValueError, match="groups must be a positive int"):
-        ops.conv2d(x, w, None, 1, 1, 1, True)
+        check(1, 1, 1, True)
     # a remembered shape does not vouch for another dtype, device or weight
     with pytest.raises(TypeError, match="input dtype"):
-        ops.conv2d(x.double(), w, None, 1, 1)
+        check(1, 1, 1, 1, x.double(), w)
     with pytest.raises(ValueError, match="channels"):
-        ops.conv2d(x, torch.randn(4, 3, 3, 3), None, 1, 1)
+        check(1, 1, 1, 1, x, torch.randn(4, 3, 3, 3))
+    # and the op, which on the torch backend is F.conv2d itself, names the argument too
+    with pytest.raises(TypeError, match="convkernels.conv2d: stride must be an int or a pair"):
+        ops.conv2d(x, w, None, True, 1)
+
+
+def test_remembered_fused_checks_key_on_the_flags_types():
+    """The fused ops remember whole-call checks (_checks.call_key). A flag equal to a
+    remembered one but of a refused type (momentum=True == 1 == 1.0) still fails its check,
+    and a remembered call does not vouch for other vectors."""
+    from convkernels import _checks
+    a = _conv_args()
+    x, w, b = a["input"], a["weight"], a["bias"]
+    bn = _bn()
+    ops.fused_conv_bn_relu(x, w, b, **bn, padding=1, momentum=1.0, backend="torch")
+    ops.fused_conv_bn_relu(x, w, b, **bn, padding=1, momentum=1, backend="torch")
+    assert _checks.call_key("k", (x,), (1,), (1.0,)) != _checks.call_key("k", (x,), (1,), (True,))
+    assert _checks.call_key("k", (x,), ([1, 1],), ()) is None   # a list makes no key
+    with pytest.raises(TypeError, match="momentum must be a number"):
+        ops.fused_conv_bn_relu(x, w, b, **bn, padding=1, momentum=True, backend="torch")
+    with pytest.raises(ValueError, match=r"running_mean must have shape \[6\]"):
+        ops.fused_conv_bn_relu(x, w, b, **_bn(running_mean=torch.zeros(5)), padding=1,
+                               momentum=1.0, backend="torch")
+    scale = torch.ones(6)
+    ops.conv2d_affine(x, w, scale, None, padding=1, backend="torch")
+    with pytest.raises(ValueError, match=r"scale must have shape \[6\]"):
+        ops.conv2d_affine(x, w, torch.ones(5), None, padding=1, backend="torch")

@@ -9,9 +9,11 @@ function. It calls it with the caller's arguments, so it gives torch's values, s
 errors, and it takes whatever torch takes (an integer max-pool input, an adaptive output size
 of 0), which the kernel backends refuse. Its own checks then run only when torch raises,
 to name the bad argument. The exception to the exception: a meta weight or bias beside a CPU
-input, which torch's convolution reads as uninitialized memory, is refused. Each op family is ``<family>.py`` (its public functions),
-``<family>_primitives.py`` (its custom ops, fake kernels and backward formulas) and
-``<family>_checks.py`` (its argument checks); this file only gathers the public functions.
+input, which torch's convolution reads as uninitialized memory, is refused.
+
+Each op family is ``<family>.py`` (its public functions), ``<family>_primitives.py`` (its
+custom ops, fake kernels and backward formulas) and ``<family>_checks.py`` (its argument
+checks); this file only gathers the public functions.
 """
 
 from __future__ import annotations

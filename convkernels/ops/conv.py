@@ -141,6 +141,28 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     the inference form of conv + BatchNorm (+ residual) + ReLU once BN is folded with
     :func:`fold_batch_norm`; :class:`convkernels.nn.ConvBNReLU2d` caches that fold.
     """
+    key = _checks.call_key("conv2d_affine", (input, weight, scale, shift, residual),
+                           (stride, padding, dilation, groups), (algo,))
+    g, extra = _checks.remembered(_CHECKED_CALLS, key, lambda: _check_affine(
+        input, weight, scale, shift, stride, padding, dilation, groups, residual, algo))
+    input = pad_same_extra(input, extra)
+    if (algo == "auto" or algo == "direct") and straight_to_torch(backend, input):
+        return _affine_torch(input, weight, scale, shift, residual, g, relu)
+    grad = needs_grad(input, weight, scale, shift, residual)
+    algo, backend = _winograd.route("conv2d_affine", input, g, algo, backend, grad)
+    if algo in _winograd.ALGOS:
+        return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
+                                       backend, "conv2d_affine")
+    fn = choose("conv2d_affine", backend, input, needs_grad=grad, groups=g.groups)
+    return fn(input, weight, scale, shift, residual, g, relu)
+
+
+# The checks of the fused ops, remembered per call signature (see _checks.call_key).
+_CHECKED_CALLS: dict = {}
+
+
+def _check_affine(input, weight, scale, shift, stride, padding, dilation, groups, residual,
+                  algo):
     g, extra = _checks.check_conv2d("conv2d_affine", input, weight, None, stride, padding,
                                     dilation, groups)
     conv_checks.check_input_channels("conv2d_affine", g)
@@ -149,14 +171,7 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     _checks.check_same_device("conv2d_affine", "input", input, scale=scale, shift=shift)
     conv_checks.check_residual("conv2d_affine", residual, input, g.output_shape)
     _check_algo("conv2d_affine", algo)
-    input = pad_same_extra(input, extra)
-    grad = needs_grad(input, weight, scale, shift, residual)
-    algo, backend = _winograd.route("conv2d_affine", input, g, algo, backend, grad)
-    if algo in _winograd.ALGOS:
-        return _winograd.conv2d_affine(input, weight, scale, shift, residual, g, relu, algo,
-                                       backend, "conv2d_affine")
-    fn = choose("conv2d_affine", backend, input, needs_grad=grad, groups=g.groups)
-    return fn(input, weight, scale, shift, residual, g, relu)
+    return g, extra
 
 
 @register("conv2d_affine", "torch")
@@ -182,15 +197,18 @@ def fold_batch_norm(bias: Optional[Tensor], running_mean: Tensor, running_var: T
     Computed in ``dtype`` (float32 by default; pass float64 for float64 inputs, as
     :func:`fused_conv_bn_relu` and the modules do) and differentiable.
     """
-    invstd = torch.rsqrt(running_var.to(dtype) + eps)
-    scale = invstd * bn_weight.to(dtype) if bn_weight is not None else invstd
-    centered = -running_mean.to(dtype)
-    if bias is not None:
-        centered = centered + bias.to(dtype)
-    shift = centered * scale
-    if bn_bias is not None:
-        shift = shift + bn_bias.to(dtype)
-    return scale, shift
+    # As few aten calls as the formula allows (no no-op casts): on the host this is the cost.
+    invstd = torch.rsqrt(_in(dtype, running_var) + eps)
+    scale = invstd * _in(dtype, bn_weight) if bn_weight is not None else invstd
+    mean = _in(dtype, running_mean)
+    centered = _in(dtype, bias) - mean if bias is not None else torch.neg(mean)
+    if bn_bias is None:
+        return scale, centered * scale
+    return scale, torch.addcmul(_in(dtype, bn_bias), centered, scale)
+
+
+def _in(dtype: torch.dtype, v: Tensor) -> Tensor:
+    return v if v.dtype == dtype else v.to(dtype)
 
 
 def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
@@ -224,20 +242,17 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
         ...     bn.bias, stride=1, padding=1)
     """
     op = "fused_conv_bn_relu"
-    g, extra = _checks.check_conv2d(op, input, weight, bias, stride, padding, dilation, groups)
-    conv_checks.check_batch_norm(op, input, g.K, running_mean, running_var, bn_weight, bn_bias,
-                             training, eps, momentum)
-    conv_checks.check_residual(op, residual, input, g.output_shape)
-    conv_checks.check_input_channels(op, g)
-    if training and g.N * g.P * g.Q == 1:
-        raise ValueError(f"convkernels.{op}: expected more than 1 value per channel when "
-                         f"training, got output of shape {list(g.output_shape)}")
-    _check_algo(op, algo)
+    key = _checks.call_key(op, (input, weight, bias, running_mean, running_var, bn_weight,
+                                bn_bias, residual), (stride, padding, dilation, groups),
+                           (eps, momentum, training, algo))
+    g, extra = _checks.remembered(_CHECKED_CALLS, key, lambda: _check_fused(
+        input, weight, bias, running_mean, running_var, bn_weight, bn_bias, stride, padding,
+        dilation, groups, eps, momentum, training, residual, algo))
     input = pad_same_extra(input, extra)
+    if (algo == "auto" or algo == "direct") and straight_to_torch(backend, input):
+        return _fused_torch(input, weight, bias, running_mean, running_var, bn_weight, bn_bias,
+                            g, float(eps), float(momentum), bool(training), bool(relu), residual)
     grad = needs_grad(input, weight, bias, bn_weight, bn_bias, residual)
-    if training and algo in _winograd.ALGOS:
-        raise ValueError(f"convkernels.{op}: algo={algo!r} serves the inference form "
-                         f"(training=False) only; training uses the direct kernel (algo='auto')")
     if not training:
         algo, backend = _winograd.route(op, input, g, algo, backend, grad)
         if algo in _winograd.ALGOS:
@@ -252,6 +267,24 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
     fn = choose(op, backend, input, needs_grad=grad, groups=g.groups)
     return fn(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, g, float(eps),
               float(momentum), bool(training), bool(relu), residual)
+
+
+def _check_fused(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, stride,
+                 padding, dilation, groups, eps, momentum, training, residual, algo):
+    op = "fused_conv_bn_relu"
+    g, extra = _checks.check_conv2d(op, input, weight, bias, stride, padding, dilation, groups)
+    conv_checks.check_batch_norm(op, input, g.K, running_mean, running_var, bn_weight, bn_bias,
+                                 training, eps, momentum)
+    conv_checks.check_residual(op, residual, input, g.output_shape)
+    conv_checks.check_input_channels(op, g)
+    if training and g.N * g.P * g.Q == 1:
+        raise ValueError(f"convkernels.{op}: expected more than 1 value per channel when "
+                         f"training, got output of shape {list(g.output_shape)}")
+    _check_algo(op, algo)
+    if training and algo in _winograd.ALGOS:
+        raise ValueError(f"convkernels.{op}: algo={algo!r} serves the inference form "
+                         f"(training=False) only; training uses the direct kernel (algo='auto')")
+    return g, extra
 
 
 @register("fused_conv_bn_relu", "torch")

@@ -92,6 +92,12 @@ def lrn_max_pool2d(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 
     if order not in ORDERS:
         raise ValueError(f"convkernels.lrn_max_pool2d: order must be one of {ORDERS}, got "
                          f"{order!r}")
+    if straight_to_torch(backend, input) and input.dim() == 4:
+        try:   # the torch backend is torch's composition (see convkernels.ops)
+            return _torch_lrn_max_pool2d(input, size, alpha, beta, k, kernel_size, stride,
+                                         padding, dilation, ceil_mode, order, return_indices)
+        except Exception:   # the checked path below names the bad argument
+            pass
     x, unbatch = batched(input)
     g = _checks.check_pool2d("lrn_max_pool2d", x, kernel_size, stride, padding, dilation,
                              ceil_mode, avg=False)
@@ -101,6 +107,20 @@ def lrn_max_pool2d(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 
         x, size, float(alpha), float(beta), float(k), g, order == "pool_lrn",
         bool(return_indices) or grad)
     return (unbatch(out), unbatch(idx)) if return_indices else unbatch(out)
+
+
+def _torch_lrn_max_pool2d(input, size, alpha, beta, k, kernel_size, stride, padding, dilation,
+                          ceil_mode, order, return_indices):
+    """The composition in torch's functions with the caller's own arguments (4-D input)."""
+    if order == "lrn_pool":
+        return F.max_pool2d(F.local_response_norm(input, size, alpha, beta, k), kernel_size,
+                            stride, padding, dilation, ceil_mode=ceil_mode,
+                            return_indices=return_indices)
+    pooled = F.max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode=ceil_mode,
+                          return_indices=return_indices)
+    if return_indices:
+        return F.local_response_norm(pooled[0], size, alpha, beta, k), pooled[1]
+    return F.local_response_norm(pooled, size, alpha, beta, k)
 
 
 @register("lrn_max_pool2d", "torch")

@@ -1,10 +1,11 @@
 """Pooling ops: max (overlapping windows, dilation, ceil_mode, indices), average, adaptive
 and global average, adaptive max, max-unpool and the spatial pyramid pool (SPP-net).
 
-Each validates once (:mod:`convkernels.ops.pool_checks`), then runs on the chosen backend: ``torch``
-is ``torch.nn.functional`` (a call that goes to the torch backend whatever its arguments calls
-torch's pool directly and validates only if torch raises: see :mod:`convkernels.ops`); ``cuda`` and ``triton`` are our primitives, whose backward passes
-are our own gather kernels (:mod:`convkernels.ops.pool_primitives`), deterministic and atomic-free.
+Each validates once (:mod:`convkernels.ops.pool_checks`), then runs on the chosen backend:
+``torch`` is ``torch.nn.functional`` (a call that goes to the torch backend whatever its
+arguments calls torch's pool directly and validates only if torch raises: see
+:mod:`convkernels.ops`); ``cuda`` and ``triton`` are our primitives, whose backward passes are
+our own gather kernels (:mod:`convkernels.ops.pool_primitives`), deterministic and atomic-free.
 """
 
 from __future__ import annotations
@@ -249,6 +250,11 @@ def spatial_pyramid_pool(input: Tensor, levels: Sequence[int] = (1, 2, 4), mode:
                          for n in levels):
         raise ValueError(f"convkernels.spatial_pyramid_pool: levels must be positive ints, got "
                          f"{levels!r}")
+    if straight_to_torch(backend, input) and input.dim() == 4:
+        try:   # the torch backend is torch's composition (see convkernels.ops)
+            return reference.pool.spatial_pyramid_pool(input, levels, mode)
+        except Exception:   # the checked path below names the bad argument
+            pass
     _checks.check_float_tensor("spatial_pyramid_pool", "input", input, 4)
     if mode == "avg" and input.shape[1] == 0:   # torch's empty [N, 0]; nothing to launch
         return torch.cat([adaptive_avg_pool2d(input, n).flatten(1) for n in levels], dim=1)

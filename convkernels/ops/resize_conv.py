@@ -29,7 +29,7 @@ from .. import _checks, _library
 from ..backends import Call, choose, register
 from ..reference import resize_conv as ref
 from . import resize_conv_checks, resize_conv_primitives  # noqa: F401  (registers the ops)
-from ._common import as_f32, needs_grad
+from ._common import as_f32, needs_grad, straight_to_torch
 
 __all__ = ["resize_conv2d", "resize_conv2d_affine", "fold_nearest_weight"]
 
@@ -96,8 +96,12 @@ def resize_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
         torch.Size([2, 4, 32, 32])
     """
     op = "resize_conv2d"
-    geom = resize_conv_checks.check_resize_conv2d(op, input, weight, bias, scale_factor, mode,
-                                                  padding, stride, align_corners)
+    key = _checks.call_key(op, (input, weight, bias), (padding, stride),
+                           (scale_factor, mode, align_corners))
+    geom = _checks.remembered(_CHECKED_CALLS, key, lambda: resize_conv_checks.check_resize_conv2d(
+        op, input, weight, bias, scale_factor, mode, padding, stride, align_corners))
+    if straight_to_torch(backend, input):
+        return _torch_impl(input, weight, None, bias, geom, False)
     fn = choose(op, backend, input, needs_grad=needs_grad(input, weight, bias),
                 extra={"mode": geom.mode})
     return fn(input, weight, None, bias, geom, False)
@@ -119,15 +123,31 @@ def resize_conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
         ...                                                bn.running_var, bn.weight, bn.bias)
         >>> y = convkernels.ops.resize_conv2d_affine(x, w, scale, shift, relu=True)
     """
+    key = _checks.call_key("resize_conv2d_affine", (input, weight, scale, shift),
+                           (padding, stride), (scale_factor, mode, align_corners))
+    geom = _checks.remembered(_CHECKED_CALLS, key, lambda: _check_affine(
+        input, weight, scale, shift, scale_factor, mode, padding, stride, align_corners))
+    if straight_to_torch(backend, input):
+        return _torch_impl(input, weight, scale, shift, geom, bool(relu))
+    op = "resize_conv2d_affine"
+    fn = choose(op, backend, input, needs_grad=needs_grad(input, weight, scale, shift),
+                extra={"mode": geom.mode})
+    return fn(input, weight, scale, shift, geom, bool(relu))
+
+
+# The checks of both ops, remembered per call signature (see _checks.call_key).
+_CHECKED_CALLS: dict = {}
+
+
+def _check_affine(input, weight, scale, shift, scale_factor, mode, padding, stride,
+                  align_corners):
     op = "resize_conv2d_affine"
     geom = resize_conv_checks.check_resize_conv2d(op, input, weight, None, scale_factor, mode,
                                                   padding, stride, align_corners)
     _checks.check_vector(op, "scale", scale, geom.conv.K)
     _checks.check_vector(op, "shift", shift, geom.conv.K)
     _checks.check_same_device(op, "input", input, scale=scale, shift=shift)
-    fn = choose(op, backend, input, needs_grad=needs_grad(input, weight, scale, shift),
-                extra={"mode": geom.mode})
-    return fn(input, weight, scale, shift, geom, bool(relu))
+    return geom
 
 
 def _torch_impl(input, weight, scale, shift, geom, relu):
