@@ -101,6 +101,32 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
         >>> convkernels.ops.separable_conv2d(x, dw, pw, padding=1, relu=True).shape
         torch.Size([1, 256, 28, 28])
     """
+    tensors = (input, depthwise_weight, pointwise_weight, depthwise_bias, pointwise_bias,
+               mid_scale, mid_shift, scale, shift)
+    g, extra = _checks.remembered(
+        _CHECKED_CALLS, _checks.call_key("separable_conv2d", tensors, (stride, padding, dilation),
+                                         ()),
+        lambda: _check_separable(*tensors, stride, padding, dilation))
+    input = pad_same_extra(input, extra)
+    epilogue = reference.epilogue_dtype(input.dtype)
+    mid_scale, mid_shift = _fold_bias(depthwise_bias, mid_scale, mid_shift, epilogue)
+    scale, shift = _fold_bias(pointwise_bias, scale, shift, epilogue)
+    if straight_to_torch(backend, input):
+        return _separable_torch(input, depthwise_weight, pointwise_weight, mid_scale, mid_shift,
+                                bool(mid_relu), scale, shift, bool(relu), g, False)
+    grad = needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
+                       pointwise_bias, mid_scale, mid_shift, scale, shift)
+    fn = choose("separable_conv2d", backend, input, needs_grad=grad, groups=g.groups)
+    return fn(input, depthwise_weight, pointwise_weight, mid_scale, mid_shift, bool(mid_relu),
+              scale, shift, bool(relu), g, grad)
+
+
+# The checks of separable_conv2d, remembered per call signature (see _checks.call_key).
+_CHECKED_CALLS: dict = {}
+
+
+def _check_separable(input, depthwise_weight, pointwise_weight, depthwise_bias, pointwise_bias,
+                     mid_scale, mid_shift, scale, shift, stride, padding, dilation):
     op = "separable_conv2d"
     depthwise_checks.check_depthwise_weight(op, input, depthwise_weight)
     g, extra = _checks.check_conv2d(op, input, depthwise_weight, depthwise_bias, stride, padding,
@@ -114,15 +140,7 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
     _checks.check_same_device(op, "input", input, pointwise_weight=pointwise_weight,
                               pointwise_bias=pointwise_bias, mid_scale=mid_scale,
                               mid_shift=mid_shift, scale=scale, shift=shift)
-    input = pad_same_extra(input, extra)
-    epilogue = reference.epilogue_dtype(input.dtype)
-    mid_scale, mid_shift = _fold_bias(depthwise_bias, mid_scale, mid_shift, epilogue)
-    scale, shift = _fold_bias(pointwise_bias, scale, shift, epilogue)
-    grad = needs_grad(input, depthwise_weight, pointwise_weight, depthwise_bias,
-                       pointwise_bias, mid_scale, mid_shift, scale, shift)
-    fn = choose(op, backend, input, needs_grad=grad, groups=g.groups)
-    return fn(input, depthwise_weight, pointwise_weight, mid_scale, mid_shift, bool(mid_relu),
-              scale, shift, bool(relu), g, grad)
+    return g, extra
 
 
 @register("separable_conv2d", "torch")

@@ -206,6 +206,13 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
         >>> convkernels.ops.max_unpool2d(y, idx, 2).shape == x.shape
         True
     """
+    # torch's CPU unpool checks every index itself (its CUDA one does not: there the checked
+    # path below does), so only CPU calls go straight to torch.
+    if straight_to_torch(backend, input) and input.is_cpu:
+        try:
+            return F.max_unpool2d(input, indices, kernel_size, stride, padding, output_size)
+        except Exception:   # the checked path below names the bad argument
+            pass
     x, unbatch = batched(input)
     if isinstance(indices, Tensor) and indices.dim() == 3:
         indices = indices.unsqueeze(0)
