@@ -15,10 +15,10 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .. import _library, reference
+from .. import _checks, _library, reference
 from ..backends import Call, choose, register
 from . import local_conv_checks, local_conv_primitives  # noqa: F401  (registers the op)
-from ._common import needs_grad
+from ._common import needs_grad, straight_to_torch
 
 __all__ = ["local_conv2d"]
 
@@ -41,12 +41,21 @@ def local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, s
         >>> convkernels.ops.local_conv2d(x, w).shape
         torch.Size([2, 4, 6, 6])
     """
-    g = local_conv_checks.check_local_conv2d("local_conv2d", input, weight, bias, stride, padding,
-                                   dilation)
+    g = _checks.remembered(
+        _CHECKED_CALLS,
+        _checks.call_key("local_conv2d", (input, weight, bias), (stride, padding, dilation), ()),
+        lambda: local_conv_checks.check_local_conv2d("local_conv2d", input, weight, bias, stride,
+                                                     padding, dilation))
+    if straight_to_torch(backend, input) and g.N:
+        return _local_conv2d_torch(input, weight, bias, g)
     fn = choose("local_conv2d", backend, input, needs_grad=needs_grad(input, weight, bias))
     if g.N == 0:
         return input.new_empty((0, weight.shape[2], g.P, g.Q))
     return fn(input, weight, bias, g)
+
+
+# The checks of local_conv2d, remembered per call signature (see _checks.call_key).
+_CHECKED_CALLS: dict = {}
 
 
 @register("local_conv2d", "torch")
