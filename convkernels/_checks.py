@@ -196,21 +196,10 @@ def check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups
                  ) -> tuple[ConvGeometry, tuple[int, int]]:
     """Validate a conv2d call. Returns the geometry and the extra end-padding of 'same'.
     Remembers what it returned (see above)."""
-    if (_plain_ints(stride) and _plain_ints(dilation) and type(groups) is int
-            and (_plain_ints(padding) or type(padding) is str)
-            and not torch.compiler.is_compiling()):
-        try:
-            key = (op, _tensor_key(input), _tensor_key(weight), _tensor_key(bias), stride,
-                   padding, dilation, groups)
-        except TypeError:
-            key = None
-        if key is not None:
-            hit = _CONV2D_RESULTS.get(key)
-            if hit is not None:
-                return hit
-            return _remember(_CONV2D_RESULTS, key, _check_conv2d(
-                op, input, weight, bias, stride, padding, dilation, groups))
-    return _check_conv2d(op, input, weight, bias, stride, padding, dilation, groups)
+    return remembered(
+        _CONV2D_RESULTS,
+        call_key(op, (input, weight, bias), (stride, padding, dilation, groups), ()),
+        lambda: _check_conv2d(op, input, weight, bias, stride, padding, dilation, groups))
 
 
 def _check_conv2d(op: str, input, weight, bias, stride, padding, dilation, groups,

@@ -27,6 +27,16 @@ def straight_to_torch(backend: Optional[str], input) -> bool:
     return isinstance(input, Tensor) and runs_on_torch(backend, input)
 
 
+def torch_result(fn: Callable, *args, **kwargs):
+    """``fn(*args, **kwargs)`` for an op that went straight to torch, or None where torch
+    raised: the op then takes its checked path, whose error names the bad argument (and
+    which raises torch's own error again when every check passes)."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        return None
+
+
 def as_f32(v: Optional[Tensor]) -> Optional[Tensor]:
     """A per-channel epilogue vector as the kernels take it (float32), or None."""
     return None if v is None else v.to(torch.float32)

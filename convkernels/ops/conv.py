@@ -19,7 +19,7 @@ from .. import _checks, _library, reference
 from ..backends import Call, choose, register
 from . import conv_checks, conv_primitives  # noqa: F401  (conv_primitives registers the ops)
 from . import winograd as _winograd
-from ._common import as_f32, needs_grad, pad_same_extra, straight_to_torch
+from ._common import as_f32, needs_grad, pad_same_extra, straight_to_torch, torch_result
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
 
@@ -37,12 +37,9 @@ def torch_conv2d(input, weight, bias, stride, padding, dilation, groups) -> Opti
     where the op must take its checked path instead: torch raised (the checks name the bad
     argument), or the weight or bias is on the meta device, which torch's CPU convolution
     reads as uninitialized memory (a silently wrong result; the checks refuse it)."""
-    try:
-        if not (weight.is_meta or (bias is not None and bias.is_meta)):
-            return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    except Exception:
-        pass
-    return None
+    if getattr(weight, "is_meta", False) or getattr(bias, "is_meta", False):
+        return None
+    return torch_result(F.conv2d, input, weight, bias, stride, padding, dilation, groups)
 
 
 def _check_algo(op: str, algo: str) -> None:

@@ -16,7 +16,7 @@ from torch import Tensor
 from .. import _checks, _library, reference
 from ..backends import choose, register
 from . import lrn_checks, lrn_primitives  # noqa: F401  (lrn_primitives registers the ops)
-from ._common import batched, needs_grad, straight_to_torch
+from ._common import batched, needs_grad, straight_to_torch, torch_result
 
 __all__ = ["local_response_norm", "lrn_max_pool2d", "ALEXNET_LRN", "GOOGLENET_LRN"]
 
@@ -51,10 +51,9 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         ...                                         **convkernels.ops.ALEXNET_LRN)
     """
     if straight_to_torch(backend, input):
-        try:
-            return F.local_response_norm(input, size, alpha, beta, k)
-        except Exception:   # the checked path below names the bad argument
-            pass
+        out = torch_result(F.local_response_norm, input, size, alpha, beta, k)
+        if out is not None:
+            return out
     x = input.unsqueeze(2) if isinstance(input, Tensor) and input.dim() == 3 else input
     lrn_checks.check_lrn("local_response_norm", x, size, alpha, beta, k)
     fn = choose("local_response_norm", backend, x, needs_grad=needs_grad(x))
@@ -93,11 +92,10 @@ def lrn_max_pool2d(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 
         raise ValueError(f"convkernels.lrn_max_pool2d: order must be one of {ORDERS}, got "
                          f"{order!r}")
     if straight_to_torch(backend, input) and input.dim() == 4:
-        try:   # the torch backend is torch's composition (see convkernels.ops)
-            return _torch_lrn_max_pool2d(input, size, alpha, beta, k, kernel_size, stride,
-                                         padding, dilation, ceil_mode, order, return_indices)
-        except Exception:   # the checked path below names the bad argument
-            pass
+        out = torch_result(_torch_lrn_max_pool2d, input, size, alpha, beta, k, kernel_size,
+                           stride, padding, dilation, ceil_mode, order, return_indices)
+        if out is not None:
+            return out
     x, unbatch = batched(input)
     g = _checks.check_pool2d("lrn_max_pool2d", x, kernel_size, stride, padding, dilation,
                              ceil_mode, avg=False)

@@ -20,7 +20,7 @@ from torch import Tensor
 from .. import _checks, _library, reference
 from ..backends import choose, register
 from . import pool_checks, pool_primitives  # noqa: F401  (pool_primitives registers the ops)
-from ._common import batched, needs_grad, straight_to_torch
+from ._common import batched, needs_grad, straight_to_torch, torch_result
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
            "global_avg_pool2d", "max_unpool2d", "spatial_pyramid_pool"]
@@ -54,11 +54,10 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
         torch.Size([2, 96, 27, 27])
     """
     if straight_to_torch(backend, input):
-        try:
-            return F.max_pool2d(input, kernel_size, stride, padding, dilation,
-                                ceil_mode=ceil_mode, return_indices=return_indices)
-        except Exception:   # the checked path below names the bad argument
-            pass
+        out = torch_result(F.max_pool2d, input, kernel_size, stride, padding, dilation,
+                           ceil_mode=ceil_mode, return_indices=return_indices)
+        if out is not None:
+            return out
     x, unbatch = batched(input)
     g = _checks.check_pool2d("max_pool2d", x, kernel_size, stride, padding, dilation,
                              ceil_mode, avg=False)
@@ -95,11 +94,10 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
         torch.Size([2, 128, 28, 28])
     """
     if straight_to_torch(backend, input):
-        try:
-            return F.avg_pool2d(input, kernel_size, stride, padding, ceil_mode,
-                                count_include_pad, divisor_override)
-        except Exception:   # the checked path below names the bad argument
-            pass
+        out = torch_result(F.avg_pool2d, input, kernel_size, stride, padding, ceil_mode,
+                           count_include_pad, divisor_override)
+        if out is not None:
+            return out
     x, unbatch = batched(input)
     g = _checks.check_pool2d("avg_pool2d", x, kernel_size, stride, padding, 1, ceil_mode,
                              avg=True)
@@ -134,10 +132,9 @@ def adaptive_avg_pool2d(input: Tensor, output_size, *, backend: Optional[str] = 
         torch.Size([2, 1024, 1, 1])
     """
     if straight_to_torch(backend, input):
-        try:
-            return F.adaptive_avg_pool2d(input, output_size)
-        except Exception:   # the checked path below names the bad argument
-            pass
+        out = torch_result(F.adaptive_avg_pool2d, input, output_size)
+        if out is not None:
+            return out
     x, unbatch = batched(input)
     size = pool_checks.check_adaptive_output_size("adaptive_avg_pool2d", x, output_size,
                                               empty_channels=True)
@@ -165,10 +162,9 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
     """Equal to :func:`torch.nn.functional.adaptive_max_pool2d` (windows as in
     :func:`adaptive_avg_pool2d`, NaN wins, indices flat ``h * W + w``)."""
     if straight_to_torch(backend, input):
-        try:
-            return F.adaptive_max_pool2d(input, output_size, return_indices)
-        except Exception:   # the checked path below names the bad argument
-            pass
+        out = torch_result(F.adaptive_max_pool2d, input, output_size, return_indices)
+        if out is not None:
+            return out
     x, unbatch = batched(input)
     size = pool_checks.check_adaptive_output_size("adaptive_max_pool2d", x, output_size)
     grad = needs_grad(x)
@@ -209,10 +205,10 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
     # torch's CPU unpool checks every index itself (its CUDA one does not: there the checked
     # path below does), so only CPU calls go straight to torch.
     if straight_to_torch(backend, input) and input.is_cpu:
-        try:
-            return F.max_unpool2d(input, indices, kernel_size, stride, padding, output_size)
-        except Exception:   # the checked path below names the bad argument
-            pass
+        out = torch_result(F.max_unpool2d, input, indices, kernel_size, stride, padding,
+                           output_size)
+        if out is not None:
+            return out
     x, unbatch = batched(input)
     if isinstance(indices, Tensor) and indices.dim() == 3:
         indices = indices.unsqueeze(0)
@@ -258,10 +254,9 @@ def spatial_pyramid_pool(input: Tensor, levels: Sequence[int] = (1, 2, 4), mode:
         raise ValueError(f"convkernels.spatial_pyramid_pool: levels must be positive ints, got "
                          f"{levels!r}")
     if straight_to_torch(backend, input) and input.dim() == 4:
-        try:   # the torch backend is torch's composition (see convkernels.ops)
-            return reference.pool.spatial_pyramid_pool(input, levels, mode)
-        except Exception:   # the checked path below names the bad argument
-            pass
+        out = torch_result(reference.pool.spatial_pyramid_pool, input, levels, mode)
+        if out is not None:
+            return out
     _checks.check_float_tensor("spatial_pyramid_pool", "input", input, 4)
     if mode == "avg" and input.shape[1] == 0:   # torch's empty [N, 0]; nothing to launch
         return torch.cat([adaptive_avg_pool2d(input, n).flatten(1) for n in levels], dim=1)

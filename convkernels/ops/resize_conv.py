@@ -123,13 +123,13 @@ def resize_conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
         ...                                                bn.running_var, bn.weight, bn.bias)
         >>> y = convkernels.ops.resize_conv2d_affine(x, w, scale, shift, relu=True)
     """
-    key = _checks.call_key("resize_conv2d_affine", (input, weight, scale, shift),
-                           (padding, stride), (scale_factor, mode, align_corners))
+    op = "resize_conv2d_affine"
+    key = _checks.call_key(op, (input, weight, scale, shift), (padding, stride),
+                           (scale_factor, mode, align_corners))
     geom = _checks.remembered(_CHECKED_CALLS, key, lambda: _check_affine(
         input, weight, scale, shift, scale_factor, mode, padding, stride, align_corners))
     if straight_to_torch(backend, input):
         return _torch_impl(input, weight, scale, shift, geom, bool(relu))
-    op = "resize_conv2d_affine"
     fn = choose(op, backend, input, needs_grad=needs_grad(input, weight, scale, shift),
                 extra={"mode": geom.mode})
     return fn(input, weight, scale, shift, geom, bool(relu))
