@@ -103,7 +103,7 @@ def choose(g, dtype: torch.dtype, device: torch.device, channels_last: bool,
     if entry is not None:
         ranked = sorted(entry["ms"].items(), key=lambda kv: kv[1])
         for algo, ms in ranked:
-            if (algo, dtype) in RULE_SAFE:
+            if (algo, dtype) in RULE_SAFE and not _winograd_refused(selected, algo, call):
                 backend_out = "torch" if algo == "cudnn" else selected
                 rows = ", ".join(entry.get("rows", [])[:2])
                 return Choice(backend_out, algo, f"{picked_by}; measured: {ms:.3f} ms, fastest "
@@ -112,6 +112,14 @@ def choose(g, dtype: torch.dtype, device: torch.device, channels_last: bool,
                               True, dict(ranked))
     return Choice(selected, "direct", f"{picked_by}; no report measured the algorithms for this "
                   "layer, so the general kernel runs (Winograd only where measured faster)")
+
+
+def _winograd_refused(backend: str, algo: str, call: backends.Call) -> bool:
+    """A measured Winograd algorithm that ``backend`` cannot run for this call although it
+    runs the direct one: the cuda Winograd kernels have no tf32x3 (precision.cuda_problem), so
+    a float32 call in that mode takes the next measured algorithm instead."""
+    return algo in winograd.ALGOS and bool(backends.backend_problem(
+        backend, dataclasses.replace(call, op=winograd.OP, extra={"algo": algo})))
 
 
 def explain(op: str = "conv2d", input_shape=(1, 64, 56, 56), weight_shape=(64, 64, 3, 3), *,

@@ -14,17 +14,26 @@ float32 arithmetic while the products run on tensor cores. Ask for it explicitly
     >>> with convkernels.fp32_precision("tf32x3"):   # or for a region
     ...     y = convkernels.ops.conv2d(x, w, backend="triton")
 
-Where it applies (partial: the CUDA kernels do not have it yet):
+Where it applies (partial: only some CUDA kernels have it):
 
 * the ``triton`` backend: every convolution kernel (direct, grouped, separable, Winograd's
   batched products, resize-conv, locally connected) runs its float32 ``tl.dot`` in tf32x3;
-* the ``cuda`` backend: a float32 call that would run on TF32 tensor cores (torch's flag
-  allows TF32) is refused with the reason, so ``auto`` passes over it; with TF32 disallowed
-  its kernels compute in full float32, at least as accurate as asked, and run;
+* the ``cuda`` backend: the direct convolution (``conv2d``, ``conv2d_affine`` and
+  ``fused_conv_bn_relu`` with the direct algorithm) runs its tensor-core kernel in 3xTF32
+  (three m16n8k8 TF32 ``mma.sync`` per product), whatever torch's flag says; a shape that
+  kernel cannot take runs the SIMT kernel in full float32, and grouped / depthwise
+  convolutions are full float32 anyway. Checked in the CPU emulator of the kernels only: it
+  has not run on a GPU. The cuda Winograd kernels (``conv2d_winograd``, and so ``algo=
+  "winograd_*"``), ``resize_conv2d(_affine)`` and ``separable_conv2d`` have no tf32x3: a
+  float32 call that they would run in TF32 (torch's flag allows TF32) is refused with the
+  reason, ``auto`` passes over it (and over a measured Winograd choice, to the direct
+  kernel); with TF32 disallowed they compute in full float32, at least as accurate as asked;
 * the ``torch`` backend is cuDNN (or aten on the CPU) and follows torch's flags only.
 
-Inside ``torch.compile`` the mode is read when a kernel launches (the custom ops are opaque
-to the compiler), so a compiled model follows the mode in effect at each call.
+Inside ``torch.compile`` the triton kernels read the mode when they launch (the custom ops are
+opaque to the compiler), so a compiled model follows the mode in effect at each call. The cuda
+direct convolution is told the mode by an argument of its op, which the graph records when it
+is traced.
 """
 
 from __future__ import annotations
@@ -102,15 +111,18 @@ def get_fp32_precision() -> str:
     return _context_mode.get() or _global_mode or torch_conv_fp32_precision()
 
 
-# The ops whose cuda kernels may run float32 on TF32 tensor cores (when torch's flag allows).
-_CUDA_TF32_OPS = frozenset({"conv2d", "conv2d_affine", "fused_conv_bn_relu", "conv2d_winograd",
-                            "resize_conv2d", "resize_conv2d_affine", "separable_conv2d"})
+# The ops whose cuda kernels may run float32 on TF32 tensor cores (when torch's flag allows)
+# and have no tf32x3 mode. conv2d, conv2d_affine and fused_conv_bn_relu are not here: their
+# direct kernel has tf32x3 (ops/conv.py passes it), and their Winograd route is the
+# conv2d_winograd op, which is.
+_CUDA_TF32_ONLY_OPS = frozenset({"conv2d_winograd", "resize_conv2d", "resize_conv2d_affine",
+                                 "separable_conv2d"})
 
 
 def cuda_problem(op: str, dtype: torch.dtype) -> str:
     """Why the cuda backend cannot honour the float32 mode for this call ("" if it can)."""
-    if (dtype == torch.float32 and op in _CUDA_TF32_OPS and get_fp32_precision() == "tf32x3"
-            and torch_conv_fp32_precision() == "tf32"):
-        return ("the cuda kernels have no tf32x3 mode yet and would compute this float32 call "
+    if (dtype == torch.float32 and op in _CUDA_TF32_ONLY_OPS
+            and get_fp32_precision() == "tf32x3" and torch_conv_fp32_precision() == "tf32"):
+        return ("these cuda kernels have no tf32x3 mode and would compute this float32 call "
                 "in TF32 (torch's cuDNN flag allows it); the triton backend has tf32x3")
     return ""

@@ -1,5 +1,6 @@
 """Memory-bound CUDA kernels move their data in the vectors their design says, read from the SASS
-of the sm_90 build (nvcc and the cuobjdump bundled with Triton; no GPU needed).
+of the sm_90 build (nvcc and the cuobjdump bundled with Triton; no GPU needed); and the fp32
+tensor-core conv kernel issues three TF32 mma per product in its 3xTF32 ("tf32x3") policy.
 
 The channels_last depthwise strip kernels (csrc/kernels/depthwise/depthwise_nhwc.cu): with
 16-byte channel vectors every input, weight, residual and output access is one 128-bit
@@ -34,19 +35,26 @@ def _cuobjdump() -> Path:
     return tool
 
 
-@pytest.fixture(scope="module")
-def depthwise_sass(tmp_path_factory) -> dict[str, Counter]:
-    """Per kernel: how many of each global load / store instruction its SASS holds."""
+def _sm90_sass(tmp_path_factory, source: str) -> tuple[str, check_kernels.CompileResult]:
+    """The SASS of csrc/kernels/<source> compiled for sm_90 as the extension build does, and
+    the compile result (ptxas' per-kernel report)."""
     nvcc = check_kernels.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found")
     cuobjdump = _cuobjdump()
     out = tmp_path_factory.mktemp("sass")
-    result = check_kernels.compile_one(
-        nvcc, ROOT / "csrc" / "kernels" / "depthwise" / "depthwise_nhwc.cu", "90", out)
+    path = ROOT / "csrc" / "kernels" / source
+    result = check_kernels.compile_one(nvcc, path, "90", out)
     assert result.ok, result.log[-3000:]
-    sass = subprocess.run([str(cuobjdump), "-sass", str(out / "depthwise_nhwc.sm90.o")],
+    sass = subprocess.run([str(cuobjdump), "-sass", str(out / f"{path.stem}.sm90.o")],
                           capture_output=True, text=True, check=True).stdout
+    return sass, result
+
+
+@pytest.fixture(scope="module")
+def depthwise_sass(tmp_path_factory) -> dict[str, Counter]:
+    """Per kernel: how many of each global load / store instruction its SASS holds."""
+    sass, _ = _sm90_sass(tmp_path_factory, "depthwise/depthwise_nhwc.cu")
     kernels: dict[str, Counter] = {}
     current = None
     for line in sass.splitlines():
@@ -79,3 +87,41 @@ def test_strip_kernels_load_each_input_column_once(depthwise_sass, k, stride):
         m = STRIP_RE.search(name)
         if m and int(m["k"]) == k and int(m["stride"]) == stride and m["vec"] == "8":
             assert counts["LDG.E.128"] == expected, (name, counts)
+
+
+# ---- 3xTF32 ("tf32x3") in the tensor-core conv kernel (csrc/kernels/conv/implicit_gemm_tc.cuh) --
+
+TC_RE = re.compile(r"conv2d_implicit_gemm_tc_kernelIfNS0_12TcTileConfigILi(?P<bm>\d+)"
+                   r"ELi(?P<bn>\d+)E.*?NS0_(?P<policy>18TcElementFp32Split|9TcElementIfEE)")
+
+
+@pytest.fixture(scope="module")
+def tc_fp32_sass(tmp_path_factory) -> dict[tuple[int, int, bool], Counter]:
+    """Per fp32 tile (BM, BN) and policy (split or not): opcode counts of the sm_90 SASS."""
+    sass, result = _sm90_sass(tmp_path_factory, "conv/implicit_gemm_tc.cu")
+    split_spills = [k for k in result.kernels if "TcElementFp32Split" in k.mangled and k.spills]
+    assert not split_spills, split_spills
+    kernels: dict[tuple[int, int, bool], Counter] = {}
+    current = None
+    for line in sass.splitlines():
+        if "Function :" in line:
+            m = TC_RE.search(line)
+            current = None if m is None else kernels.setdefault(
+                (int(m["bm"]), int(m["bn"]), m["policy"].endswith("Split")), Counter())
+        elif current is not None:
+            found = re.search(r"\b(HMMA\.1688\.F32\.TF32|FADD)\b", line)
+            if found:
+                current[found.group(1)] += 1
+    return kernels
+
+
+@pytest.mark.parametrize("bm,bn", [(128, 128), (128, 64), (64, 64)])
+def test_tf32x3_issues_three_tf32_mma_per_tf32_one(tc_fp32_sass, bm, bn):
+    plain, split = tc_fp32_sass[(bm, bn, False)], tc_fp32_sass[(bm, bn, True)]
+    mma = "HMMA.1688.F32.TF32"
+    # one k-tile (2 k-steps of 8) of a 2x2 grid of warps, each (BM/2 x BN/2) in m16n8 tiles
+    per_tile = 2 * (bm // 32) * (bn // 16)
+    assert plain[mma] == per_tile and split[mma] == 3 * per_tile, (plain, split)
+    # The split (x - hi) is done once per fragment register and k-step, not once per mma.
+    fragment_registers = 2 * ((bm // 32) * 4 + (bn // 16) * 2)
+    assert split["FADD"] - plain["FADD"] <= fragment_registers, (plain, split)

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import Call, choose, register
+from ..precision import get_fp32_precision
 from . import conv_checks, conv_primitives  # noqa: F401  (conv_primitives registers the ops)
 from . import winograd as _winograd
 from ._common import as_f32, needs_grad, pad_same_extra, straight_to_torch, torch_result
@@ -54,10 +55,14 @@ def _kernel_supports(call: Call) -> str:
 
 
 def _conv_fused(backend: str, input, weight, scale, shift, residual, g, relu) -> Tensor:
-    """Run the conv2d_fused primitive on a kernel backend."""
-    return _library.op(backend, "conv2d_fused")(
-        input, weight, scale, shift, residual, list(g.stride), list(g.padding),
-        list(g.dilation), g.groups, relu)
+    """Run the conv2d_fused primitive on a kernel backend. The cuda op is told the float32
+    mode (its trailing ``split_tf32``: tf32x3); the triton kernels read it themselves."""
+    args = (input, weight, scale, shift, residual, list(g.stride), list(g.padding),
+            list(g.dilation), g.groups, relu)
+    if (backend == "cuda" and input.dtype == torch.float32
+            and get_fp32_precision() == "tf32x3"):
+        args += (True,)
+    return _library.op(backend, "conv2d_fused")(*args)
 
 
 # ---- conv2d ---------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ grouped and depthwise kernels) and the two halves of training-mode BatchNorm,
 ``channel_moments`` and ``scale_shift_relu``.
 
 Per primitive: the ``triton_*`` custom op (its ``cuda_*`` twin's schema comes from C++), the
-fake kernel and the backward formula, registered for both twins. The convolution's
+fake kernel and the backward formula, registered for both twins. ``cuda_conv2d_fused`` takes
+one trailing argument more than its triton twin, ``split_tf32=False`` (the cuda kernel's
+tf32x3 switch; the triton kernels read :func:`convkernels.precision.get_fp32_precision`
+themselves), so its fake kernel and formula accept it. The convolution's
 backward uses aten's ``convolution_backward`` (cuDNN on a GPU), except for depthwise
 convolutions, which call the depthwise family's backward primitives on the forward's backend.
 """
@@ -57,7 +60,7 @@ def triton_scale_shift_relu(input: Tensor, scale: Tensor, shift: Tensor,
 # ---- fake kernels -----------------------------------------------------------------------------
 
 def conv2d_fused_fake(input, weight, scale, shift, residual, stride, padding, dilation, groups,
-                      relu):
+                      relu, split_tf32=False):
     torch._check(input.dim() == 4 and weight.dim() == 4, lambda: "conv2d_fused: 4-D tensors")
     N, _, H, W = input.shape
     K, _, R, S = weight.shape
@@ -79,7 +82,8 @@ def scale_shift_relu_fake(input, scale, shift, residual, relu):
 # ---- conv2d_fused: out = act(conv(x, w) * scale + shift + residual) ------------------------
 
 def conv2d_fused_setup(ctx, inputs, output):
-    x, w, scale, shift, residual, stride, padding, dilation, groups, relu = inputs
+    # inputs[10:]: cuda's split_tf32, which changes the arithmetic and not the gradients.
+    x, w, scale, shift, residual, stride, padding, dilation, groups, relu = inputs[:10]
     ctx.geometry = (list(stride), list(padding), list(dilation), groups)
     ctx.relu = relu
     ctx.has = (scale is not None, shift is not None, residual is not None)
@@ -113,7 +117,8 @@ def conv2d_fused_backward(ctx, grad):
             grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
                 g_acc, x, w, None, stride, padding, dilation, False, [0, 0], groups,
                 [need[0], need[1], False])
-    return grad_x, grad_w, grad_scale, grad_shift, grad_residual, None, None, None, None, None
+    # One gradient per forward input: None for the geometry, relu (and cuda's split_tf32).
+    return (grad_x, grad_w, grad_scale, grad_shift, grad_residual) + (None,) * (len(need) - 5)
 
 
 def _depthwise_backward_ops(ctx, x, w, groups):

@@ -6,16 +6,18 @@
 //  1. tensor cores (launch_conv2d_implicit_gemm_tc): groups == 1, non-empty input, GPU sm_80+,
 //     and fp16/bf16 with C % 8 == 0, or fp32 with C % 4 == 0 when TF32 is allowed for cuDNN
 //     convolutions (the flag F.conv2d follows: torch.backends.cudnn.allow_tf32, or
-//     torch.backends.cudnn.conv.fp32_precision on newer torch); fp32 then runs with TF32 math,
-//     as cuDNN would. The input is used as dense NHWC (copied with
-//     .contiguous(channels_last) when it is not already) and the weight as dense KRSC
-//     (weight.permute(0, 2, 3, 1).contiguous(), free for a channels_last weight). Both base
-//     pointers must be 16-byte aligned: a tensor that is already dense but starts at a
-//     misaligned storage offset is not copied, it goes to (2). Output and residual are used
-//     as they are (any strides): the kernel writes NCHW or NHWC directly, so an NCHW input
-//     gets an NCHW output without a transpose pass.
+//     torch.backends.cudnn.conv.fp32_precision on newer torch) or split_tf32 is asked for.
+//     fp32 then runs with 3xTF32 math when split_tf32 (convkernels' "tf32x3" mode, fp32-level
+//     error, whatever the flag says), else with TF32 math, as cuDNN would. The input is used
+//     as dense NHWC (copied with .contiguous(channels_last) when it is not already) and the
+//     weight as dense KRSC (weight.permute(0, 2, 3, 1).contiguous(), free for a channels_last
+//     weight). Both base pointers must be 16-byte aligned: a tensor that is already dense but
+//     starts at a misaligned storage offset is not copied, it goes to (2). Output and
+//     residual are used as they are (any strides): the kernel writes NCHW or NHWC directly,
+//     so an NCHW input gets an NCHW output without a transpose pass.
 //  2. SIMT implicit GEMM (launch_conv2d_implicit_gemm_generic): everything else, reading
-//     every tensor through its strides (no copies); fp32 at full precision when TF32 is off.
+//     every tensor through its strides (no copies); fp32 at full precision (so a split_tf32
+//     call that the tensor-core kernel cannot take is at least as accurate as asked).
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -45,7 +47,7 @@ bool misaligned_after_contiguous(const at::Tensor& t, at::MemoryFormat format) {
 at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& scale,
                              const std::optional<at::Tensor>& shift, const std::optional<at::Tensor>& residual,
                              at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
-                             bool relu) {
+                             bool relu, bool split_tf32) {
   check_cuda_tensor(kOp, "input", input);
   check_cuda_tensor(kOp, "weight", weight);
   check_same_device(kOp, "weight", weight, input);
@@ -99,7 +101,8 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
 
   // C must fill whole 16-byte chunks: 8 fp16/bf16 or 4 fp32 values.
   const int64_t chunk_elems = 16 / dtype_size(dtype);
-  const bool tc_candidate = (dtype != DType::kFloat32 || cudnn_conv_allows_tf32()) && C % chunk_elems == 0 &&
+  const bool fp32_on_tensor_cores = split_tf32 || cudnn_conv_allows_tf32();
+  const bool tc_candidate = (dtype != DType::kFloat32 || fp32_on_tensor_cores) && C % chunk_elems == 0 &&
                             input.numel() > 0 &&
                             device_compute_major(input.get_device()) >= 8 &&
                             !misaligned_after_contiguous(input, at::MemoryFormat::ChannelsLast) &&
@@ -113,7 +116,7 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
     copy_strides(tc.input_strides, input_nhwc);
     copy_strides(tc.weight_strides, weight_krsc.permute({0, 3, 1, 2}));  // logical [K, C, R, S] strides
     if (conv2d_tc_supported(tc, dtype)) {
-      check_launch(kOp, launch_conv2d_implicit_gemm_tc(tc, dtype, stream));
+      check_launch(kOp, launch_conv2d_implicit_gemm_tc(tc, dtype, stream, split_tf32));
       return output;  // input_nhwc / weight_krsc are freed stream-ordered by the caching allocator
     }
   }
@@ -133,7 +136,7 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
 TORCH_LIBRARY_FRAGMENT(convkernels, m) {
   m.def(
       "cuda_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, Tensor? residual, "
-      "int[2] stride, int[2] padding, int[2] dilation, int groups, bool relu) -> Tensor");
+      "int[2] stride, int[2] padding, int[2] dilation, int groups, bool relu, bool split_tf32=False) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) { m.impl("cuda_conv2d_fused", &convkernels::ops::cuda_conv2d_fused); }

@@ -46,8 +46,12 @@ bool conv2d_tc_supported(const Conv2dParams& p, DType dtype);
 // Tensor cores (ldmatrix + mma.sync, cp.async pipeline): fp16/bf16 with m16n8k16, and fp32 with
 // TF32 math (operands rounded to TF32, m16n8k8; fp32 accumulation and epilogue). fp32 therefore
 // loses precision here: the caller decides whether TF32 is allowed (torch's cuDNN flag).
+// split_tf32 (fp32 only; ignored for fp16/bf16): 3xTF32 ("tf32x3") instead, each operand split
+// into TF32 high and residual parts and three m16n8k8 mma per product, for an error at the level
+// of fp32 arithmetic at three times the tensor-core work.
 // Requires conv2d_tc_supported(p, dtype); returns cudaErrorInvalidValue otherwise.
-cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, cudaStream_t stream);
+cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, cudaStream_t stream,
+                                           bool split_tf32 = false);
 
 // SIMT fallback for every dtype and every stride pattern (fp32 accumulate).
 cudaError_t launch_conv2d_implicit_gemm_generic(const Conv2dParams& p, DType dtype, cudaStream_t stream);

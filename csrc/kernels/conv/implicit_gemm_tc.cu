@@ -21,6 +21,8 @@ using TcSmall = TcTileConfig<64, 64, 4, 4>;
 
 #define CK_INSTANTIATE_TC(T, CFG) \
   template __global__ void conv2d_implicit_gemm_tc_kernel<T, CFG>(const TcKernelArgs);
+#define CK_INSTANTIATE_TC_SPLIT(CFG) \
+  template __global__ void conv2d_implicit_gemm_tc_kernel<float, CFG, TcElementFp32Split>(const TcKernelArgs);
 CK_INSTANTIATE_TC(__half, TcLarge)
 CK_INSTANTIATE_TC(__half, TcMedium)
 CK_INSTANTIATE_TC(__half, TcSmall)
@@ -30,7 +32,11 @@ CK_INSTANTIATE_TC(__nv_bfloat16, TcSmall)
 CK_INSTANTIATE_TC(float, TcLarge)  // TF32
 CK_INSTANTIATE_TC(float, TcMedium)
 CK_INSTANTIATE_TC(float, TcSmall)
+CK_INSTANTIATE_TC_SPLIT(TcLarge)  // 3xTF32
+CK_INSTANTIATE_TC_SPLIT(TcMedium)
+CK_INSTANTIATE_TC_SPLIT(TcSmall)
 #undef CK_INSTANTIATE_TC
+#undef CK_INSTANTIATE_TC_SPLIT
 
 namespace {
 
@@ -39,9 +45,9 @@ bool dense_nhwc_output_like(const int64_t* strides, const Conv2dParams& p) {
   return is_dense_layout(sizes, strides, kOrderNHWC);
 }
 
-template <typename T, typename Cfg>
+template <typename T, typename Cfg, typename Element>
 cudaError_t launch_tc(const TcKernelArgs& args, cudaStream_t stream) {
-  auto kernel = conv2d_implicit_gemm_tc_kernel<T, Cfg>;
+  auto kernel = conv2d_implicit_gemm_tc_kernel<T, Cfg, Element>;
   if (Cfg::kSmemBytes > 48 * 1024) {
     // Opt-in above the 48 KB default; cheap, and per-device so it cannot be cached globally.
     const cudaError_t err =
@@ -65,16 +71,18 @@ TcTile choose_tile(int M, int K) {
   return TcTile::kSmall;
 }
 
-// The element type picks the instruction (fp32 data -> TF32 math); the tile rule is the same.
-template <typename T>
+// The element policy picks the instruction (fp32 data -> TF32 or 3xTF32 math); the tile rule
+// is the same. 3xTF32 does three times the mma work per tile, but the tile that fills the GPU
+// best is still the one to pick.
+template <typename T, typename Element = TcElement<T>>
 cudaError_t dispatch_tile(const TcKernelArgs& args, cudaStream_t stream) {
   switch (choose_tile(args.shape.M, args.shape.K)) {
     case TcTile::kLarge:
-      return launch_tc<T, TcLarge>(args, stream);
+      return launch_tc<T, TcLarge, Element>(args, stream);
     case TcTile::kMedium:
-      return launch_tc<T, TcMedium>(args, stream);
+      return launch_tc<T, TcMedium, Element>(args, stream);
     default:
-      return launch_tc<T, TcSmall>(args, stream);
+      return launch_tc<T, TcSmall, Element>(args, stream);
   }
 }
 
@@ -99,7 +107,8 @@ bool conv2d_tc_supported(const Conv2dParams& p, DType dtype) {
   return current_device_compute_major() >= 8;
 }
 
-cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, cudaStream_t stream) {
+cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, cudaStream_t stream,
+                                           bool split_tf32) {
   using namespace conv;
   if (!conv2d_tc_supported(p, dtype)) return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q == 0 || p.K == 0) return cudaSuccess;
@@ -113,6 +122,7 @@ cudaError_t launch_conv2d_implicit_gemm_tc(const Conv2dParams& p, DType dtype, c
                          dense_nhwc_output_like(p.output_strides, p) &&
                          (p.residual == nullptr || (pointer_aligned(p.residual, vec_bytes) &&
                                                     dense_nhwc_output_like(p.residual_strides, p)));
+  if (dtype == DType::kFloat32 && split_tf32) return dispatch_tile<float, TcElementFp32Split>(args, stream);
   return dispatch_float_types(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     return dispatch_tile<T>(args, stream);

@@ -7,7 +7,8 @@
 // ldmatrix.x4 feeds the mma fragments. After the main loop the fp32 accumulators are staged
 // through shared memory (reusing the ring) so that the epilogue reads/writes global memory along
 // the contiguous dimension. One kernel body serves the three element types: TcElement<T> holds
-// what differs (values per chunk, the mma, the fragment conversion).
+// what differs (values per chunk, the mma, the fragment conversion). fp32 has a second policy,
+// TcElementFp32Split (3xTF32, "tf32x3"), that the Element template parameter selects.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -72,6 +73,36 @@ struct TcElement<float> {
   }
 };
 
+// fp32 with 3xTF32 math ("tf32x3"): error at the level of fp32 arithmetic on TF32 tensor cores.
+// Each operand x is split into hi = tf32(x) and lo = tf32(x - hi) (x - hi is exact in fp32), and
+// a*b ~ a_lo*b_hi + a_hi*b_lo + a_hi*b_hi: only a_lo*b_lo (~2^-22 |a b|) and the rounding of lo
+// (~2^-22 |x|) are dropped. Small terms are accumulated first so they are not lost against the
+// large one. The fragments stay raw fp32 bits until the mma, which splits them, so the kernel
+// body is the one of the other policies. The split of a fragment is the same pure code for each
+// (mt, nt) use: ptxas computes it once per fragment register and k-step (sm_90 SASS of the
+// 64x64 tile: 32 extra FADD for 32 fragment registers, 48 HMMA.1688 against TF32's 16).
+struct TcElementFp32Split : TcElement<float> {
+  template <int kRegs>
+  static __device__ __forceinline__ void to_mma_operand(uint32_t (&)[kRegs]) {}
+  template <int kRegs>
+  static __device__ __forceinline__ void split(const uint32_t (&x)[kRegs], uint32_t (&hi)[kRegs],
+                                               uint32_t (&lo)[kRegs]) {
+#pragma unroll
+    for (int i = 0; i < kRegs; ++i) {
+      hi[i] = round_to_tf32(x[i]);
+      lo[i] = round_to_tf32(__float_as_uint(__uint_as_float(x[i]) - __uint_as_float(hi[i])));
+    }
+  }
+  static __device__ __forceinline__ void mma(float (&acc)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    uint32_t a_hi[4], a_lo[4], b_hi[2], b_lo[2];
+    split(a, a_hi, a_lo);
+    split(b, b_hi, b_lo);
+    MmaM16N8K8Tf32::run(acc, a_lo, b_hi);
+    MmaM16N8K8Tf32::run(acc, a_hi, b_lo);
+    MmaM16N8K8Tf32::run(acc, a_hi, b_hi);
+  }
+};
+
 template <int kBM, int kBN, int kStages_, int kMinBlocksPerSm_>
 struct TcTileConfig {
   static constexpr int BM = kBM;
@@ -120,12 +151,12 @@ struct NhwcGatherA {
 
 // One CTA's BM x BN output tile at (block_m, block_n). A device function so that kernels
 // running several convolutions in one launch (resize_conv's sub-pixel phases), or loading A
-// differently (load_a), share the body.
-template <typename T, typename Cfg, typename ALoader>
+// differently (load_a), share the body. Element is the arithmetic policy (TcElement<T>, or
+// TcElementFp32Split for fp32 in tf32x3).
+template <typename T, typename Cfg, typename Element = TcElement<T>, typename ALoader>
 __device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& args, const ALoader& load_a,
                                                             const int block_m, const int block_n) {
 #if CK_SM80_ENABLED
-  using Element = TcElement<T>;
   extern __shared__ __align__(128) unsigned char smem[];
 
   const ConvShape& s = args.shape;
@@ -299,11 +330,11 @@ __device__ __forceinline__ void conv2d_implicit_gemm_tc_cta(const TcKernelArgs& 
 #endif  // CK_SM80_ENABLED
 }
 
-template <typename T, typename Cfg>
+template <typename T, typename Cfg, typename Element = TcElement<T>>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     conv2d_implicit_gemm_tc_kernel(const TcKernelArgs args) {
   const NhwcGatherA<T> load_a{static_cast<const T*>(args.input)};
-  conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
+  conv2d_implicit_gemm_tc_cta<T, Cfg, Element>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
 }
 
 }  // namespace conv

@@ -98,6 +98,8 @@ T __shfl_down_sync(unsigned, T value, int delta) {
 template <typename T>
 T __ldg(const T* ptr) { return *ptr; }
 inline unsigned __umulhi(unsigned a, unsigned b) { return unsigned((uint64_t(a) * b) >> 32); }
+inline unsigned __float_as_uint(float x) { unsigned u; std::memcpy(&u, &x, 4); return u; }
+inline float __uint_as_float(unsigned u) { float x; std::memcpy(&x, &u, 4); return x; }
 inline size_t __cvta_generic_to_shared(const void* ptr) {
   return size_t(static_cast<const unsigned char*>(ptr) - ck_emu::dynamic_shared().data());
 }

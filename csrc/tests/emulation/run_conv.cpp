@@ -20,7 +20,12 @@ struct ConvCase {
   Layout input_layout, output_layout, residual_layout;
   bool scale, shift, residual, relu;
   int sm_count;  // steers the TC tile choice
+  bool split_tf32 = false;  // fp32 on tensor cores in 3xTF32 ("tf32x3") instead of TF32
 };
+
+// 3xTF32: worst per-case error / sum|a*b*scale| over all checked cases, and plain TF32's on the
+// same data (the note printed at the end).
+double g_split_err_exact = 0, g_split_tf32_err_exact = 0;
 
 void run_conv(const ConvCase& tc) {
   const std::string name = std::string(tc.name) + "/" + dtype_name(tc.dtype);
@@ -30,8 +35,10 @@ void run_conv(const ConvCase& tc) {
   Tensor4 weight = make_tensor(tc.dtype, tc.K, tc.C, tc.R, tc.S, tc.tensor_cores ? Layout::kNHWC : Layout::kNCHW);
   Tensor4 residual = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.residual_layout);
   Tensor4 output = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
-  // fp32 on the tensor-core kernel means TF32 math.
+  // fp32 on the tensor-core kernel means TF32 math (3xTF32 with split_tf32).
   const bool tf32 = tc.tensor_cores && tc.dtype == DType::kFloat32;
+  const bool split = tf32 && tc.split_tf32;
+  Tensor4 output_tf32 = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);  // split: plain TF32
   if (tf32) {
     fill_full_mantissa(input);
     fill_full_mantissa(weight);
@@ -70,7 +77,12 @@ void run_conv(const ConvCase& tc) {
       std::printf("FAIL %s: conv2d_tc_supported() said no\n", name.c_str());
       return;
     }
-    err = launch_conv2d_implicit_gemm_tc(p, tc.dtype, nullptr);
+    err = launch_conv2d_implicit_gemm_tc(p, tc.dtype, nullptr, tc.split_tf32);
+    if (split && err == cudaSuccess) {
+      Conv2dParams plain = p;
+      plain.output = output_tf32.data();
+      err = launch_conv2d_implicit_gemm_tc(plain, tc.dtype, nullptr, false);
+    }
   } else {
     err = launch_conv2d_implicit_gemm_generic(p, tc.dtype, nullptr);
   }
@@ -81,6 +93,7 @@ void run_conv(const ConvCase& tc) {
     return;
   }
   const int64_t kg = int64_t(tc.C) * tc.R * tc.S;
+  double case_split_err = 0, case_tf32_err = 0;
   for (int n = 0; n < tc.N; ++n)
     for (int k = 0; k < tc.K; ++k)
       for (int64_t pp = 0; pp < P; ++pp)
@@ -108,11 +121,28 @@ void run_conv(const ConvCase& tc) {
             expect_close("out", name, got, v, tolerance(tc.dtype, v));
             continue;
           }
+          const double u32 = std::ldexp(1.0, -24), u_tf32 = std::ldexp(1.0, -11);
+          const double scaled_magnitude = magnitude * std::fabs(sc);
+          if (split) {
+            // 3xTF32: x = hi + lo + e with |x - hi| <= u_tf32 |x| (exact in fp32), |lo| <=
+            // u_tf32 (1 + u_tf32) |x|, |e| <= u_tf32 |x - hi| <= 2^-22 |x|. Dropping lo_a lo_b and
+            // the e terms moves each product by < 3.01 * 2^-22 |a b|; the three partial products
+            // are exact in fp32, so what remains is fp32 accumulation of 3 * kg terms (magnitude
+            // < (1 + 2^-10) |a b| each) plus the epilogue: the recursive-summation bound.
+            const double tol_split =
+                3.01 * std::ldexp(1.0, -22) * scaled_magnitude +
+                double(3 * kg + 4) * u32 * ((1 + 2 * u_tf32) * scaled_magnitude + std::fabs(sh) + std::fabs(res));
+            expect_close("3xTF32 out vs exact fp32 operands", name, got, finish(acc), tol_split);
+            if (scaled_magnitude > 0) {
+              const double plain = output_tf32.get(n, k, pp, q);
+              case_split_err = std::max(case_split_err, std::fabs(got - finish(acc)) / scaled_magnitude);
+              case_tf32_err = std::max(case_tf32_err, std::fabs(plain - finish(acc)) / scaled_magnitude);
+            }
+            continue;
+          }
           // TF32: products of rounded operands are exact in fp32, so against the rounded-operand
           // reference only fp32 accumulation and epilogue rounding remain (recursive-summation
           // bound). Against the exact operands each product may move by (2u + u^2)|a b|, u = 2^-11.
-          const double u32 = std::ldexp(1.0, -24), u_tf32 = std::ldexp(1.0, -11);
-          const double scaled_magnitude = magnitude * std::fabs(sc);
           const double tol_rounded = double(kg + 4) * u32 * (scaled_magnitude + std::fabs(sh) + std::fabs(res));
           const double tol_exact = (2 * u_tf32 + u_tf32 * u_tf32) * scaled_magnitude + tol_rounded;
           expect_close("out vs tf32-rounded operands", name, got, finish(acc_tf32), tol_rounded);
@@ -122,6 +152,17 @@ void run_conv(const ConvCase& tc) {
             g_tf32_err_rounded = std::max(g_tf32_err_rounded, std::fabs(got - finish(acc_tf32)) / scaled_magnitude);
           }
         }
+  if (split) {
+    // The point of 3xTF32: far below TF32's error on the same data (2^-11 vs ~2^-22 per product).
+    ++g_checks;
+    if (!(case_split_err * 64 < case_tf32_err)) {
+      ++g_failures;
+      std::printf("FAIL %s: 3xTF32 max err %.3g is not 64x below plain TF32's %.3g\n", name.c_str(), case_split_err,
+                  case_tf32_err);
+    }
+    g_split_err_exact = std::max(g_split_err_exact, case_split_err);
+    g_split_tf32_err_exact = std::max(g_split_tf32_err_exact, case_tf32_err);
+  }
 }
 
 // ---------------------------------------------------------------------------- batch norm
@@ -229,6 +270,18 @@ int main() {
   run_conv({"tf32 small-tile wide K", tf32, 1, 8, 4, 4, 136, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNCHW, L::kNHWC, true, true, true, true, 1000});
   // Output/residual channels_last but only 8-byte aligned: must take the strided epilogue.
   run_conv({"tf32 8B-aligned nhwc output", tf32, 2, 8, 6, 6, 24, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNHWCOffset2, L::kNHWCOffset2, true, true, true, true, 4});
+  // 3xTF32 on the same shapes: tiles (small, medium, large), reduction tails (C*R*S % 16 != 0),
+  // NCHW / NHWC / 8-byte-aligned outputs, every epilogue operand.
+  auto split_case = [](ConvCase c) {
+    c.split_tf32 = true;
+    return c;
+  };
+  run_conv(split_case({"tf32x3 small-tile nhwc-out C=4", tf32, 2, 4, 9, 7, 40, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNHWC, L::kNHWC, true, true, true, true, 4}));
+  run_conv(split_case({"tf32x3 large-tile nchw-out", tf32, 2, 24, 11, 13, 72, 5, 3, 2, 1, 2, 0, 1, 2, true, L::kNHWC, L::kNCHW, L::kNCHW, true, false, true, false, 1}));
+  run_conv(split_case({"tf32x3 odd-K strided-epilogue", tf32, 1, 12, 6, 5, 130, 3, 3, 2, 2, 1, 1, 2, 2, true, L::kNHWC, L::kNHWC, L::kSliced, false, true, true, true, 1}));
+  run_conv(split_case({"tf32x3 medium-tile K>64", tf32, 2, 16, 12, 12, 96, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNHWC, L::kNHWC, true, true, false, true, 4}));
+  run_conv(split_case({"tf32x3 medium-tile 1x1 m-tail", tf32, 2, 20, 12, 10, 64, 1, 1, 1, 1, 0, 0, 1, 1, true, L::kNHWC, L::kNCHW, L::kNHWC, false, false, true, false, 1}));
+  run_conv(split_case({"tf32x3 8B-aligned nhwc output", tf32, 2, 8, 6, 6, 24, 3, 3, 1, 1, 1, 1, 1, 1, true, L::kNHWC, L::kNHWCOffset2, L::kNHWCOffset2, true, true, true, true, 4}));
   ++g_checks;
   if (ck_emu::g_unrounded_tf32_operands != 0) {
     ++g_failures;
@@ -237,6 +290,9 @@ int main() {
   std::printf("note: tf32 max |err| / sum|a*b*scale|: %.3g vs exact fp32 operands (bound 2^-10 = %.3g), "
               "%.3g vs tf32-rounded operands\n",
               g_tf32_err_exact, std::ldexp(1.0, -10), g_tf32_err_rounded);
+  std::printf("note: tf32x3 max |err| / sum|a*b*scale|: %.3g vs exact fp32 operands (plain tf32 on the same data: "
+              "%.3g; 2^-22 = %.3g)\n",
+              g_split_err_exact, g_split_tf32_err_exact, std::ldexp(1.0, -22));
   run_conv({"generic nchw", f32, 2, 6, 10, 9, 70, 3, 3, 1, 1, 1, 1, 1, 1, false, L::kNCHW, L::kNCHW, L::kNCHW, true, true, true, true, 4});
   run_conv({"generic nhwc dilated", f32, 2, 12, 9, 11, 33, 3, 3, 2, 1, 2, 2, 2, 2, false, L::kNHWC, L::kNHWC, L::kSliced, true, true, true, false, 4});
   run_conv({"generic expanded batch", f32, 3, 4, 6, 6, 5, 2, 2, 1, 1, 0, 1, 1, 1, false, L::kExpandedN, L::kNCHW, L::kNCHW, false, false, false, true, 4});
