@@ -29,6 +29,11 @@ def strides_like_channels_last(x: torch.Tensor) -> bool:
 
 
 def output_memory_format(x: torch.Tensor) -> torch.memory_format:
+    # The common case first, decided by one C++ flag: an NCHW-contiguous tensor with C > 1 and
+    # H * W > 1 never has channels_last-like strides (its C stride exceeds its W or H stride
+    # of 1), so it is contiguous_format without the stride walk.
+    if x.is_contiguous() and x.dim() == 4 and x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1:
+        return torch.contiguous_format
     if x.dim() == 4 and strides_like_channels_last(x):
         return torch.channels_last
     return torch.contiguous_format
