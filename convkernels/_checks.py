@@ -136,7 +136,7 @@ _REMEMBERED_LIMIT = 512
 _PLAIN_TENSORS = (torch.Tensor, torch.nn.Parameter)
 
 
-def _plain_ints(v) -> bool:
+def plain_ints(v) -> bool:
     """An exact int or a pair of exact ints (no bool, no float, no SymInt)."""
     t = type(v)
     return t is int or (t is tuple and len(v) == 2 and type(v[0]) is int
@@ -168,7 +168,7 @@ def call_key(op: str, tensors: tuple, geometry: tuple, flags: tuple):
     training, algo), each a bool, int, float, str or None. The flags' types are part of the
     key, so ``True`` never hits the entry of ``1`` or ``1.0``, which it compares equal to."""
     for v in geometry:
-        if not (_plain_ints(v) or type(v) is str):
+        if not (plain_ints(v) or type(v) is str):
             return None
     types = tuple([type(v) for v in flags])
     if not _PLAIN_FLAG_TYPES.issuperset(types) or torch.compiler.is_compiling():

@@ -11,6 +11,13 @@ of 0), which the kernel backends refuse. Its own checks then run only when torch
 to name the bad argument. The exception to the exception: a meta weight or bias beside a CPU
 input, which torch's convolution reads as uninitialized memory, is refused.
 
+The fused ops (``conv2d_affine``, ``fused_conv_bn_relu`` with ``algo`` "auto" or "direct",
+``resize_conv2d``, ``resize_conv2d_affine``, ``separable_conv2d``, ``local_conv2d``) go
+straight to their torch composition on such a call too, but they keep their own contract:
+cheap guards send every call that torch would take and their checks refuse (a per-channel
+vector or residual that would broadcast, another resize mode, an integer input) to the
+checked path, so their errors are the same on every backend.
+
 Each op family is ``<family>.py`` (its public functions), ``<family>_primitives.py`` (its
 custom ops, fake kernels and backward formulas) and ``<family>_checks.py`` (its argument
 checks); this file only gathers the public functions.

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._checks import FLOAT_DTYPES
 from ..backends import runs_on_torch
 
 
@@ -23,18 +24,34 @@ def straight_to_torch(backend: Optional[str], input) -> bool:
     values, strides and errors), so it calls it with the user's own arguments and skips its
     checks: the per-call cost of the op is then one backend test. Only when torch raises does
     the op take its checked path, whose error names the bad argument (and which raises torch's
-    own error again when every check passes)."""
+    own error again when every check passes). A fused op runs its torch composition the same
+    way, behind guards (see :func:`torch_result`)."""
     return isinstance(input, Tensor) and runs_on_torch(backend, input)
 
 
 def torch_result(fn: Callable, *args, **kwargs):
     """``fn(*args, **kwargs)`` for an op that went straight to torch, or None where torch
     raised: the op then takes its checked path, whose error names the bad argument (and
-    which raises torch's own error again when every check passes)."""
+    which raises torch's own error again when every check passes). A fused op's ``fn`` (its
+    torch composition) also returns None itself for a call that its cheap guards refuse: one
+    the composition would take but the op's checks refuse (a broadcast residual, a 2-D
+    per-channel vector). Such guards must be complete, and must run before anything that
+    writes (running statistics)."""
     try:
         return fn(*args, **kwargs)
     except Exception:
         return None
+
+
+def channel_vectors(length: Optional[int], *vectors) -> bool:
+    """Whether each of ``vectors`` is None or what the checks ask of a per-channel vector: a
+    1-D floating-point tensor (of ``length`` values, unless None: where torch checks the
+    length itself). Attribute reads only: this is a guard of the straight path."""
+    for v in vectors:
+        if v is not None and (v.ndim != 1 or v.dtype not in FLOAT_DTYPES
+                              or (length is not None and v.shape[0] != length)):
+            return False
+    return True
 
 
 def as_f32(v: Optional[Tensor]) -> Optional[Tensor]:

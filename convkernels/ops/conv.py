@@ -16,11 +16,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _checks, _library, reference
+from .._checks import FLOAT_DTYPES
 from ..backends import Call, choose, register
 from ..precision import get_fp32_precision
 from . import conv_checks, conv_primitives  # noqa: F401  (conv_primitives registers the ops)
 from . import winograd as _winograd
-from ._common import as_f32, needs_grad, pad_same_extra, straight_to_torch, torch_result
+from ._common import (
+    as_f32,
+    channel_vectors,
+    needs_grad,
+    pad_same_extra,
+    straight_to_torch,
+    torch_result,
+)
 
 __all__ = ["conv2d", "conv2d_affine", "fused_conv_bn_relu", "fold_batch_norm"]
 
@@ -143,6 +151,11 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
     the inference form of conv + BatchNorm (+ residual) + ReLU once BN is folded with
     :func:`fold_batch_norm`; :class:`convkernels.nn.ConvBNReLU2d` caches that fold.
     """
+    if (algo == "auto" or algo == "direct") and straight_to_torch(backend, input):
+        out = torch_result(_affine_composition, input, weight, scale, shift, residual, stride,
+                           padding, dilation, groups, relu)
+        if out is not None:
+            return out
     key = _checks.call_key("conv2d_affine", (input, weight, scale, shift, residual),
                            (stride, padding, dilation, groups), (algo,))
     g, extra = _checks.remembered(_CHECKED_CALLS, key, lambda: _check_affine(
@@ -157,6 +170,33 @@ def conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
                                        backend, "conv2d_affine")
     fn = choose("conv2d_affine", backend, input, needs_grad=grad, groups=g.groups)
     return fn(input, weight, scale, shift, residual, g, relu)
+
+
+def conv_guards_pass(input, weight, bias) -> bool:
+    """The guards every straight composition of a fused conv op starts with: what its checks
+    refuse and torch's conv2d takes (an unbatched, integer or channel-less input; a meta
+    weight or bias, which torch's CPU convolution reads as uninitialized memory)."""
+    return (input.ndim == 4 and input.dtype in FLOAT_DTYPES and input.shape[1] != 0
+            and not weight.is_meta and (bias is None or not bias.is_meta))
+
+
+def residual_fits(residual, y) -> bool:
+    """Whether ``residual`` is what the checks ask for beside the convolution's output ``y``:
+    its shape and dtype (the composition would broadcast or promote)."""
+    return residual is None or (residual.shape == y.shape and residual.dtype == y.dtype)
+
+
+def _affine_composition(input, weight, scale, shift, residual, stride, padding, dilation,
+                        groups, relu):
+    """conv2d_affine straight on the torch backend (see ``torch_result``): its reference with
+    torch's conv2d on the caller's own arguments, or None where a guard refuses the call."""
+    if not (conv_guards_pass(input, weight, None)
+            and channel_vectors(weight.shape[0], scale, shift)):
+        return None
+    y = F.conv2d(input, weight, None, stride, padding, dilation, groups)
+    if not residual_fits(residual, y):
+        return None
+    return reference.conv.affine_epilogue(y, input, scale, shift, residual, relu)
 
 
 # The checks of the fused ops, remembered per call signature (see _checks.call_key).
@@ -244,6 +284,12 @@ def fused_conv_bn_relu(input: Tensor, weight: Tensor, bias: Optional[Tensor],
         ...     bn.bias, stride=1, padding=1)
     """
     op = "fused_conv_bn_relu"
+    if (algo == "auto" or algo == "direct") and straight_to_torch(backend, input):
+        out = torch_result(_fused_composition, input, weight, bias, running_mean, running_var,
+                           bn_weight, bn_bias, stride, padding, dilation, groups, eps,
+                           momentum, training, relu, residual)
+        if out is not None:
+            return out
     key = _checks.call_key(op, (input, weight, bias, running_mean, running_var, bn_weight,
                                 bn_bias, residual), (stride, padding, dilation, groups),
                            (eps, momentum, training, algo))
@@ -287,6 +333,25 @@ def _check_fused(input, weight, bias, running_mean, running_var, bn_weight, bn_b
         raise ValueError(f"convkernels.{op}: algo={algo!r} serves the inference form "
                          f"(training=False) only; training uses the direct kernel (algo='auto')")
     return g, extra
+
+
+def _fused_composition(input, weight, bias, running_mean, running_var, bn_weight, bn_bias,
+                       stride, padding, dilation, groups, eps, momentum, training, relu,
+                       residual):
+    """fused_conv_bn_relu straight on the torch backend (see ``torch_result``): the eager
+    composition on the caller's own arguments, or None where a guard refuses the call.
+    torch's conv2d and batch_norm refuse the rest of what the checks refuse themselves:
+    vector lengths, dtypes and devices, eval without running statistics, a single value per
+    channel in training. Every guard runs before batch_norm writes the running statistics."""
+    if not (conv_guards_pass(input, weight, bias) and type(momentum) is not bool and eps >= 0
+            and (running_mean is None) == (running_var is None)
+            and channel_vectors(None, running_mean, running_var, bn_weight, bn_bias)):
+        return None
+    y = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    if not residual_fits(residual, y):
+        return None
+    return reference.conv.bn_relu_epilogue(y, running_mean, running_var, bn_weight, bn_bias,
+                                           eps, momentum, training, relu, residual)
 
 
 @register("fused_conv_bn_relu", "torch")

@@ -18,8 +18,14 @@ from torch import Tensor
 from .. import _checks, _library, reference
 from ..backends import choose, register
 from . import depthwise_checks, depthwise_primitives  # noqa: F401  (registers the ops)
-from ._common import needs_grad, pad_same_extra, straight_to_torch
-from .conv import conv2d, is_unbatched, torch_conv2d
+from ._common import (
+    channel_vectors,
+    needs_grad,
+    pad_same_extra,
+    straight_to_torch,
+    torch_result,
+)
+from .conv import conv2d, conv_guards_pass, is_unbatched, torch_conv2d
 
 __all__ = ["depthwise_conv2d", "separable_conv2d"]
 
@@ -101,6 +107,12 @@ def separable_conv2d(input: Tensor, depthwise_weight: Tensor, pointwise_weight: 
         >>> convkernels.ops.separable_conv2d(x, dw, pw, padding=1, relu=True).shape
         torch.Size([1, 256, 28, 28])
     """
+    if straight_to_torch(backend, input):
+        out = torch_result(_separable_composition, input, depthwise_weight, pointwise_weight,
+                           depthwise_bias, pointwise_bias, stride, padding, dilation, mid_scale,
+                           mid_shift, mid_relu, scale, shift, relu)
+        if out is not None:
+            return out
     tensors = (input, depthwise_weight, pointwise_weight, depthwise_bias, pointwise_bias,
                mid_scale, mid_shift, scale, shift)
     g, extra = _checks.remembered(
@@ -141,6 +153,30 @@ def _check_separable(input, depthwise_weight, pointwise_weight, depthwise_bias, 
                               pointwise_bias=pointwise_bias, mid_scale=mid_scale,
                               mid_shift=mid_shift, scale=scale, shift=shift)
     return g, extra
+
+
+def _separable_composition(input, dw, pw, dw_bias, pw_bias, stride, padding, dilation,
+                           mid_scale, mid_shift, mid_relu, scale, shift, relu):
+    """separable_conv2d straight on the torch backend (see ``torch_result``): its reference on
+    the caller's own geometry, or None where a guard refuses what the two convolutions and
+    the broadcasting epilogues would take but the checks refuse (see conv_guards_pass; an
+    empty or non-1x1 pointwise weight, a meta pointwise weight or bias, per-channel vectors
+    of another shape, a bias of another dtype than the input)."""
+    mid_channels, out_channels = dw.shape[0], pw.shape[0]
+    if not (conv_guards_pass(input, dw, dw_bias) and mid_channels != 0 and not pw.is_meta
+            and pw.ndim == 4 and pw.shape[2] == 1 and pw.shape[3] == 1
+            and (pw_bias is None or not pw_bias.is_meta)
+            and channel_vectors(mid_channels, dw_bias, mid_scale, mid_shift)
+            and channel_vectors(out_channels, pw_bias, scale, shift)
+            and (dw_bias is None or dw_bias.dtype == input.dtype)
+            and (pw_bias is None or pw_bias.dtype == input.dtype)):
+        return None
+    if dw_bias is not None or pw_bias is not None:
+        epilogue = reference.epilogue_dtype(input.dtype)
+        mid_scale, mid_shift = _fold_bias(dw_bias, mid_scale, mid_shift, epilogue)
+        scale, shift = _fold_bias(pw_bias, scale, shift, epilogue)
+    return reference.separable_conv2d(input, dw, pw, mid_scale, mid_shift, bool(mid_relu), scale,
+                                      shift, bool(relu), stride, padding, dilation)
 
 
 @register("separable_conv2d", "torch")

@@ -16,9 +16,10 @@ import torch
 from torch import Tensor
 
 from .. import _checks, _library, reference
+from .._checks import FLOAT_DTYPES
 from ..backends import Call, choose, register
 from . import local_conv_checks, local_conv_primitives  # noqa: F401  (registers the op)
-from ._common import needs_grad, straight_to_torch
+from ._common import needs_grad, straight_to_torch, torch_result
 
 __all__ = ["local_conv2d"]
 
@@ -41,6 +42,10 @@ def local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, s
         >>> convkernels.ops.local_conv2d(x, w).shape
         torch.Size([2, 4, 6, 6])
     """
+    if straight_to_torch(backend, input):
+        out = torch_result(_composition, input, weight, bias, stride, padding, dilation)
+        if out is not None:
+            return out
     g = _checks.remembered(
         _CHECKED_CALLS,
         _checks.call_key("local_conv2d", (input, weight, bias), (stride, padding, dilation), ()),
@@ -56,6 +61,22 @@ def local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, s
 
 # The checks of local_conv2d, remembered per call signature (see _checks.call_key).
 _CHECKED_CALLS: dict = {}
+
+
+def _composition(input, weight, bias, stride, padding, dilation):
+    """local_conv2d straight on the torch backend (see ``torch_result``): the reference on the
+    caller's own geometry, or None where a guard refuses what unfold + einsum would take but
+    the checks refuse (an integer input, a weight or bias of another dtype, which the
+    reference would cast; a meta weight or bias; a bias that would broadcast; a geometry
+    that is not exact ints or int pairs, such as ``(1, True)``). The reference's einsum
+    refuses a weight whose sizes do not fit the input, and unfold a bad geometry."""
+    if not (input.dtype in FLOAT_DTYPES and weight.dtype == input.dtype and weight.ndim == 6
+            and not weight.is_meta and _checks.plain_ints(stride)
+            and _checks.plain_ints(padding) and _checks.plain_ints(dilation)
+            and (bias is None or (bias.dtype == input.dtype and not bias.is_meta
+                                  and bias.shape == weight.shape[2:3] + weight.shape[:2]))):
+        return None
+    return reference.local_conv2d(input, weight, bias, stride, padding, dilation)
 
 
 @register("local_conv2d", "torch")

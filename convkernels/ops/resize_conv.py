@@ -26,10 +26,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import _checks, _library
+from .._checks import FLOAT_DTYPES
 from ..backends import Call, choose, register
 from ..reference import resize_conv as ref
 from . import resize_conv_checks, resize_conv_primitives  # noqa: F401  (registers the ops)
-from ._common import as_f32, needs_grad, straight_to_torch
+from ._common import as_f32, channel_vectors, needs_grad, straight_to_torch, torch_result
+from .resize_conv_checks import RESIZE_MODES
 
 __all__ = ["resize_conv2d", "resize_conv2d_affine", "fold_nearest_weight"]
 
@@ -96,6 +98,11 @@ def resize_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
         torch.Size([2, 4, 32, 32])
     """
     op = "resize_conv2d"
+    if straight_to_torch(backend, input):
+        out = torch_result(_composition, input, weight, None, bias, scale_factor, mode, padding,
+                           stride, align_corners, False)
+        if out is not None:
+            return out
     key = _checks.call_key(op, (input, weight, bias), (padding, stride),
                            (scale_factor, mode, align_corners))
     geom = _checks.remembered(_CHECKED_CALLS, key, lambda: resize_conv_checks.check_resize_conv2d(
@@ -124,6 +131,11 @@ def resize_conv2d_affine(input: Tensor, weight: Tensor, scale: Optional[Tensor],
         >>> y = convkernels.ops.resize_conv2d_affine(x, w, scale, shift, relu=True)
     """
     op = "resize_conv2d_affine"
+    if straight_to_torch(backend, input):
+        out = torch_result(_composition, input, weight, scale, shift, scale_factor, mode,
+                           padding, stride, align_corners, bool(relu))
+        if out is not None:
+            return out
     key = _checks.call_key(op, (input, weight, scale, shift), (padding, stride),
                            (scale_factor, mode, align_corners))
     geom = _checks.remembered(_CHECKED_CALLS, key, lambda: _check_affine(
@@ -152,12 +164,38 @@ def _check_affine(input, weight, scale, shift, scale_factor, mode, padding, stri
 
 def _torch_impl(input, weight, scale, shift, geom, relu):
     g = geom.conv
-    if scale is None and not relu:  # plain resize_conv2d: exactly the eager composition
-        up = F.interpolate(input, scale_factor=geom.scale_factor, mode=geom.mode,
-                           align_corners=geom.align_corners if geom.mode == "bilinear" else None)
-        return F.conv2d(up, weight, shift, g.stride, g.padding)
-    return ref.resize_conv2d_fused(input, weight, scale, shift, geom.scale_factor, geom.mode,
-                                   g.padding, g.stride, geom.align_corners, relu)
+    return _torch_composition(input, weight, scale, shift, geom.scale_factor, geom.mode,
+                              g.padding, g.stride, geom.align_corners, relu)
+
+
+def _torch_composition(input, weight, scale, shift, scale_factor, mode, padding, stride,
+                       align_corners, relu):
+    if scale is None and not relu:
+        # Plain resize_conv2d (its bias passed as ``shift``): exactly the eager composition.
+        up = F.interpolate(input, scale_factor=scale_factor, mode=mode,
+                           align_corners=align_corners if mode == "bilinear" else None)
+        return F.conv2d(up, weight, shift, stride, padding)
+    return ref.resize_conv2d_fused(input, weight, scale, shift, scale_factor, mode, padding,
+                                   stride, align_corners, relu)
+
+
+def _composition(input, weight, scale, shift, scale_factor, mode, padding, stride,
+                 align_corners, relu):
+    """Both ops straight on the torch backend (see ``torch_result``): the composition on the
+    caller's own arguments, or None where a guard refuses what F.interpolate and F.conv2d
+    would take but the checks refuse (another mode, a non-integer scale, a non-bool
+    align_corners or one with "nearest", a string padding, a non-4-D or integer input,
+    empty spatial sizes, a meta weight or bias, per-channel vectors of another shape)."""
+    if not (mode in RESIZE_MODES and type(scale_factor) is int and scale_factor >= 1
+            and type(align_corners) is bool and (mode == "bilinear" or not align_corners)
+            and type(padding) is not str
+            and input.ndim == 4 and input.dtype in FLOAT_DTYPES and input.shape[2] > 0
+            and input.shape[3] > 0 and not weight.is_meta
+            and (shift is None or not shift.is_meta)
+            and channel_vectors(weight.shape[0], scale, shift)):
+        return None
+    return _torch_composition(input, weight, scale, shift, scale_factor, mode, padding, stride,
+                              align_corners, relu)
 
 
 def _kernel_impl(backend, input, weight, scale, shift, geom, relu):

@@ -45,7 +45,11 @@ def affine_epilogue(y: torch.Tensor, input: torch.Tensor, scale: Optional[torch.
         # tensors each extra op or cast is a measurable part of the call.
         z = y if y.dtype == acc else y.to(acc)
         owned = z is not y
-        if scale is not None:
+        if scale is not None and shift is not None:
+            # One op for both (torch.addcmul: shift + z * scale).
+            z, owned = torch.addcmul(_per_channel(shift, acc), z, _per_channel(scale, acc)), True
+            shift = None
+        elif scale is not None:
             z, owned = z * _per_channel(scale, acc), True
         if shift is not None:
             shift = _per_channel(shift, acc)
@@ -81,6 +85,14 @@ def conv_bn_relu(input, weight, bias, running_mean, running_var, bn_weight, bn_b
                  padding, dilation, groups, eps, momentum, training, relu, residual):
     """The eager three-op composition a user would write (cuDNN conv on a GPU)."""
     y = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return bn_relu_epilogue(y, running_mean, running_var, bn_weight, bn_bias, eps, momentum,
+                            training, relu, residual)
+
+
+def bn_relu_epilogue(y, running_mean, running_var, bn_weight, bn_bias, eps, momentum,
+                     training, relu, residual):
+    """The part of :func:`conv_bn_relu` after the convolution ``y``: BatchNorm, residual,
+    ReLU (training updates the running statistics in place)."""
     y = F.batch_norm(y, running_mean, running_var, bn_weight, bn_bias, training, momentum, eps)
     if residual is not None:
         y = y + residual

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .._layout import output_memory_format
+from .conv import affine_epilogue
 
 
 @dataclass(frozen=True)
@@ -81,19 +81,6 @@ def fold_nearest_weight(weight: torch.Tensor, scale: int, padding: Sequence[int]
     return folded.to(weight.dtype).contiguous().permute(0, 1, 2, 5, 3, 4)
 
 
-def _epilogue(z: torch.Tensor, scale, shift, relu: bool, dtype, memory_format):
-    acc = torch.float64 if dtype == torch.float64 else torch.float32
-    if scale is not None or shift is not None or relu:
-        z = z.to(acc)
-        if scale is not None:
-            z = z * scale.to(acc).view(1, -1, 1, 1)
-        if shift is not None:
-            z = z + shift.to(acc).view(1, -1, 1, 1)
-        if relu:
-            z = torch.relu(z)
-    return z.to(dtype).contiguous(memory_format=memory_format)
-
-
 def resize_conv2d_fused(input: torch.Tensor, weight: torch.Tensor,
                         scale: Optional[torch.Tensor], shift: Optional[torch.Tensor],
                         scale_factor: int, mode: str, padding: Sequence[int],
@@ -106,8 +93,8 @@ def resize_conv2d_fused(input: torch.Tensor, weight: torch.Tensor,
     """
     up = F.interpolate(input, scale_factor=scale_factor, mode=mode,
                        align_corners=align_corners if mode == "bilinear" else None)
-    y = F.conv2d(up, weight, None, tuple(stride), tuple(padding))
-    return _epilogue(y, scale, shift, relu, input.dtype, output_memory_format(input))
+    y = F.conv2d(up, weight, None, stride, padding)
+    return affine_epilogue(y, input, scale, shift, None, relu)
 
 
 def _class_windows(plan: PhasePlan, size: int, out: int):
@@ -149,7 +136,7 @@ def nearest_folded_conv2d(input: torch.Tensor, folded: torch.Tensor,
             window = xp[:, :, dh + top:dh + top + span_h, dw + left:dw + left + span_w]
             out[:, :, a::ph.classes, b::pw.classes] = F.conv2d(
                 window, folded[a, b], None, (ph.low_stride, pw.low_stride))
-    return _epilogue(out, scale, shift, relu, input.dtype, output_memory_format(input))
+    return affine_epilogue(out, input, scale, shift, None, relu)
 
 
 def nearest_folded_conv2d_backward(grad: torch.Tensor, input: torch.Tensor,
