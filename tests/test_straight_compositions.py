@@ -155,3 +155,14 @@ def test_straight_path_equals_the_checked_path(case, monkeypatch):
     checked = GOOD[case]("torch")
     assert straight.dtype == checked.dtype and straight.stride() == checked.stride()
     torch.testing.assert_close(straight, checked, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("case", ["affine", "fused", "resize-affine", "separable-epilogues",
+                                  "local"])
+def test_straight_path_compiles_in_one_graph(case):
+    """The guards and the composition trace with torch.compile(fullgraph=True): no graph
+    break, the eager values."""
+    torch._dynamo.reset()
+    eager = GOOD[case]("torch")
+    compiled = torch.compile(GOOD[case], fullgraph=True, backend="aot_eager")("torch")
+    torch.testing.assert_close(compiled, eager)
