@@ -153,8 +153,11 @@ _constant_under_compile = _measured.constant_under_compile
 def get_backend() -> str:
     """The backend a call without ``backend=`` would request right now. Inside a compiled
     region: the one requested when the region was traced."""
-    return (_context_backend.get() or _global_backend
-            or _validate_name(_env_backend() or None, "CONVKERNELS_BACKEND") or "auto")
+    chosen = _context_backend.get() or _global_backend
+    if chosen:
+        return chosen
+    env = _env_backend()   # read per call: monkeypatch.setenv and os.environ edits apply at once
+    return _validate_name(env, "CONVKERNELS_BACKEND") if env else "auto"
 
 
 @contextlib.contextmanager
@@ -315,7 +318,7 @@ def runs_on_torch(requested: Optional[str], x: torch.Tensor) -> bool:
     if requested != "auto":
         return False
     if x.is_cpu:   # (Tensor.is_cpu is ~5x cheaper than building x.device)
-        return not _interpreting()
+        return _env_triton_interpret() != "1"   # not _interpreting(), one call fewer
     return (x.is_cuda and not _measured.any_backend_wins()) and not _allow_unverified()
 
 

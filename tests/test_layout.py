@@ -2,7 +2,8 @@
 
 ``output_memory_format`` has a fast path for NCHW-contiguous inputs ahead of the stride walk;
 both must agree with torch's ``suggest_memory_format`` on every stride pattern, size-1 and
-size-0 dims and broadcast (stride-0) dims included.
+size-0 dims and broadcast (stride-0) dims included. ``follow_layout`` skips both for two
+NCHW-contiguous tensors: it must give the strides of ``y.contiguous(memory_format=...)``.
 """
 
 import itertools
@@ -12,7 +13,7 @@ import pytest
 import torch
 from torch._prims_common import suggest_memory_format
 
-from convkernels._layout import output_memory_format, strides_like_channels_last
+from convkernels._layout import follow_layout, output_memory_format, strides_like_channels_last
 
 SIZES = (0, 1, 2, 3)
 
@@ -46,3 +47,26 @@ def test_output_memory_format_matches_torch(shape):
 def test_non_4d_is_contiguous_format(dim):
     x = torch.empty([2] * dim)
     assert output_memory_format(x) == torch.contiguous_format
+
+
+@pytest.mark.parametrize("shape", list(itertools.product(SIZES, repeat=4)),
+                         ids=lambda s: "x".join(map(str, s)))
+def test_follow_layout_equals_contiguous_in_output_format(shape):
+    layouts = list(_layouts(shape))
+    # y: an op's output (another shape than x, NCHW or channels_last), or x's own layouts.
+    unambiguous = torch.empty(2, 3, 2, 2)
+    outputs = [unambiguous, unambiguous.contiguous(memory_format=torch.channels_last),
+               *layouts[:2], *layouts[-2:]]
+    for x in layouts:
+        fmt = suggest_memory_format(x)
+        for y in outputs:
+            out = follow_layout(y, x)
+            expected = y.contiguous(memory_format=fmt)
+            assert out.stride() == expected.stride(), (shape, x.stride(), y.stride())
+            assert (out.data_ptr() == y.data_ptr()) == (expected.data_ptr() == y.data_ptr())
+
+
+def test_follow_layout_keeps_non_4d_contiguous():
+    y = torch.empty(2, 3)
+    assert follow_layout(y, torch.empty(2, 3)) is y
+    assert follow_layout(y.t(), torch.empty(3, 2)).is_contiguous()

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .._layout import output_memory_format
+from .._layout import follow_layout
 
 
 def epilogue_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -36,31 +36,30 @@ def affine_epilogue(y: torch.Tensor, input: torch.Tensor, scale: Optional[torch.
     """The epilogue of :func:`conv2d_fused` on a convolution's result ``y``: per-channel
     scale and shift, residual and ReLU in the epilogue precision, one rounding back, and the
     output's memory format taken from ``input``."""
-    acc = epilogue_dtype(input.dtype)
     if scale is None and shift is None and residual is None and not relu:
-        out = y
-    else:
-        # The first step makes a new tensor; the later ones update it in place (no autograd
-        # formula here needs the values they overwrite), and no-op casts are skipped: on small
-        # tensors each extra op or cast is a measurable part of the call.
-        z = y if y.dtype == acc else y.to(acc)
-        owned = z is not y
-        if scale is not None and shift is not None:
-            # One op for both (torch.addcmul: shift + z * scale).
-            z, owned = torch.addcmul(_per_channel(shift, acc), z, _per_channel(scale, acc)), True
-            shift = None
-        elif scale is not None:
-            z, owned = z * _per_channel(scale, acc), True
-        if shift is not None:
-            shift = _per_channel(shift, acc)
-            z, owned = (z.add_(shift) if owned else z + shift), True
-        if residual is not None:
-            residual = residual if residual.dtype == acc else residual.to(acc)
-            z, owned = (z.add_(residual) if owned else z + residual), True
-        if relu:
-            z = z.relu_() if owned else torch.relu(z)
-        out = z if z.dtype == input.dtype else z.to(input.dtype)
-    return out.contiguous(memory_format=output_memory_format(input))
+        return follow_layout(y, input)
+    acc = epilogue_dtype(input.dtype)
+    # The first step makes a new tensor; the later ones update it in place (no autograd
+    # formula here needs the values they overwrite), and no-op casts are skipped: on small
+    # tensors each extra op or cast is a measurable part of the call.
+    z = y if y.dtype == acc else y.to(acc)
+    owned = z is not y
+    if scale is not None and shift is not None:
+        # One op for both (torch.addcmul: shift + z * scale).
+        z, owned = torch.addcmul(_per_channel(shift, acc), z, _per_channel(scale, acc)), True
+        shift = None
+    elif scale is not None:
+        z, owned = z * _per_channel(scale, acc), True
+    if shift is not None:
+        shift = _per_channel(shift, acc)
+        z, owned = (z.add_(shift) if owned else z + shift), True
+    if residual is not None:
+        residual = residual if residual.dtype == acc else residual.to(acc)
+        z, owned = (z.add_(residual) if owned else z + residual), True
+    if relu:
+        z = z.relu_() if owned else torch.relu(z)
+    out = z if z.dtype == input.dtype else z.to(input.dtype)
+    return follow_layout(out, input)
 
 
 def channel_moments(input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +77,7 @@ def scale_shift_relu(input: torch.Tensor, scale: torch.Tensor, shift: torch.Tens
         z = z + residual.to(acc)
     if relu:
         z = torch.relu(z)
-    return z.to(input.dtype).contiguous(memory_format=output_memory_format(input))
+    return follow_layout(z.to(input.dtype), input)
 
 
 def conv_bn_relu(input, weight, bias, running_mean, running_var, bn_weight, bn_bias, stride,

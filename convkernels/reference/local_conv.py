@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._layout import output_memory_format
+from .._layout import follow_layout
 
 
 def local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor], stride, padding,
@@ -30,4 +30,4 @@ def local_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor], stride, 
     out = torch.einsum("ncl,lkc->nkl", cols, w).reshape(N, K, P, Q)
     if bias is not None:
         out = out + bias.to(acc)
-    return out.to(input.dtype).contiguous(memory_format=output_memory_format(input))
+    return follow_layout(out.to(input.dtype), input)

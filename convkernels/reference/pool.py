@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .._layout import output_memory_format
+from .._layout import follow_layout
 
 
 def max_pool2d(input: torch.Tensor, kernel: Sequence[int], stride: Sequence[int],
@@ -41,7 +41,7 @@ def max_unpool2d(input, indices, output_size):
     out = input.new_zeros((N, C, output_size[0] * output_size[1]))
     out.scatter_(2, indices.reshape(N, C, H * W), input.reshape(N, C, H * W))
     out = out.view(N, C, output_size[0], output_size[1])
-    return out.contiguous(memory_format=output_memory_format(input))
+    return follow_layout(out, input)
 
 
 def spatial_pyramid_pool(input, levels: Sequence[int], mode: str):
