@@ -116,8 +116,8 @@ def choose(g, dtype: torch.dtype, device: torch.device, channels_last: bool,
 
 def _winograd_refused(backend: str, algo: str, call: backends.Call) -> bool:
     """A measured Winograd algorithm that ``backend`` cannot run for this call although it
-    runs the direct one: the cuda Winograd kernels have no tf32x3 (precision.cuda_problem), so
-    a float32 call in that mode takes the next measured algorithm instead."""
+    runs the direct one (the triton F(4x4) kernel on a GPU, a build without the Winograd
+    kernels): the call takes the next measured algorithm instead."""
     return algo in winograd.ALGOS and bool(backends.backend_problem(
         backend, dataclasses.replace(call, op=winograd.OP, extra={"algo": algo})))
 

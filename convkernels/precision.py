@@ -19,21 +19,22 @@ Where it applies (partial: only some CUDA kernels have it):
 * the ``triton`` backend: every convolution kernel (direct, grouped, separable, Winograd's
   batched products, resize-conv, locally connected) runs its float32 ``tl.dot`` in tf32x3;
 * the ``cuda`` backend: the direct convolution (``conv2d``, ``conv2d_affine`` and
-  ``fused_conv_bn_relu`` with the direct algorithm) runs its tensor-core kernel in 3xTF32
-  (three m16n8k8 TF32 ``mma.sync`` per product), whatever torch's flag says; a shape that
-  kernel cannot take runs the SIMT kernel in full float32, and grouped / depthwise
-  convolutions are full float32 anyway. Checked in the CPU emulator of the kernels only: it
-  has not run on a GPU. The cuda Winograd kernels (``conv2d_winograd``, and so ``algo=
-  "winograd_*"``), ``resize_conv2d(_affine)`` and ``separable_conv2d`` have no tf32x3: a
-  float32 call that they would run in TF32 (torch's flag allows TF32) is refused with the
-  reason, ``auto`` passes over it (and over a measured Winograd choice, to the direct
-  kernel); with TF32 disallowed they compute in full float32, at least as accurate as asked;
+  ``fused_conv_bn_relu`` with the direct algorithm) and the Winograd kernels
+  (``conv2d_winograd``, and so ``algo="winograd_2x2" | "winograd_4x4"``) run their tensor-core
+  products in 3xTF32 (three m16n8k8 TF32 ``mma.sync`` per product), whatever torch's flag says,
+  on sm_80 and newer; a shape the direct tensor-core kernel cannot take, and any GPU below
+  sm_80, runs the SIMT kernels in full float32, and grouped / depthwise convolutions are full
+  float32 anyway. Checked in the CPU emulator of the kernels and in their SASS only: it has not
+  run on a GPU. ``resize_conv2d(_affine)`` and ``separable_conv2d`` have no tf32x3: a float32
+  call that they would run in TF32 (torch's flag allows TF32) is refused with the reason, and
+  ``auto`` passes over it; with TF32 disallowed they compute in full float32, at least as
+  accurate as asked;
 * the ``torch`` backend is cuDNN (or aten on the CPU) and follows torch's flags only.
 
 Inside ``torch.compile`` the triton kernels read the mode when they launch (the custom ops are
 opaque to the compiler), so a compiled model follows the mode in effect at each call. The cuda
-direct convolution is told the mode by an argument of its op, which the graph records when it
-is traced.
+direct and Winograd convolutions are told the mode by an argument of their ops
+(``cuda_split_tf32_args``), which the graph records when it is traced.
 """
 
 from __future__ import annotations
@@ -112,11 +113,18 @@ def get_fp32_precision() -> str:
 
 
 # The ops whose cuda kernels may run float32 on TF32 tensor cores (when torch's flag allows)
-# and have no tf32x3 mode. conv2d, conv2d_affine and fused_conv_bn_relu are not here: their
-# direct kernel has tf32x3 (ops/conv.py passes it), and their Winograd route is the
-# conv2d_winograd op, which is.
-_CUDA_TF32_ONLY_OPS = frozenset({"conv2d_winograd", "resize_conv2d", "resize_conv2d_affine",
-                                 "separable_conv2d"})
+# and have no tf32x3 mode. conv2d, conv2d_affine, fused_conv_bn_relu (direct kernel: ops/conv.py
+# passes split_tf32) and conv2d_winograd (ops/winograd.py passes it) are not here.
+_CUDA_TF32_ONLY_OPS = frozenset({"resize_conv2d", "resize_conv2d_affine", "separable_conv2d"})
+
+
+def cuda_split_tf32_args(backend: str, dtype: torch.dtype) -> tuple:
+    """The trailing arguments that tell a cuda op with a 3xTF32 kernel the float32 mode:
+    ``(True,)`` (its ``split_tf32``) for a float32 call on the cuda backend in tf32x3, else
+    ``()`` (the schema's default, False). The triton kernels read the mode themselves."""
+    if backend == "cuda" and dtype == torch.float32 and get_fp32_precision() == "tf32x3":
+        return (True,)
+    return ()
 
 
 def cuda_problem(op: str, dtype: torch.dtype) -> str:

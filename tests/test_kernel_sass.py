@@ -1,6 +1,7 @@
 """Memory-bound CUDA kernels move their data in the vectors their design says, read from the SASS
 of the sm_90 build (nvcc and the cuobjdump bundled with Triton; no GPU needed); and the fp32
-tensor-core conv kernel issues three TF32 mma per product in its 3xTF32 ("tf32x3") policy.
+tensor-core conv and Winograd kernels issue three TF32 mma per product in their 3xTF32
+("tf32x3") policy, without spilling.
 
 The channels_last depthwise strip kernels (csrc/kernels/depthwise/depthwise_nhwc.cu): with
 16-byte channel vectors every input, weight, residual and output access is one 128-bit
@@ -125,3 +126,42 @@ def test_tf32x3_issues_three_tf32_mma_per_tf32_one(tc_fp32_sass, bm, bn):
     # The split (x - hi) is done once per fragment register and k-step, not once per mma.
     fragment_registers = 2 * ((bm // 32) * 4 + (bn // 16) * 2)
     assert split["FADD"] - plain["FADD"] <= fragment_registers, (plain, split)
+
+
+# ---- 3xTF32 in the fused Winograd kernel (csrc/kernels/winograd/winograd_fused.cu) ---------------
+
+# winograd_fused_kernel<float, M, PointMath>: PointMath's kTf32 = 2, kTf32x3 = 3.
+WINOGRAD_RE = re.compile(r"winograd_fused_kernelIfLi(?P<m>\d)ELNS0_9PointMathE(?P<math>[23])EE")
+WINOGRAD_MATH = {"2": "tf32", "3": "tf32x3"}
+
+
+@pytest.fixture(scope="module")
+def winograd_fp32_sass(tmp_path_factory) -> dict[tuple[int, str], Counter]:
+    """Per tile m (2, 4) and fp32 tensor-core math: opcode counts of the sm_90 SASS."""
+    sass, result = _sm90_sass(tmp_path_factory, "winograd/winograd_fused.cu")
+    spilling = [(k.mangled, k.spills) for k in result.kernels if k.spills]
+    assert not spilling, spilling
+    kernels: dict[tuple[int, str], Counter] = {}
+    current = None
+    for line in sass.splitlines():
+        if "Function :" in line:
+            m = WINOGRAD_RE.search(line)
+            current = None if m is None else kernels.setdefault(
+                (int(m["m"]), WINOGRAD_MATH[m["math"]]), Counter())
+        elif current is not None:
+            found = re.search(r"\b(HMMA\.1688\.F32\.TF32|FADD)\b", line)
+            if found:
+                current[found.group(1)] += 1
+    return kernels
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_tf32x3_issues_three_tf32_mma_per_tf32_one(winograd_fp32_sass, m):
+    plain, split = winograd_fp32_sass[(m, "tf32")], winograd_fp32_sass[(m, "tf32x3")]
+    mma = "HMMA.1688.F32.TF32"
+    # one C slice (one k-step of 8): one m16n8k8 per transform point a warp owns (F(2x2): all
+    # 16; F(4x4): 18 of 36, the other point group has the rest)
+    points = 16 if m == 2 else 18
+    assert plain[mma] == points and split[mma] == 3 * points, (plain, split)
+    # The split (x - hi) is done once per fragment register (A: 4, B: 2) and point, not per mma.
+    assert split["FADD"] - plain["FADD"] <= 6 * points, (plain, split)

@@ -57,7 +57,7 @@ def test_only_tf32x3_can_be_asked_for(mode):
 
 
 # The cuda ops with TF32 tensor-core kernels and no tf32x3 mode.
-CUDA_TF32_ONLY = ("conv2d_winograd", "resize_conv2d", "resize_conv2d_affine", "separable_conv2d")
+CUDA_TF32_ONLY = ("resize_conv2d", "resize_conv2d_affine", "separable_conv2d")
 
 
 def test_cuda_refuses_tf32x3_only_where_it_would_compute_tf32():
@@ -77,9 +77,11 @@ def test_cuda_refuses_tf32x3_only_where_it_would_compute_tf32():
             assert precision.cuda_problem(op, torch.float32) == ""            # mode not asked
 
 
-@pytest.mark.parametrize("op", ["conv2d", "conv2d_affine", "fused_conv_bn_relu"])
-def test_cuda_direct_conv_honours_tf32x3(op):
-    """The direct kernel has a 3xTF32 policy (cuda_conv2d_fused's split_tf32)."""
+@pytest.mark.parametrize("op", ["conv2d", "conv2d_affine", "fused_conv_bn_relu",
+                                "conv2d_winograd"])
+def test_cuda_direct_and_winograd_convs_honour_tf32x3(op):
+    """The direct and Winograd kernels have a 3xTF32 policy (cuda_conv2d_fused's and
+    cuda_winograd_conv2d_fused's split_tf32)."""
     with convkernels.fp32_precision("tf32x3"), \
             torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
         assert precision.cuda_problem(op, torch.float32) == ""
@@ -97,40 +99,91 @@ def _conv_fused_args(monkeypatch, backend, dtype):
     return seen[0]
 
 
-def test_cuda_primitive_is_told_tf32x3_and_triton_reads_it_itself(monkeypatch):
+def test_split_tf32_argument_only_for_float32_cuda_calls_in_tf32x3():
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
-        assert len(_conv_fused_args(monkeypatch, "cuda", torch.float32)) == 10   # default False
+        assert precision.cuda_split_tf32_args("cuda", torch.float32) == ()
         with convkernels.fp32_precision("tf32x3"):
-            args = _conv_fused_args(monkeypatch, "cuda", torch.float32)
-            assert len(args) == 11 and args[-1] is True
-            assert len(_conv_fused_args(monkeypatch, "cuda", torch.float16)) == 10
-            assert len(_conv_fused_args(monkeypatch, "triton", torch.float32)) == 10
+            assert precision.cuda_split_tf32_args("cuda", torch.float32) == (True,)
+            assert precision.cuda_split_tf32_args("cuda", torch.float16) == ()
+            assert precision.cuda_split_tf32_args("triton", torch.float32) == ()
 
 
-def test_auto_passes_over_a_measured_cuda_winograd_in_tf32x3(monkeypatch):
-    """algo="auto" may pick Winograd from the dispatch table; the cuda Winograd kernels have
-    no tf32x3, so under it a float32 call takes the next measured algorithm (direct)."""
+def _winograd_fused_args(monkeypatch, backend, dtype):
+    """The arguments the Winograd composition passes to the winograd_conv2d_fused primitive."""
+    from convkernels import _library
+    from convkernels.ops import winograd as wino
+    seen = []
+
+    def op(b, primitive):
+        if primitive == "winograd_filter_transform":
+            return lambda w, tile: w          # any tensor stands for U here
+        return lambda *a: seen.append(a)
+
+    monkeypatch.setattr(_library, "op", op)
+    monkeypatch.setattr(wino, "filter_cache", wino.FilterTransformCache())  # not the real one
+    x, w = torch.zeros(1, 4, 5, 5, dtype=dtype), torch.zeros(4, 4, 3, 3, dtype=dtype)
+    g, _ = convkernels._checks.check_conv2d("conv2d", x, w, None, 1, 1, 1, 1)
+    wino._winograd_kernels(backend, x, w, None, None, None, g, False, 2)
+    return seen[0]
+
+
+@pytest.mark.parametrize("primitive_args,arity", [(_conv_fused_args, 10),
+                                                  (_winograd_fused_args, 9)])
+def test_cuda_primitive_is_told_tf32x3_and_triton_reads_it_itself(monkeypatch, primitive_args,
+                                                                   arity):
+    """cuda_conv2d_fused and cuda_winograd_conv2d_fused get a trailing split_tf32=True exactly
+    for float32 in tf32x3; otherwise the schema's default (False)."""
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
+        assert len(primitive_args(monkeypatch, "cuda", torch.float32)) == arity
+        with convkernels.fp32_precision("tf32x3"):
+            args = primitive_args(monkeypatch, "cuda", torch.float32)
+            assert len(args) == arity + 1 and args[-1] is True
+            assert len(primitive_args(monkeypatch, "cuda", torch.float16)) == arity
+            assert len(primitive_args(monkeypatch, "triton", torch.float32)) == arity
+
+
+def test_auto_keeps_a_measured_cuda_winograd_in_tf32x3(monkeypatch):
+    """algo="auto" may pick Winograd from the dispatch table: the cuda Winograd kernels have
+    tf32x3, so a float32 call in that mode keeps the measured choice; a Winograd algorithm the
+    backend refuses (the triton F(4x4) kernel on a GPU) still goes to the next measured one."""
     from convkernels import algo, backends
-    monkeypatch.setattr(backends, "backend_problem",
-                        lambda backend, call: precision.cuda_problem(call.op, call.dtype))
+    from convkernels.ops import winograd as wino
+
+    def problem(backend, call):
+        return (precision.cuda_problem(call.op, call.dtype) if backend == "cuda"
+                else backends.implementations(call.op)[backend].supports(call))
+
+    monkeypatch.setattr(backends, "backend_problem", problem)
+    monkeypatch.setattr(wino._library, "has_op", lambda backend, primitive: True)
     call = backends.Call("conv2d", torch.device("cuda"), torch.float32, extra={"algo": "auto"})
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
-        assert not algo._winograd_refused("cuda", "winograd_2x2", call)
-        with convkernels.fp32_precision("tf32x3"):
-            assert algo._winograd_refused("cuda", "winograd_2x2", call)
-            assert not algo._winograd_refused("cuda", "direct", call)
+        for mode in (None, "tf32x3"):
+            with convkernels.fp32_precision(mode):
+                assert not algo._winograd_refused("cuda", "winograd_2x2", call)
+                assert not algo._winograd_refused("cuda", "winograd_4x4", call)
+                assert algo._winograd_refused("triton", "winograd_4x4", call)
+                assert not algo._winograd_refused("triton", "winograd_2x2", call)
+                assert not algo._winograd_refused("triton", "direct", call)
         assert call.op == "conv2d"
 
 
-def test_conv2d_fused_formula_takes_cuda_split_tf32():
-    """cuda_conv2d_fused has one argument more than its triton twin (split_tf32): the shared
-    fake kernel and backward formula accept both arities and return one gradient per input."""
-    from convkernels.ops import conv_primitives as cp
+@pytest.mark.parametrize("primitive", ["conv2d_fused", "winograd_conv2d_fused"])
+def test_fused_formula_takes_cuda_split_tf32(primitive):
+    """The cuda twins of conv2d_fused and winograd_conv2d_fused have one argument more than
+    their triton twins (split_tf32): the shared fake kernels and backward formulas accept both
+    arities and return one gradient per input."""
+    from convkernels.ops import conv_primitives, winograd_primitives
     x = torch.randn(1, 2, 4, 4, requires_grad=True)
     w = torch.randn(3, 2, 3, 3, requires_grad=True)
-    base = (x, w, None, None, None, [1, 1], [1, 1], [1, 1], 1, False)
+    if primitive == "conv2d_fused":
+        module, base = conv_primitives, (x, w, None, None, None, [1, 1], [1, 1], [1, 1], 1, False)
+    else:
+        u = torch.randn(16, 3, 2)
+        module, base = winograd_primitives, (x, w, u, None, None, None, [1, 1], 2, False)
+    fake, setup, backward = (getattr(module, f"{primitive}_{part}")
+                             for part in ("fake", "setup", "backward"))
     for inputs in (base, base + (True,)):
-        assert cp.conv2d_fused_fake(*inputs).shape == (1, 3, 4, 4)
+        assert fake(*inputs).shape == (1, 3, 4, 4)
 
         class Ctx:
             needs_input_grad = (True, True) + (False,) * (len(inputs) - 2)
@@ -140,10 +193,40 @@ def test_conv2d_fused_formula_takes_cuda_split_tf32():
 
         ctx = Ctx()
         out = F.conv2d(x, w, padding=1)
-        cp.conv2d_fused_setup(ctx, inputs, out)
-        grads = cp.conv2d_fused_backward(ctx, torch.ones_like(out))
+        setup(ctx, inputs, out)
+        grads = backward(ctx, torch.ones_like(out))
         assert len(grads) == len(inputs) and all(g is None for g in grads[2:])
         assert grads[0].shape == x.shape and grads[1].shape == w.shape
+
+
+def test_cuda_winograd_schema_ends_with_split_tf32():
+    """Read from the C++ glue, so it holds without a built extension (test_csrc_units checks
+    the registered schemas against these sources where the extension loads)."""
+    glue = (Path(__file__).resolve().parents[1] / "csrc" / "ops" / "winograd.cpp").read_text()
+    schema = "".join(glue.split("cuda_winograd_conv2d_fused(Tensor input", 1)[1]
+                     .split("-> Tensor", 1)[0].split('"'))
+    assert schema.replace(" ", "").endswith("boolrelu,boolsplit_tf32=False)"), schema
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not convkernels._extension.load()[0],
+                    reason="needs a CUDA device and the built cuda extension")
+@pytest.mark.parametrize("algo", ["winograd_2x2", "winograd_4x4"])
+def test_cuda_winograd_tf32x3_error_is_far_below_tf32(algo):
+    """On a GPU: 3xTF32 against float64, far below plain TF32 on the same data."""
+    if torch.cuda.get_device_capability()[0] < 8:
+        pytest.skip("TF32 tensor cores need sm_80")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(2, 40, 17, 19, device="cuda", generator=g)
+    w = torch.randn(24, 40, 3, 3, device="cuda", generator=g)
+    want = F.conv2d(x.double(), w.double(), padding=1)
+    scale = F.conv2d(x.double().abs(), w.double().abs(), padding=1).amax()
+    err = {}
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
+        for mode in (None, "tf32x3"):
+            with convkernels.fp32_precision(mode):
+                got = ops.conv2d(x, w, padding=1, algo=algo, backend="cuda")
+            err[mode] = ((got.double() - want).abs().amax() / scale).item()
+    assert err["tf32x3"] * 64 < err[None], err
 
 
 @requires_triton()

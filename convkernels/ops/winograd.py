@@ -33,6 +33,7 @@ from torch import Tensor
 
 from .. import _library
 from ..backends import Call, choose, register
+from ..precision import cuda_split_tf32_args
 from ..reference import winograd as ref
 from . import winograd_primitives  # noqa: F401  (registers the ops)
 from ._common import as_f32, needs_grad
@@ -213,10 +214,13 @@ def _winograd_torch(input, weight, scale, shift, residual, g, relu, tile):
 
 
 def _winograd_kernels(backend, input, weight, scale, shift, residual, g, relu, tile):
+    """The cuda fused op is told the float32 mode (its trailing ``split_tf32``: tf32x3); the
+    triton kernels read it themselves."""
     transform = _library.op(backend, "winograd_filter_transform")
     u = filter_cache.get(backend, weight, tile, lambda w, m: transform(w, m))
     return _library.op(backend, "winograd_conv2d_fused")(
-        input, weight, u, as_f32(scale), as_f32(shift), residual, list(g.padding), tile, relu)
+        input, weight, u, as_f32(scale), as_f32(shift), residual, list(g.padding), tile, relu,
+        *cuda_split_tf32_args(backend, input.dtype))
 
 
 #: Why the Triton F(4x4) kernel does not run on GPUs. Compiled for sm_90 (tools/

@@ -3,7 +3,10 @@ and ``winograd_conv2d_fused`` (input transform, per-point GEMM over C and output
 with the conv epilogue in one kernel).
 
 Per primitive: the ``triton_*`` custom op (its ``cuda_*`` twin's schema comes from C++), the
-fake kernel and the backward formula, registered for both twins.
+fake kernel and the backward formula, registered for both twins. ``cuda_winograd_conv2d_fused``
+takes one trailing argument more than its triton twin, ``split_tf32=False`` (the cuda kernel's
+tf32x3 switch; the triton kernels read :func:`convkernels.precision.get_fp32_precision`
+themselves), so its fake kernel and formula accept it.
 
 Backward: ``winograd_conv2d_fused`` reads only the transformed weight U, but its gradients go
 to the original weight (and input, scale, shift, residual) through the conv family's
@@ -53,7 +56,7 @@ def winograd_filter_transform_fake(weight, tile):
 
 
 def winograd_conv2d_fused_fake(input, weight, transformed_weight, scale, shift, residual,
-                               padding, tile, relu):
+                               padding, tile, relu, split_tf32=False):
     return conv2d_fused_fake(input, weight, scale, shift, residual, [1, 1], padding, [1, 1], 1,
                              relu)
 
@@ -61,7 +64,8 @@ def winograd_conv2d_fused_fake(input, weight, transformed_weight, scale, shift, 
 # ---- backward formulas ------------------------------------------------------------------------
 
 def winograd_conv2d_fused_setup(ctx, inputs, output):
-    x, w, _u, scale, shift, residual, padding, _tile, relu = inputs
+    # inputs[9:]: cuda's split_tf32, which changes the arithmetic and not the gradients.
+    x, w, _u, scale, shift, residual, padding, _tile, relu = inputs[:9]
     conv2d_fused_setup(ctx, (x, w, scale, shift, residual, [1, 1], padding, [1, 1], 1, relu),
                        output)
 
@@ -76,7 +80,8 @@ def winograd_conv2d_fused_backward(ctx, grad):
         needs_input_grad = (need[0], need[1], need[3], need[4], need[5])
 
     gx, gw, gscale, gshift, gres = conv2d_fused_backward(_Ctx, grad)[:5]
-    return gx, gw, None, gscale, gshift, gres, None, None, None
+    # One gradient per forward input: None for U, padding, tile, relu (and cuda's split_tf32).
+    return (gx, gw, None, gscale, gshift, gres) + (None,) * (len(need) - 6)
 
 
 def winograd_filter_transform_setup(ctx, inputs, output):

@@ -1,6 +1,7 @@
 // Torch glue for the Winograd primitives:
 //   cuda_winograd_filter_transform(weight [K, C, 3, 3], tile) -> U [alpha^2, K, C]
-//   cuda_winograd_conv2d_fused(input, weight, U, scale?, shift?, residual?, padding, tile, relu)
+//   cuda_winograd_conv2d_fused(input, weight, U, scale?, shift?, residual?, padding, tile, relu,
+//                              split_tf32=False)
 // `weight` of the fused op is not read by the kernel: it is there so that the backward formula
 // (convkernels/_autograd.py) sends gradients to the original weight, never to U.
 // Both kernels read every tensor through its strides (no layout copies); the fused kernel keeps
@@ -53,7 +54,7 @@ at::Tensor cuda_winograd_filter_transform(const at::Tensor& weight, int64_t tile
 at::Tensor cuda_winograd_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& transformed,
                                       const std::optional<at::Tensor>& scale, const std::optional<at::Tensor>& shift,
                                       const std::optional<at::Tensor>& residual, at::IntArrayRef padding, int64_t tile,
-                                      bool relu) {
+                                      bool relu, bool split_tf32) {
   check_floating_4d(kConvOp, "input", input);
   check_3x3_weight(kConvOp, weight);
   check_same_device(kConvOp, "weight", weight, input);
@@ -100,8 +101,11 @@ at::Tensor cuda_winograd_conv2d_fused(const at::Tensor& input, const at::Tensor&
   p.relu = relu;
   const DType dtype = kernel_dtype(input.scalar_type());
   // fp32 follows F.conv2d's rule: TF32 tensor-core math exactly when cuDNN convolutions may use
-  // it; otherwise IEEE fp32 (SIMT). The cached U is fp32 either way (rounded only as an operand).
+  // it; otherwise IEEE fp32 (SIMT). split_tf32 (convkernels' "tf32x3") asks for 3xTF32 tensor-core
+  // math instead, whatever the flag says (SIMT fp32 below sm_80). The cached U is fp32 in every
+  // case (rounded or split only as an mma operand).
   p.allow_tf32 = dtype == DType::kFloat32 && cudnn_conv_allows_tf32();
+  p.split_tf32 = dtype == DType::kFloat32 && split_tf32;
   check_index_limits(kConvOp, winograd_index_limit_violation(p, static_cast<int>(tile)));
   TORCH_CHECK(dtype == DType::kFloat32 || device_compute_major(input.get_device()) >= 8, kConvOp,
               ": float16/bfloat16 Winograd runs on tensor cores (mma.sync) and needs sm_80 or newer");
@@ -118,7 +122,7 @@ TORCH_LIBRARY_FRAGMENT(convkernels, m) {
   m.def("cuda_winograd_filter_transform(Tensor weight, int tile) -> Tensor");
   m.def(
       "cuda_winograd_conv2d_fused(Tensor input, Tensor weight, Tensor transformed_weight, Tensor? scale, "
-      "Tensor? shift, Tensor? residual, int[2] padding, int tile, bool relu) -> Tensor");
+      "Tensor? shift, Tensor? residual, int[2] padding, int tile, bool relu, bool split_tf32=False) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {

@@ -38,6 +38,11 @@ struct WinogradConvParams {
   // per-point GEMM runs on tensor cores (mma.sync m16n8k8 .tf32: V and U rounded to TF32 as
   // operands, fp32 accumulation). Ignored for fp16/bf16 and below sm_80.
   bool allow_tf32 = false;
+  // fp32 only: 3xTF32 ("tf32x3") instead, whatever allow_tf32 says: on sm_80+ V and U are each
+  // split into TF32 high and residual parts and every product is three m16n8k8 .tf32 mma, for an
+  // error at the level of fp32 arithmetic. Below sm_80 the SIMT fp32 path runs (at least as
+  // accurate). Ignored for fp16/bf16.
+  bool split_tf32 = false;
 };
 
 // Empty string when the tile count N * ceil(P/m) * ceil(Q/m) and K, C fit the kernels' 32-bit
@@ -50,13 +55,15 @@ cudaError_t launch_winograd_filter_transform(const WinogradFilterParams& p, int 
 
 // The fused kernel: per CTA 32 tiles x 32 (F(2x2)) / 16 (F(4x4)) output channels; per C slice
 // the input transform B^T d B (fp32, rounded once to the dtype) into shared memory, the
-// per-point GEMM over C (fp16/bf16: mma.sync m16n8k16 tensor cores on sm_80+; fp32 with
-// p.allow_tf32 on sm_80+: mma.sync m16n8k8 .tf32; fp32 otherwise: SIMT fp32 FMA, IEEE), then
+// per-point GEMM over C (fp16/bf16: mma.sync m16n8k16 tensor cores on sm_80+; fp32 on sm_80+
+// with p.split_tf32: three mma.sync m16n8k8 .tf32 per product (3xTF32), else with p.allow_tf32:
+// one; fp32 otherwise: SIMT fp32 FMA, IEEE), then
 // the output transform A^T M A and the epilogue in fp32, written through the output's strides.
 // No global workspace. tile is m (2 or 4).
 cudaError_t launch_winograd_conv2d(const WinogradConvParams& p, int tile, DType dtype, cudaStream_t stream);
 
-// Dynamic shared memory the fused kernel needs (for reporting and the opt-in above 48 KB).
-int winograd_conv2d_smem_bytes(int tile, DType dtype, bool tf32);
+// Dynamic shared memory the fused kernel needs (for reporting and the opt-in above 48 KB), for
+// the fp32 math that tf32 / split_tf32 (as in WinogradConvParams) select on sm_80+.
+int winograd_conv2d_smem_bytes(int tile, DType dtype, bool tf32, bool split_tf32 = false);
 
 }  // namespace convkernels

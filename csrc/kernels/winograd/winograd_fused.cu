@@ -8,19 +8,21 @@
 //     V = B^T d B in fp32, rounded once to the dtype into shared memory V[e][tile][c];
 //  2. the slice of the cached transformed filter U[e][k][c] is staged in shared memory;
 //  3. per point e: acc[e] += V[e] (32 x slice) * U[e]^T (slice x channels). Each warp owns a
-//     16 x 8 (tile, channel) sub-tile over a range of points: fp16/bf16 with mma.sync
-//     m16n8k16 (fp32 accumulation); fp32 with TF32 allowed (kTf32) with mma.sync m16n8k8 .tf32,
-//     V and U rounded to TF32 (cvt.rna) as they are loaded into the mma fragments (transforms
-//     and accumulation stay fp32); fp32 otherwise with SIMT FMAs on the same fragment ownership
-//     (IEEE fp32). F(2x2): 8 warps as 2 (tiles) x 4 (channels), all 16 points.
+//     16 x 8 (tile, channel) sub-tile over a range of points, with the arithmetic its
+//     PointMath says: fp16/bf16 with mma.sync m16n8k16 (fp32 accumulation); fp32 with
+//     mma.sync m16n8k8 .tf32, V and U rounded to TF32 (cvt.rna) as they are loaded into the
+//     mma fragments (kTf32), or split into TF32 high and residual parts for three mma per
+//     product (kTf32x3, fp32-level error); fp32 otherwise with SIMT FMAs on the same fragment
+//     ownership (IEEE fp32). Transforms and accumulation stay fp32 in every case.
+//     F(2x2): 8 warps as 2 (tiles) x 4 (channels), all 16 points.
 //     F(4x4): 2 (tiles) x 2 (channels) x 2 (point groups of 18): see FusedConfig.
 // The accumulator fragment of an mma puts the same (tile, channel) pairs in the same thread
 // for every point e. F(2x2): after the C loop each thread holds all 16 values of its 4 (tile,
 // channel) pairs, and the output transform A^T M A and the epilogue (scale, shift, residual,
 // ReLU) run from registers. F(4x4): the two point groups' accumulators meet in shared memory
 // first. Both write straight through the output's strides.
-// Shared-memory rows are padded (24 halves, 9 floats SIMT, 12 floats TF32) so fragment reads are
-// conflict-free.
+// Shared-memory rows are padded (24 halves, 9 floats SIMT, 12 floats TF32 / 3xTF32) so fragment
+// reads are conflict-free.
 #include <type_traits>
 
 #include "common/dtype_dispatch.cuh"
@@ -28,6 +30,7 @@
 #include "common/epilogue.cuh"
 #include "common/launch.h"
 #include "common/mma_sm80.cuh"
+#include "conv/implicit_gemm_tc.cuh"
 #include "winograd/winograd.h"
 #include "winograd/winograd_transforms.h"
 
@@ -38,17 +41,26 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kTilesPerCta = 32;
 
-// Per-point GEMM math: kTf32 (fp32 data only) runs it on tensor cores with TF32 operands.
-// Channels per iteration = the mma k: 16 for m16n8k16 (fp16/bf16), 8 for m16n8k8 (tf32) and 8
-// for the SIMT path. Padded shared-memory rows, so that the fragment reads of a warp hit 32
+// The arithmetic of the per-point GEMM. fp16/bf16 data always runs kMma16 (mma.sync
+// m16n8k16); fp32 data runs one of the other three, which launch_winograd_conv2d picks from the
+// device and the caller's request: kSimtFp32 (IEEE FMAs, any device), kTf32 (m16n8k8 .tf32 on
+// operands rounded to TF32: torch's TF32 permission) or kTf32x3 (the same mma three times on
+// TF32 high / residual parts: fp32-level error, convkernels' "tf32x3"). The two fp32 tensor-core
+// kinds use the direct conv's fragment policies (conv::TcElement<float>, TcElementFp32Split).
+enum class PointMath { kMma16, kSimtFp32, kTf32, kTf32x3 };
+
+constexpr bool on_fp32_tensor_cores(PointMath math) { return math == PointMath::kTf32 || math == PointMath::kTf32x3; }
+
+// Channels per iteration = the mma k: 16 for m16n8k16 (fp16/bf16), 8 for m16n8k8 (tf32, 3xTF32)
+// and 8 for the SIMT path. Padded shared-memory rows, so that the fragment reads of a warp hit 32
 // distinct banks: b32 words of fp16 pairs at row stride 12 words (24 halves); SIMT fp32 reads
 // one row per lane group with the 4 lanes of a group on the same word (broadcast), stride 9;
 // tf32 reads word (g * kRow + q) for g < 8, q < 4, distinct mod 32 for stride 12 (not for 9).
-template <typename T, bool kTf32>
+template <typename T, PointMath kMath>
 struct Slice {
-  static_assert(!kTf32 || sizeof(T) == 4, "TF32 math is for fp32 data");
+  static_assert((sizeof(T) == 2) == (kMath == PointMath::kMma16), "kMma16 is the fp16/bf16 math, the others fp32's");
   static constexpr int kC = sizeof(T) == 2 ? 16 : 8;
-  static constexpr int kRow = sizeof(T) == 2 ? 24 : kTf32 ? 12 : 9;
+  static constexpr int kRow = sizeof(T) == 2 ? 24 : on_fp32_tensor_cores(kMath) ? 12 : 9;
 };
 
 // Register budget. An mma m16n8 accumulator fragment is 4 fp32 per thread per point, so a warp
@@ -71,7 +83,7 @@ constexpr int channels_per_cta() { return 32 / point_groups<M>(); }
 template <int M>
 constexpr int min_ctas_per_sm() { return M == 2 ? 2 : 1; }
 
-template <typename T, int M, bool kTf32>
+template <typename T, int M, PointMath kMath>
 struct FusedConfig {
   static constexpr int kAlpha = M + 2;
   static constexpr int kPoints = kAlpha * kAlpha;
@@ -80,8 +92,8 @@ struct FusedConfig {
   static constexpr int kChannels = channels_per_cta<M>();  // output channels per CTA
   static constexpr int kWarpsK = kChannels / 8;            // warps along channels (8 each)
   static_assert(kPoints % kPointGroups == 0 && 2 * kWarpsK * kPointGroups == kWarps, "warp layout");
-  static constexpr int kVElems = kPoints * kTilesPerCta * Slice<T, kTf32>::kRow;
-  static constexpr int kUElems = kPoints * kChannels * Slice<T, kTf32>::kRow;
+  static constexpr int kVElems = kPoints * kTilesPerCta * Slice<T, kMath>::kRow;
+  static constexpr int kUElems = kPoints * kChannels * Slice<T, kMath>::kRow;
   // Accumulator exchange (kPointGroups > 1): fp32 Mx[e][k][t], rows padded to 36 floats so
   // both the fragment-ordered writes and the tile-contiguous reads are conflict-free.
   static constexpr int kMRow = kTilesPerCta + 4;
@@ -145,14 +157,14 @@ __device__ __forceinline__ void store_output_tile(const FusedArgs& args, const P
     }
 }
 
-template <typename T, int M, bool kTf32>
+template <typename T, int M, PointMath kMath>
 __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<M>()) winograd_fused_kernel(const FusedArgs args) {
   using Tr = winograd::Transform<M>;
-  using Cfg = FusedConfig<T, M, kTf32>;
+  using Cfg = FusedConfig<T, M, kMath>;
   constexpr int A = Cfg::kAlpha;
   constexpr int E = Cfg::kPoints;
-  constexpr int BC = Slice<T, kTf32>::kC;
-  constexpr int ROW = Slice<T, kTf32>::kRow;
+  constexpr int BC = Slice<T, kMath>::kC;
+  constexpr int ROW = Slice<T, kMath>::kRow;
   constexpr int KC = Cfg::kChannels;
   constexpr int EW = Cfg::kPointsPerWarp;
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -250,15 +262,19 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<M>()) winograd_fused
                                load_b32(va + 8 * ROW + 2 * q + 8)};
         const uint32_t b[2] = {load_b32(ub + g * ROW + 2 * q), load_b32(ub + g * ROW + 2 * q + 8)};
         MmaM16N8K16<T>::run(acc[e], a, b);
-      } else if constexpr (kTf32) {
+      } else if constexpr (on_fp32_tensor_cores(kMath)) {
         // m16n8k8 .tf32 fragments: A (tile g / g + 8, channel q / q + 4), B (channel q / q + 4,
-        // output channel g). V and U are fp32 in shared memory; the rounding to TF32 happens
-        // here, on the mma operands only.
-        const uint32_t a[4] = {round_to_tf32(load_b32(va + q)), round_to_tf32(load_b32(va + 8 * ROW + q)),
-                               round_to_tf32(load_b32(va + q + 4)), round_to_tf32(load_b32(va + 8 * ROW + q + 4))};
-        const uint32_t b[2] = {round_to_tf32(load_b32(ub + g * ROW + q)),
-                               round_to_tf32(load_b32(ub + g * ROW + q + 4))};
-        MmaM16N8K8Tf32::run(acc[e], a, b);
+        // output channel g). V and U are fp32 in shared memory and stay raw fp32 bits in the
+        // fragments; the policy rounds them to TF32 (kTf32) or splits them (kTf32x3) as mma
+        // operands only.
+        using Element = std::conditional_t<kMath == PointMath::kTf32x3, conv::TcElementFp32Split,
+                                           conv::TcElement<float>>;
+        uint32_t a[4] = {load_b32(va + q), load_b32(va + 8 * ROW + q), load_b32(va + q + 4),
+                         load_b32(va + 8 * ROW + q + 4)};
+        uint32_t b[2] = {load_b32(ub + g * ROW + q), load_b32(ub + g * ROW + q + 4)};
+        Element::to_mma_operand(a);
+        Element::to_mma_operand(b);
+        Element::mma(acc[e], a, b);
       } else {
 #pragma unroll
         for (int c = 0; c < BC; ++c) {
@@ -308,10 +324,10 @@ __global__ void __launch_bounds__(kThreads, min_ctas_per_sm<M>()) winograd_fused
   }
 }
 
-template <typename T, int M, bool kTf32>
+template <typename T, int M, PointMath kMath>
 cudaError_t launch_fused(const FusedArgs& args, cudaStream_t stream) {
-  auto kernel = winograd_fused_kernel<T, M, kTf32>;
-  constexpr int smem = FusedConfig<T, M, kTf32>::kSmemBytes;
+  auto kernel = winograd_fused_kernel<T, M, kMath>;
+  constexpr int smem = FusedConfig<T, M, kMath>::kSmemBytes;
   if (smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err != cudaSuccess) return err;
@@ -322,10 +338,10 @@ cudaError_t launch_fused(const FusedArgs& args, cudaStream_t stream) {
   return launch_status();
 }
 
-template <typename T, bool kTf32 = false>
+template <typename T, PointMath kMath>
 cudaError_t launch_tile(const FusedArgs& args, int tile, cudaStream_t stream) {
-  if (tile == 2) return launch_fused<T, 2, kTf32>(args, stream);
-  if (tile == 4) return launch_fused<T, 4, kTf32>(args, stream);
+  if (tile == 2) return launch_fused<T, 2, kMath>(args, stream);
+  if (tile == 4) return launch_fused<T, 4, kMath>(args, stream);
   return cudaErrorInvalidValue;
 }
 
@@ -344,18 +360,22 @@ const char* winograd_index_limit_violation(const WinogradConvParams& p, int tile
   return "";
 }
 
-int winograd_conv2d_smem_bytes(int tile, DType dtype, bool tf32) {
-  if (dtype != DType::kFloat32) return tile == 2 ? FusedConfig<__half, 2, false>::kSmemBytes
-                                                 : FusedConfig<__half, 4, false>::kSmemBytes;
-  if (tf32) return tile == 2 ? FusedConfig<float, 2, true>::kSmemBytes : FusedConfig<float, 4, true>::kSmemBytes;
-  return tile == 2 ? FusedConfig<float, 2, false>::kSmemBytes : FusedConfig<float, 4, false>::kSmemBytes;
+int winograd_conv2d_smem_bytes(int tile, DType dtype, bool tf32, bool split_tf32) {
+  using M = PointMath;
+  if (dtype != DType::kFloat32)
+    return tile == 2 ? FusedConfig<__half, 2, M::kMma16>::kSmemBytes : FusedConfig<__half, 4, M::kMma16>::kSmemBytes;
+  if (split_tf32)
+    return tile == 2 ? FusedConfig<float, 2, M::kTf32x3>::kSmemBytes : FusedConfig<float, 4, M::kTf32x3>::kSmemBytes;
+  if (tf32) return tile == 2 ? FusedConfig<float, 2, M::kTf32>::kSmemBytes : FusedConfig<float, 4, M::kTf32>::kSmemBytes;
+  return tile == 2 ? FusedConfig<float, 2, M::kSimtFp32>::kSmemBytes : FusedConfig<float, 4, M::kSimtFp32>::kSmemBytes;
 }
 
 cudaError_t launch_winograd_conv2d(const WinogradConvParams& p, int tile, DType dtype, cudaStream_t stream) {
   if (tile != 2 && tile != 4) return cudaErrorInvalidValue;
   if (*winograd_index_limit_violation(p, tile) != '\0') return cudaErrorInvalidValue;
   // mma.sync needs sm_80; the fp32 SIMT path runs anywhere. TF32 is a permission (as for cuDNN),
-  // not a request: below sm_80 fp32 stays on the SIMT path.
+  // not a request, and 3xTF32 a request for fp32-level error: below sm_80 fp32 stays on the
+  // SIMT path, which meets both.
   const bool tensor_cores = current_device_compute_major() >= 8;
   if (dtype != DType::kFloat32 && !tensor_cores) return cudaErrorInvalidValue;
   FusedArgs args;
@@ -368,10 +388,12 @@ cudaError_t launch_winograd_conv2d(const WinogradConvParams& p, int tile, DType 
   return dispatch_float_types(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, float>) {
-      return p.allow_tf32 && tensor_cores ? launch_tile<float, true>(args, tile, stream)
-                                          : launch_tile<float, false>(args, tile, stream);
+      if (!tensor_cores) return launch_tile<float, PointMath::kSimtFp32>(args, tile, stream);
+      if (p.split_tf32) return launch_tile<float, PointMath::kTf32x3>(args, tile, stream);
+      if (p.allow_tf32) return launch_tile<float, PointMath::kTf32>(args, tile, stream);
+      return launch_tile<float, PointMath::kSimtFp32>(args, tile, stream);
     } else {
-      return launch_tile<T>(args, tile, stream);
+      return launch_tile<T, PointMath::kMma16>(args, tile, stream);
     }
   });
 }

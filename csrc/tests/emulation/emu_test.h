@@ -126,6 +126,21 @@ inline void expect_close(const char* what, const std::string& name, double got, 
   }
 }
 
+// 3xTF32 ("tf32x3") cases: the split's worst error in a case must be far below plain TF32's on
+// the same data (2^-11 vs ~2^-22 per product); worst_* keep the maxima over all cases for the
+// driver's note.
+inline void expect_split_far_below_tf32(const std::string& name, double split_err, double tf32_err,
+                                        double& worst_split, double& worst_tf32) {
+  ++g_checks;
+  if (!(split_err * 64 < tf32_err)) {
+    ++g_failures;
+    std::printf("FAIL %s: 3xTF32 max err %.3g is not 64x below plain TF32's %.3g\n", name.c_str(), split_err,
+                tf32_err);
+  }
+  worst_split = std::max(worst_split, split_err);
+  worst_tf32 = std::max(worst_tf32, tf32_err);
+}
+
 inline const char* dtype_name(DType d) { return d == DType::kFloat32 ? "f32" : d == DType::kFloat16 ? "f16" : "bf16"; }
 
 // The summary line every driver ends with; returns main()'s exit status.

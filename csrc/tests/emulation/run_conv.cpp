@@ -152,17 +152,7 @@ void run_conv(const ConvCase& tc) {
             g_tf32_err_rounded = std::max(g_tf32_err_rounded, std::fabs(got - finish(acc_tf32)) / scaled_magnitude);
           }
         }
-  if (split) {
-    // The point of 3xTF32: far below TF32's error on the same data (2^-11 vs ~2^-22 per product).
-    ++g_checks;
-    if (!(case_split_err * 64 < case_tf32_err)) {
-      ++g_failures;
-      std::printf("FAIL %s: 3xTF32 max err %.3g is not 64x below plain TF32's %.3g\n", name.c_str(), case_split_err,
-                  case_tf32_err);
-    }
-    g_split_err_exact = std::max(g_split_err_exact, case_split_err);
-    g_split_tf32_err_exact = std::max(g_split_tf32_err_exact, case_tf32_err);
-  }
+  if (split) expect_split_far_below_tf32(name, case_split_err, case_tf32_err, g_split_err_exact, g_split_tf32_err_exact);
 }
 
 // ---------------------------------------------------------------------------- batch norm

@@ -4,7 +4,10 @@
 // the kernel's C slice, all dtypes (fp16/bf16 through the emulated mma.sync), NCHW / NHWC /
 // sliced / misaligned / batch-expanded inputs, NCHW and NHWC outputs and residuals, and the
 // epilogue (scale, shift, residual, ReLU); fp32 with TF32 allowed (the per-point GEMM on emulated
-// mma.sync m16n8k8 .tf32) for both tile sizes, and TF32 allowed below sm_80 (IEEE SIMT). Test-only.
+// mma.sync m16n8k8 .tf32) for both tile sizes, and TF32 allowed below sm_80 (IEEE SIMT); fp32 in
+// 3xTF32 ("tf32x3", split_tf32: three emulated m16n8k8 .tf32 per product) for both tile sizes,
+// held to fp32 bounds and compared with plain TF32 on the same data, and below sm_80 (SIMT).
+// Test-only.
 #include "emu_test.h"
 #include "winograd/winograd.h"
 #include "winograd/winograd_transforms.h"
@@ -23,6 +26,7 @@ struct WinoCase {
   bool epilogue;  // scale + shift + residual + relu
   bool allow_tf32 = false;  // fp32: WinogradConvParams::allow_tf32
   int compute_major = 9;    // what the emulated device reports (TF32 needs 8+)
+  bool split_tf32 = false;  // fp32: WinogradConvParams::split_tf32 (3xTF32, whatever allow_tf32 says)
 };
 
 // TF32 cases: mean |out - reference| / (sum|terms| * |scale| + 1) against the kernel's
@@ -32,6 +36,11 @@ struct WinoCase {
 // 2^-10 change of one term, which the per-output bound allows but which would blur a max.)
 double g_wino_tf32_err_rounded = 0, g_wino_tf32_err_unrounded = 0;
 long g_wino_tf32_outputs = 0;
+// 3xTF32 cases: worst per-case max |out - reference| / (sum|terms * scale| + 1) against the
+// kernel's arithmetic on unrounded fp32 operands, and plain TF32's on the same data (maxima, as
+// for the direct conv: no operand rounding sits between the two, so nothing blurs them).
+double g_wino_split_err = 0, g_wino_split_tf32_err = 0;
+long g_wino_split_cases = 0;
 
 double round_to(DType d, double v) {
   const float f = float(v);
@@ -51,8 +60,11 @@ double unit_roundoff(DType d) {
 
 void run_case(const WinoCase& tc) {
   const std::string name = std::string(tc.name) + "/" + dtype_name(tc.dtype) + "/F" + std::to_string(tc.tile);
-  // TF32 math runs only where the launcher takes the tensor-core path.
-  const bool tf32 = tc.dtype == DType::kFloat32 && tc.allow_tf32 && tc.compute_major >= 8;
+  // TF32 / 3xTF32 math runs only where the launcher takes the tensor-core path; 3xTF32 wins over
+  // TF32 and is checked against the unrounded operands with fp32's bounds.
+  const bool tensor_core_fp32 = tc.dtype == DType::kFloat32 && tc.compute_major >= 8;
+  const bool split = tensor_core_fp32 && tc.split_tf32;
+  const bool tf32 = tensor_core_fp32 && tc.allow_tf32 && !split;
   ck_emu::g_compute_major = tc.compute_major;
   const int64_t P = tc.H + 2 * tc.pad - 2, Q = tc.W + 2 * tc.pad - 2;
   const int alpha = tc.tile + 2;
@@ -60,7 +72,8 @@ void run_case(const WinoCase& tc) {
   Tensor4 weight = make_tensor(tc.dtype, tc.K, tc.C, 3, 3, Layout::kNCHW);
   Tensor4 residual = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
   Tensor4 output = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
-  if (tc.dtype == DType::kFloat32 && tc.allow_tf32) {
+  Tensor4 output_tf32 = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);  // split: plain TF32
+  if (tc.dtype == DType::kFloat32 && (tc.allow_tf32 || tc.split_tf32)) {
     // Full 24-bit mantissas: TF32 rounding changes almost every V and U element, so a missing
     // or misplaced rounding shows (fill_random's few-bit values would pass through unchanged).
     fill_full_mantissa(input);
@@ -128,8 +141,17 @@ void run_case(const WinoCase& tc) {
   std::memcpy(p.output_strides, output.strides, sizeof(p.output_strides));
   p.relu = tc.epilogue;
   p.allow_tf32 = tc.allow_tf32;
+  p.split_tf32 = tc.split_tf32;
   ++g_checks;
-  if (launch_winograd_conv2d(p, tc.tile, tc.dtype, nullptr) != cudaSuccess) {
+  cudaError_t err = launch_winograd_conv2d(p, tc.tile, tc.dtype, nullptr);
+  if (split && err == cudaSuccess) {  // the same data through plain TF32, for the comparison
+    WinogradConvParams plain = p;
+    plain.output = output_tf32.data();
+    plain.allow_tf32 = true;
+    plain.split_tf32 = false;
+    err = launch_winograd_conv2d(plain, tc.tile, tc.dtype, nullptr);
+  }
+  if (err != cudaSuccess) {
     ++g_failures;
     std::printf("FAIL %s: conv launcher failed\n", name.c_str());
     return;
@@ -145,6 +167,9 @@ void run_case(const WinoCase& tc) {
   // rounding of the same size as fp16's (unit roundoff 2^-11) on the operands; products of TF32
   // values are exact and the accumulation is fp32. So both bounds take u_op = 2^-11 for the
   // operand rounding, the output rounding stays fp32's.
+  // 3xTF32: V and U are not rounded; each product a*b loses only a_lo*b_lo and the rounding of
+  // the residuals (< 3.01 * 2^-22 |a b|, far inside the 4e-6 * sum|terms| that fp32 transforms
+  // and accumulation already get), so it takes fp32's bounds as they are (u_op = 2^-24).
   const int tiles_w = int((Q + tc.tile - 1) / tc.tile), tiles_h = int((P + tc.tile - 1) / tc.tile);
   auto at = [&](int i, int j) { return tc.tile == 2 ? coef_at<2>(i, j) : coef_at<4>(i, j); };
   auto bt = [&](int i, int j) { return tc.tile == 2 ? coef_bt<2>(i, j) : coef_bt<4>(i, j); };
@@ -178,6 +203,7 @@ void run_case(const WinoCase& tc) {
             }
         }
   const double amplification = tc.tile == 2 ? 8.0 : 96.0;
+  double case_split_err = 0, case_tf32_err = 0;
   const double u_op = tf32 ? std::ldexp(1.0, -11) : u;
   auto u_operand = [&](int e, int k, int c) {
     const double value = u_view.get(e, k, c, 0);
@@ -229,6 +255,11 @@ void run_case(const WinoCase& tc) {
           const double exact = finish(acc);
           expect_close("out vs exact conv", name, got, exact,
                        (amplification * (2 * u_op + 1e-6) + 1e-6) * (magnitude + 1.0) * std::fabs(sc) + out_round);
+          if (split && (!tc.epilogue || want > 0)) {
+            const double scaled = term_sum * std::fabs(sc) + 1.0;
+            case_split_err = std::max(case_split_err, std::fabs(got - want) / scaled);
+            case_tf32_err = std::max(case_tf32_err, std::fabs(output_tf32.get(n, k, pp, q) - want) / scaled);
+          }
           if (tf32 && (!tc.epilogue || want > 0)) {  // (ReLU-clamped outputs say nothing)
             const double scaled = term_sum * std::fabs(sc) + 1.0;
             g_wino_tf32_err_rounded += std::fabs(got - want) / scaled;
@@ -236,6 +267,10 @@ void run_case(const WinoCase& tc) {
             ++g_wino_tf32_outputs;
           }
         }
+  if (split) {
+    ++g_wino_split_cases;
+    expect_split_far_below_tf32(name, case_split_err, case_tf32_err, g_wino_split_err, g_wino_split_tf32_err);
+  }
 }
 
 }  // namespace
@@ -281,6 +316,21 @@ int main() {
   // (checked with fp32's bounds on full-mantissa data, which TF32 would not meet).
   for (int tile : {2, 4})
     run_case({"tf32 allowed on sm_75", f32, tile, 2, 19, 9, 11, 37, 1, Layout::kNCHW, Layout::kNHWC, true, true, 7});
+  // 3xTF32 (split_tf32), with TF32 allowed or not (the split wins either way): the TF32 cases'
+  // shapes, so ragged border tiles, C = 19 / 5 / 6 / 12 (partial 8-channel slices), several
+  // CTAs along tiles and channels and F(4x4)'s accumulator exchange, every layout, epilogue.
+  for (int tile : {2, 4}) {
+    run_case({"tf32x3 nchw ragged", f32, tile, 2, 19, 9, 11, 37, 1, Layout::kNCHW, Layout::kNCHW, true, true, 9, true});
+    run_case({"tf32x3 nhwc pad0", f32, tile, 1, 8, 7, 6, 5, 0, Layout::kNHWC, Layout::kNHWC, false, false, 9, true});
+    run_case({"tf32x3 nhwc pad2", f32, tile, 1, 12, 6, 7, 9, 2, Layout::kNHWC, Layout::kNCHW, true, true, 8, true});
+    run_case({"tf32x3 sliced", f32, tile, 1, 5, 6, 9, 7, 1, Layout::kSliced, Layout::kNHWC, true, false, 9, true});
+    run_case({"tf32x3 misaligned", f32, tile, 1, 6, 9, 5, 3, 1, Layout::kMisaligned, Layout::kNCHW, false, true, 9, true});
+  }
+  run_case({"tf32x3 2x2-multi-cta", f32, 2, 2, 24, 13, 15, 40, 1, Layout::kNHWC, Layout::kNHWC, true, true, 9, true});
+  run_case({"tf32x3 4x4-multi-cta", f32, 4, 2, 19, 17, 17, 40, 1, Layout::kNCHW, Layout::kNHWC, true, false, 9, true});
+  // Below sm_80 a split request runs the IEEE fp32 SIMT path (fp32's bounds, no TF32 to compare).
+  for (int tile : {2, 4})
+    run_case({"tf32x3 on sm_75", f32, tile, 2, 19, 9, 11, 37, 1, Layout::kNCHW, Layout::kNHWC, true, true, 7, true});
   ck_emu::g_compute_major = 9;
 
   ++g_checks;
@@ -304,5 +354,13 @@ int main() {
   std::printf("note: tf32 mean |err| / (sum|terms * scale| + 1): %.3g vs TF32-rounded operands, %.3g vs "
               "unrounded fp32 operands (TF32 unit roundoff 2^-11 = %.3g)\n",
               g_wino_tf32_err_rounded, g_wino_tf32_err_unrounded, std::ldexp(1.0, -11));
+  ++g_checks;
+  if (g_wino_split_cases != 12) {
+    ++g_failures;
+    std::printf("FAIL tf32x3: %ld cases compared with plain TF32, expected 12\n", g_wino_split_cases);
+  }
+  std::printf("note: tf32x3 max |err| / (sum|terms * scale| + 1) vs unrounded fp32 operands: %.3g over %ld cases "
+              "(plain tf32 on the same data: %.3g; 2^-22 = %.3g)\n",
+              g_wino_split_err, g_wino_split_cases, g_wino_split_tf32_err, std::ldexp(1.0, -22));
   return finish("run_winograd");
 }
