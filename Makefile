@@ -14,6 +14,9 @@
 # else .venv, created on first use with the pinned torch from the package registry.
 
 TORCH_VERSION ?= 2.15.0
+# CUTLASS headers for the Hopper conv (csrc/kernels/conv/sm90); setup.py finds them through
+# `import cutlass_library` and builds without that kernel when they are missing.
+CUTLASS_VERSION ?= 4.2.0.0
 VENV ?= .venv
 PYTHON ?= $(shell if [ -x $(VENV)/bin/python ]; then echo $(VENV)/bin/python; \
 	elif python3 -c 'import torch' >/dev/null 2>&1; then echo python3; \
@@ -40,6 +43,8 @@ $(VENV)/bin/python:
 	PIP_CONSTRAINT=/dev/null $(VENV)/bin/python -m pip install "torch==$(TORCH_VERSION)" torchvision timm \
 		triton numpy ninja pytest pytest-benchmark pytest-xdist pytest-timeout hypothesis \
 		expecttest matplotlib ruff scikit-learn mkdocs "mkdocstrings[python]"
+	# --no-deps: only its headers are used; its dependencies serve CUTLASS's Python tools.
+	$(VENV)/bin/python -m pip install --no-deps "nvidia-cutlass==$(CUTLASS_VERSION)"
 
 # Only a Python we create is a make target; an existing one (with torch) is used as it is.
 ifeq ($(PYTHON),$(VENV)/bin/python)

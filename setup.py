@@ -167,14 +167,109 @@ def package_layout() -> list[str]:
 
 
 def relative_sources() -> list[str]:
-    """Extension sources, relative to setup.py (setuptools rejects absolute source paths)."""
+    """Extension sources, relative to setup.py (setuptools rejects absolute source paths).
+    The sm_90a CUTLASS conv files are not among them: they need their own flags (see
+    compile_sm90_objects)."""
     csrc = ROOT / "csrc"
     files = [
         csrc / "registration.cpp",
         *sorted((csrc / "ops").glob("*.cpp")),
-        *sorted((csrc / "kernels").rglob("*.cu")),
+        *sorted(f for f in (csrc / "kernels").rglob("*.cu") if SM90_DIR not in f.parents),
     ]
     return [f.relative_to(ROOT).as_posix() for f in files]
+
+
+# ---------------------------------------------------------------------------------------------
+# The sm_90a conv (csrc/kernels/conv/sm90): CUTLASS 3.x headers from the nvidia-cutlass wheel,
+# compiled for the arch-specific target (wgmma, setmaxnreg) with flags of its own. torch's
+# extension build applies one nvcc flag set to every .cu, so these files are compiled here
+# and linked in as objects. tools/check_kernels.py imports these definitions.
+
+SM90_DIR = ROOT / "csrc" / "kernels" / "conv" / "sm90"
+CUTLASS_PIN = "nvidia-cutlass==4.2.0.0"
+SM90_GENCODE = "-gencode=arch=compute_90a,code=sm_90a"
+# Same defines torch.utils.cpp_extension adds to every nvcc command of the extension build.
+TORCH_NVCC_DEFINES = (
+    "-D__CUDA_NO_HALF_OPERATORS__",
+    "-D__CUDA_NO_HALF_CONVERSIONS__",
+    "-D__CUDA_NO_BFLOAT16_CONVERSIONS__",
+    "-D__CUDA_NO_HALF2_OPERATORS__",
+    "--expt-relaxed-constexpr",
+)
+
+
+def cutlass_headers() -> tuple[list[str], str, str]:
+    """(include dirs, CUTLASS version, reason when missing) from the installed nvidia-cutlass
+    wheel: `import cutlass_library` -> <dir>/source/include (+ source/tools/util/include, which
+    the conv collective includes)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("cutlass_library")
+    if spec is None or not spec.origin:
+        return [], "", (f"the CUTLASS headers are missing: the Python package cutlass_library is "
+                        f"not installed (pip install --no-deps {CUTLASS_PIN})")
+    source = Path(spec.origin).parent / "source"
+    dirs = [source / "include", source / "tools" / "util" / "include"]
+    version_h = dirs[0] / "cutlass" / "version.h"
+    if not version_h.exists() or not (dirs[1] / "cutlass" / "util" / "packed_stride.hpp").exists():
+        return [], "", (f"the CUTLASS headers are missing: {source} lacks "
+                        f"include/cutlass/version.h or tools/util/include "
+                        f"(reinstall {CUTLASS_PIN})")
+    text = version_h.read_text()
+    parts = [re.search(rf"#define CUTLASS_{k} (\d+)", text) for k in ("MAJOR", "MINOR", "PATCH")]
+    version = ".".join(m.group(1) for m in parts) if all(parts) else "unknown"
+    return [str(d) for d in dirs], version, ""
+
+
+def sm90_nvcc_flags(include_dirs: list[str]) -> list[str]:
+    """nvcc flags of the sm_90a conv files (without -c/-o). NDEBUG: CUTLASS's device asserts
+    are function calls, and a call inside the wgmma pipeline serializes it (ptxas C7510)."""
+    return ["-std=c++17", "-O3", "-lineinfo", "-DNDEBUG", "-Xcompiler=-fPIC", *TORCH_NVCC_DEFINES,
+            f"-I{ROOT / 'csrc' / 'kernels'}", *(f"-I{d}" for d in include_dirs), SM90_GENCODE]
+
+
+def sm90_sources() -> list[Path]:
+    return sorted(SM90_DIR.glob("*.cu"))
+
+
+def sm90_plan(arch_names: list[str]) -> tuple[list[str], str, str]:
+    """(CUTLASS include dirs, version, reason it is not built) for this build."""
+    if not any(re.fullmatch(r"(sm|compute)_90a?", a) for a in arch_names):
+        return [], "", "TORCH_CUDA_ARCH_LIST has no 9.0 (Hopper) entry"
+    return cutlass_headers()
+
+
+def compile_sm90_objects(nvcc: str, include_dirs: list[str], out_dir: Path) -> list[str]:
+    """Compile the sm_90a files in parallel (MAX_JOBS), skipping up-to-date objects."""
+    import concurrent.futures
+    import time
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    flags = sm90_nvcc_flags(include_dirs)
+    kernels = ROOT / "csrc" / "kernels"
+    deps = [*SM90_DIR.iterdir(), kernels / "conv" / "conv.h", *(kernels / "common").glob("*.h")]
+    newest_dep = max(p.stat().st_mtime for p in deps)
+    stamp = out_dir / "flags.txt"
+    same_flags = stamp.exists() and stamp.read_text() == " ".join(flags)
+
+    def one(src: Path) -> str:
+        obj = out_dir / f"{src.stem}.o"
+        if same_flags and obj.exists() and obj.stat().st_mtime >= newest_dep:
+            return str(obj)
+        start = time.monotonic()
+        proc = subprocess.run([nvcc, *flags, "-c", str(src), "-o", str(obj)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"convkernels setup: compiling {src.relative_to(ROOT)} failed:\n"
+                             f"{proc.stdout}{proc.stderr}")
+        log(f"compiled {src.relative_to(ROOT)} for sm_90a in {time.monotonic() - start:.0f} s")
+        return str(obj)
+
+    jobs = int(os.environ.get("MAX_JOBS") or os.cpu_count() or 1)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        objects = list(pool.map(one, sm90_sources()))
+    stamp.write_text(" ".join(flags))
+    return objects
 
 
 def cuda_extension_or_reason():
@@ -208,6 +303,14 @@ def cuda_extension_or_reason():
         f"-DCONVKERNELS_NVCC_VERSION={macro_token(nvcc_ver)}",
     ]
     idirafter = [flag for d in nvidia_wheel_include_dirs() for flag in ("-idirafter", d)]
+    cutlass_dirs, cutlass_version, sm90_reason = sm90_plan(arch_names)
+    if sm90_reason:
+        log(f"NOT building the sm_90a CUTLASS conv: {sm90_reason}. On Hopper, cuda_conv2d_fused "
+            "runs the mma.sync tensor-core kernel instead")
+    else:
+        log(f"building the sm_90a CUTLASS conv with CUTLASS {cutlass_version} headers at "
+            f"{cutlass_dirs[0]}")
+        info_macros.append("-DCONVKERNELS_HAS_SM90_CONV=1")
     extension = cpp_extension.CUDAExtension(
         name="convkernels._C",
         sources=relative_sources(),
@@ -226,8 +329,12 @@ def cuda_extension_or_reason():
     )
     ensure_ninja_on_path()  # parallel builds (MAX_JOBS); torch falls back to serial without it
     facts = {"torch": torch.__version__, "cuda": torch.version.cuda, "nvcc": nvcc_ver,
-             "archs": arch_names, "host_compiler": host_compiler_version()}
-    cmdclass = {"build_ext": build_ext_writing_facts(cpp_extension.BuildExtension, facts)}
+             "archs": arch_names, "host_compiler": host_compiler_version(),
+             # The sm_90a CUTLASS conv: whether it is in this build, and why not.
+             "sm90_conv": {"built": not sm90_reason, "arch": "sm_90a", "cutlass": cutlass_version,
+                           "reason": sm90_reason}}
+    sm90 = None if sm90_reason else (str(cuda_home / "bin" / "nvcc"), cutlass_dirs)
+    cmdclass = {"build_ext": build_ext_writing_facts(cpp_extension.BuildExtension, facts, sm90)}
     return [extension], cmdclass, ""
 
 
@@ -244,8 +351,9 @@ def host_compiler_version() -> str:
     return f"{shutil.which(cxx) or cxx}: {first}"
 
 
-def build_ext_writing_facts(base, facts: dict):
-    """build_ext that also writes the build facts as JSON beside the extension.
+def build_ext_writing_facts(base, facts: dict, sm90: tuple[str, list[str]] | None = None):
+    """build_ext that also writes the build facts as JSON beside the extension, and first
+    compiles the sm_90a conv objects when ``sm90`` = (nvcc, CUTLASS include dirs) is given.
 
     Importing convkernels reads this file instead of calling into the compiled library, so a
     broken or mismatched build can always be described, never crash the import.
@@ -254,6 +362,13 @@ def build_ext_writing_facts(base, facts: dict):
     import time
 
     class BuildExt(base.with_options(use_ninja=True)):
+        def build_extensions(self):
+            if sm90 is not None:
+                objects = compile_sm90_objects(sm90[0], sm90[1], Path(self.build_temp) / "sm90")
+                for ext in self.extensions:
+                    ext.extra_objects = [*ext.extra_objects, *objects]
+            super().build_extensions()
+
         def run(self):
             # ninja's per-file status line ("[12/32 files, 40 s]"); pip shows it with -v.
             os.environ.setdefault("NINJA_STATUS", "[%f/%t files, %e s] ")

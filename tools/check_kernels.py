@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import importlib.util
 import json
 import os
 import re
@@ -32,14 +33,25 @@ KERNEL_DIR = ROOT / "csrc" / "kernels"
 HOST_TEST_DIR = ROOT / "csrc" / "tests"
 DEFAULT_ARCHS = ("80", "90")
 
-# Same defines torch.utils.cpp_extension adds to every nvcc command of the extension build.
-TORCH_NVCC_DEFINES = (
-    "-D__CUDA_NO_HALF_OPERATORS__",
-    "-D__CUDA_NO_HALF_CONVERSIONS__",
-    "-D__CUDA_NO_BFLOAT16_CONVERSIONS__",
-    "-D__CUDA_NO_HALF2_OPERATORS__",
-    "--expt-relaxed-constexpr",
-)
+
+def _load_setup():
+    """setup.py's flag definitions (it runs setup() only as __main__), so both compile alike."""
+    spec = importlib.util.spec_from_file_location("convkernels_setup", ROOT / "setup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SETUP = _load_setup()
+TORCH_NVCC_DEFINES = _SETUP.TORCH_NVCC_DEFINES
+# The sm_90a CUTLASS conv files build for one target only, with their own flags (setup.py).
+SM90_DIR = _SETUP.SM90_DIR
+SM90_ARCH = "90a"
+cutlass_headers = _SETUP.cutlass_headers
+
+
+def is_sm90_source(source: Path) -> bool:
+    return SM90_DIR in source.parents
 
 ENTRY_RE = re.compile(r"Compiling entry function '(?P<name>[^']+)' for '(?P<arch>[^']+)'")
 PROPERTIES_RE = re.compile(r"Function properties for (?P<name>\S+)")
@@ -112,23 +124,20 @@ def parse_ptxas(log: str, source: str) -> list[KernelReport]:
 
 
 def compile_one(nvcc: str, source: Path, arch: str, out_dir: Path) -> CompileResult:
+    """Compile one kernel file for sm_<arch>; an sm_90a CUTLASS file always compiles for sm_90a
+    with setup.py's flags for it (its object is then <stem>.sm90a.o)."""
     rel = str(source.relative_to(ROOT))
+    if is_sm90_source(source):
+        arch = SM90_ARCH
+        include_dirs, _, missing = cutlass_headers()
+        if missing:
+            return CompileResult(source=rel, arch=arch, seconds=0.0, ok=False, log=missing)
+        flags = _SETUP.sm90_nvcc_flags(include_dirs)
+    else:
+        flags = ["-std=c++17", "-O3", "-lineinfo", f"-I{KERNEL_DIR}", *TORCH_NVCC_DEFINES,
+                 f"-gencode=arch=compute_{arch},code=sm_{arch}"]
     obj = out_dir / f"{source.stem}.sm{arch}.o"
-    cmd = [
-        nvcc,
-        "-std=c++17",
-        "-O3",
-        "-lineinfo",
-        "-Xptxas",
-        "-v",
-        f"-I{KERNEL_DIR}",
-        *TORCH_NVCC_DEFINES,
-        f"-gencode=arch=compute_{arch},code=sm_{arch}",
-        "-c",
-        str(source),
-        "-o",
-        str(obj),
-    ]
+    cmd = [nvcc, *flags, "-Xptxas", "-v", "-c", str(source), "-o", str(obj)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -153,6 +162,11 @@ def demangle(names: list[str]) -> dict[str, str]:
 def short_name(demangled: str) -> str:
     """'void convkernels::x::k<T, convkernels::x::C<1> >(convkernels::x::Args)' -> 'k<T, C<1>>'"""
     name = demangled.removeprefix("void ").replace("(anonymous namespace)::", "")
+    if name.startswith("cutlass::device_kernel<"):  # thousands of characters of CUTLASS types
+        element = re.search(r"cutlass::(half_t|bfloat16_t|tfloat32_t|float)\b", name)
+        kind = re.search(r"cutlass::(conv|gemm)::kernel::(\w+)", name)
+        return (f"cutlass::device_kernel<{kind.group(2) if kind else '?'}<"
+                f"{element.group(1) if element else '?'}, ...>>")
     depth = 0
     for i, ch in enumerate(name):  # drop the parameter list: first '(' at template depth 0
         if ch == "<":
@@ -197,6 +211,22 @@ def print_table(kernels: list[KernelReport]) -> None:
     print("(dynamic shared memory of the tensor-core conv is set at launch; ptxas cannot see it)")
 
 
+def host_test_includes() -> list[str]:
+    """Include flags of the host-only C++ tests beyond csrc/kernels: the CUDA runtime headers
+    (conv/conv.h declares launchers with cudaError_t) and, when installed, CUTLASS's headers
+    for the sm_90a conv's setup test. -isystem: their warnings are not ours to fail on."""
+    flags: list[str] = []
+    cuda_home, _ = _SETUP.find_cuda_home()
+    if cuda_home is not None:
+        for include in (cuda_home / "include", cuda_home / "include" / "cccl"):
+            if include.is_dir():
+                flags += ["-isystem", str(include)]
+    cutlass_dirs, _, missing = cutlass_headers()
+    if not missing:
+        flags += ["-isystem", cutlass_dirs[0]]
+    return flags
+
+
 def run_host_tests(jobs_dir: Path) -> bool:
     """Build csrc/tests/*.cpp with the host compiler (no CUDA) and run them, then run every
     kernel on the CPU emulator (csrc/tests/emulation/) against float64 references."""
@@ -223,6 +253,7 @@ def run_host_tests(jobs_dir: Path) -> bool:
                 "-x",
                 "c++",
                 f"-I{KERNEL_DIR}",
+                *host_test_includes(),
                 str(test),
                 "-o",
                 str(exe),
@@ -277,6 +308,17 @@ def main(argv: list[str] | None = None) -> int:
 
     archs = [a.replace(".", "").replace("sm_", "") for a in (args.arch or DEFAULT_ARCHS)]
     sources = sorted(KERNEL_DIR.rglob("*.cu"))
+    # (source, arch) pairs: the sm_90a files once, when any sm_90 arch is asked for and the
+    # CUTLASS headers are installed (without them the build leaves those files out too).
+    _, _, cutlass_missing = cutlass_headers()
+    want_sm90 = any(a.startswith("90") for a in archs)
+    jobs = [(src, arch) for src in sources if not is_sm90_source(src) for arch in archs]
+    sm90_files = [src for src in sources if is_sm90_source(src)]
+    if sm90_files and want_sm90 and cutlass_missing:
+        print(f"check_kernels: skipping {len(sm90_files)} sm_90a CUTLASS file(s): "
+              f"{cutlass_missing}")
+    elif want_sm90:
+        jobs += [(src, SM90_ARCH) for src in sm90_files]
     nvcc = find_nvcc()
     if nvcc is None:
         print("check_kernels: nvcc not found (set CUDA_HOME or put nvcc on PATH)", file=sys.stderr)
@@ -289,11 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="check_kernels_") as tmp:
         tmp_dir = Path(tmp)
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = [
-                pool.submit(compile_one, nvcc, src, arch, tmp_dir)
-                for src in sources
-                for arch in archs
-            ]
+            futures = [pool.submit(compile_one, nvcc, src, arch, tmp_dir) for src, arch in jobs]
             results = [f.result() for f in futures]
         compile_seconds = time.perf_counter() - start
         host_ok = True
@@ -312,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         k.name = short_name(names[k.mangled])
     print_table(kernels)
     print(
-        f"\n{len(kernels)} kernels from {len(sources)} files x {len(archs)} archs "
+        f"\n{len(kernels)} kernels from {len(jobs)} compiles ({len(sources)} files; "
+        f"{', '.join(sorted({f'sm_{arch}' for _, arch in jobs}))}) "
         f"in {compile_seconds:.1f} s "
         f"(slowest compile: {max(r.seconds for r in results):.1f} s)"
     )

@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include "host_expect.h"
 #include "common/index_math.h"
 #include "conv/conv_geometry.h"
 #include "conv/tc_layout.h"
@@ -20,18 +21,7 @@ using namespace convkernels::conv;
 
 namespace {
 
-int g_failures = 0;
-
-#define EXPECT(cond, ...)                                        \
-  do {                                                           \
-    if (!(cond)) {                                               \
-      if (++g_failures <= 20) {                                  \
-        std::printf("%s:%d: EXPECT(%s) failed: ", __FILE__, __LINE__, #cond); \
-        std::printf(__VA_ARGS__);                                \
-        std::printf("\n");                                       \
-      }                                                          \
-    }                                                            \
-  } while (0)
+using host_test::g_failures;
 
 void test_fast_divmod() {
   std::mt19937 rng(1234);
