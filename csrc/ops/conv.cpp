@@ -3,7 +3,17 @@
 // Kernel choice (first match wins):
 //  0. groups > 1: the depthwise family's grouped / depthwise kernels (run_conv2d_grouped,
 //     csrc/ops/depthwise.cpp), any layout.
-//  1. tensor cores (launch_conv2d_implicit_gemm_tc): groups == 1, non-empty input, GPU sm_80+,
+//  1. Hopper (launch_conv2d_sm90, csrc/kernels/conv/sm90): the CUTLASS 3.x implicit GEMM on
+//     wgmma + TMA, when the extension was built with it (CONVKERNELS_HAS_SM90_CONV: the
+//     nvidia-cutlass headers were installed and the arch list had 9.0), the GPU is compute
+//     capability 9.x, groups == 1, fp16/bf16, and the output is channels_last (the output
+//     follows the input: a channels_last input; NCHW inputs go to (2)), with everything
+//     conv2d_sm90_supported asks: C and K multiples of 8, dense NHWC input (copied to it like
+//     (2) does), dense KRSC weight, dense NHWC residual, 16-byte aligned base pointers, and the
+//     TMA im2col limits on padding, stride and dilation. A problem CUTLASS's own can_implement
+//     refuses after that (cudaErrorNotSupported, nothing launched) goes to (2).
+//     Compiled and SASS-checked only; not yet run on a GPU.
+//  2. tensor cores (launch_conv2d_implicit_gemm_tc): groups == 1, non-empty input, GPU sm_80+,
 //     and fp16/bf16 with C % 8 == 0, or fp32 with C % 4 == 0 when TF32 is allowed for cuDNN
 //     convolutions (the flag F.conv2d follows: torch.backends.cudnn.allow_tf32, or
 //     torch.backends.cudnn.conv.fp32_precision on newer torch) or split_tf32 is asked for.
@@ -12,10 +22,10 @@
 //     as dense NHWC (copied with .contiguous(channels_last) when it is not already) and the
 //     weight as dense KRSC (weight.permute(0, 2, 3, 1).contiguous(), free for a channels_last
 //     weight). Both base pointers must be 16-byte aligned: a tensor that is already dense but
-//     starts at a misaligned storage offset is not copied, it goes to (2). Output and
+//     starts at a misaligned storage offset is not copied, it goes to (3). Output and
 //     residual are used as they are (any strides): the kernel writes NCHW or NHWC directly,
 //     so an NCHW input gets an NCHW output without a transpose pass.
-//  2. SIMT implicit GEMM (launch_conv2d_implicit_gemm_generic): everything else, reading
+//  3. SIMT implicit GEMM (launch_conv2d_implicit_gemm_generic): everything else, reading
 //     every tensor through its strides (no copies); fp32 at full precision (so a split_tf32
 //     call that the tensor-core kernel cannot take is at least as accurate as asked).
 #include <ATen/core/Tensor.h>
@@ -30,6 +40,9 @@
 #include "ops/checks.h"
 #include "ops/depthwise.h"
 #include "ops/tf32_flag.h"
+#if CONVKERNELS_HAS_SM90_CONV
+#include "conv/sm90/conv_sm90.h"
+#endif
 
 namespace convkernels {
 namespace ops {
@@ -115,13 +128,29 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
     tc.weight = weight_krsc.data_ptr();
     copy_strides(tc.input_strides, input_nhwc);
     copy_strides(tc.weight_strides, weight_krsc.permute({0, 3, 1, 2}));  // logical [K, C, R, S] strides
-    if (conv2d_tc_supported(tc, dtype)) {
+#if CONVKERNELS_HAS_SM90_CONV
+    if (output_memory_format(input) == at::MemoryFormat::ChannelsLast &&
+        device_compute_major(input.get_device()) == 9 && conv2d_sm90_supported(tc, dtype)) {  // (1)
+      const size_t workspace_bytes = conv2d_sm90_workspace_size(tc, dtype);
+      at::Tensor workspace;
+      if (workspace_bytes > 0) {
+        workspace = at::empty({static_cast<int64_t>(workspace_bytes)}, input.options().dtype(at::kByte));
+      }
+      const cudaError_t err = launch_conv2d_sm90(tc, dtype, workspace_bytes > 0 ? workspace.data_ptr() : nullptr,
+                                                 workspace_bytes, stream);
+      if (err != cudaErrorNotSupported) {
+        check_launch(kOp, err);
+        return output;
+      }
+    }
+#endif
+    if (conv2d_tc_supported(tc, dtype)) {  // (2)
       check_launch(kOp, launch_conv2d_implicit_gemm_tc(tc, dtype, stream, split_tf32));
       return output;  // input_nhwc / weight_krsc are freed stream-ordered by the caching allocator
     }
   }
 
-  p.input = input.data_ptr();
+  p.input = input.data_ptr();  // (3)
   p.weight = weight.data_ptr();
   copy_strides(p.input_strides, input);
   copy_strides(p.weight_strides, weight);
