@@ -162,11 +162,13 @@ def demangle(names: list[str]) -> dict[str, str]:
 def short_name(demangled: str) -> str:
     """'void convkernels::x::k<T, convkernels::x::C<1> >(convkernels::x::Args)' -> 'k<T, C<1>>'"""
     name = demangled.removeprefix("void ").replace("(anonymous namespace)::", "")
-    if name.startswith("cutlass::device_kernel<"):  # thousands of characters of CUTLASS types
-        element = re.search(r"cutlass::(half_t|bfloat16_t|tfloat32_t|float)\b", name)
-        kind = re.search(r"cutlass::(conv|gemm)::kernel::(\w+)", name)
-        return (f"cutlass::device_kernel<{kind.group(2) if kind else '?'}<"
-                f"{element.group(1) if element else '?'}, ...>>")
+    # CUTLASS kernels: thousands of characters of types, which c++filt may not demangle either;
+    # name the kernel class and its (first-named) element type.
+    if re.match(r"(cutlass::|_ZN7cutlass13)device_kernel", name):
+        kind = re.search(r"(Conv|Gemm)Universal", name)
+        element = re.search(r"bfloat16_t|half_t|tfloat32_t", name)
+        return (f"cutlass::device_kernel<{kind.group(0) if kind else '?'}<"
+                f"{element.group(0) if element else '?'}, ...>>")
     depth = 0
     for i, ch in enumerate(name):  # drop the parameter list: first '(' at template depth 0
         if ch == "<":
