@@ -25,10 +25,10 @@ Where it applies (partial: only some CUDA kernels have it):
   on sm_80 and newer; a shape the direct tensor-core kernel cannot take, and any GPU below
   sm_80, runs the SIMT kernels in full float32, and grouped / depthwise convolutions are full
   float32 anyway. Checked in the CPU emulator of the kernels and in their SASS only: it has not
-  run on a GPU. ``resize_conv2d(_affine)`` and ``separable_conv2d`` have no tf32x3: a float32
-  call that they would run in TF32 (torch's flag allows TF32) is refused with the reason, and
-  ``auto`` passes over it; with TF32 disallowed they compute in full float32, at least as
-  accurate as asked;
+  run on a GPU. ``resize_conv2d(_affine)`` and ``separable_conv2d`` have no tf32x3 (the
+  resize-conv kernels do, but their ops do not expose it yet): a float32 call that they
+  would run in TF32 (torch's flag allows TF32) is refused with the reason, and ``auto`` passes
+  over it; with TF32 disallowed they compute in full float32, at least as accurate as asked;
 * the ``torch`` backend is cuDNN (or aten on the CPU) and follows torch's flags only.
 
 Inside ``torch.compile`` the triton kernels read the mode when they launch (the custom ops are
@@ -113,8 +113,9 @@ def get_fp32_precision() -> str:
 
 
 # The ops whose cuda kernels may run float32 on TF32 tensor cores (when torch's flag allows)
-# and have no tf32x3 mode. conv2d, conv2d_affine, fused_conv_bn_relu (direct kernel: ops/conv.py
-# passes split_tf32) and conv2d_winograd (ops/winograd.py passes it) are not here.
+# and are not told tf32x3. conv2d, conv2d_affine, fused_conv_bn_relu (direct kernel: ops/conv.py
+# passes split_tf32) and conv2d_winograd (ops/winograd.py passes it) are not here. The resize-conv
+# kernels have 3xTF32 too, which their cuda ops do not expose yet.
 _CUDA_TF32_ONLY_OPS = frozenset({"resize_conv2d", "resize_conv2d_affine", "separable_conv2d"})
 
 

@@ -1,7 +1,7 @@
 """Memory-bound CUDA kernels move their data in the vectors their design says, read from the SASS
 of the sm_90 build (nvcc and the cuobjdump bundled with Triton; no GPU needed); and the fp32
-tensor-core conv and Winograd kernels issue three TF32 mma per product in their 3xTF32
-("tf32x3") policy, without spilling.
+tensor-core kernels (direct conv, resize-conv, Winograd) issue three TF32 mma per product in
+their 3xTF32 ("tf32x3") policy, without spilling.
 
 The channels_last depthwise strip kernels (csrc/kernels/depthwise/depthwise_nhwc.cu): with
 16-byte channel vectors every input, weight, residual and output access is one 128-bit
@@ -90,25 +90,26 @@ def test_strip_kernels_load_each_input_column_once(depthwise_sass, k, stride):
             assert counts["LDG.E.128"] == expected, (name, counts)
 
 
-# ---- 3xTF32 ("tf32x3") in the tensor-core conv kernel (csrc/kernels/conv/implicit_gemm_tc.cuh) --
+# ---- 3xTF32 ("tf32x3") in the tensor-core conv tile body (csrc/kernels/conv/implicit_gemm_tc.cuh),
+# which the direct conv and resize-conv's nearest and bilinear kernels share ----------------------
 
-TC_RE = re.compile(r"conv2d_implicit_gemm_tc_kernelIfNS0_12TcTileConfigILi(?P<bm>\d+)"
-                   r"ELi(?P<bn>\d+)E.*?NS0_(?P<policy>18TcElementFp32Split|9TcElementIfEE)")
+TC_SOURCES = {"conv2d_implicit_gemm_tc_kernel": "conv/implicit_gemm_tc.cu",
+              "resize_nearest_tc_kernel": "resize_conv/nearest_tc.cu",
+              "resize_bilinear_tc_kernel": "resize_conv/bilinear_tc.cu"}
+TC_RE = re.compile(r"(?P<kernel>" + "|".join(TC_SOURCES) + r")If\w*?TcTileConfigILi(?P<bm>\d+)"
+                   r"ELi(?P<bn>\d+)E.*?NS\d?_(?P<policy>18TcElementFp32Split|9TcElementIfEE)")
+TF32_MMA = "HMMA.1688.F32.TF32"
 
 
-@pytest.fixture(scope="module")
-def tc_fp32_sass(tmp_path_factory) -> dict[tuple[int, int, bool], Counter]:
-    """Per fp32 tile (BM, BN) and policy (split or not): opcode counts of the sm_90 SASS."""
-    sass, result = _sm90_sass(tmp_path_factory, "conv/implicit_gemm_tc.cu")
-    split_spills = [k for k in result.kernels if "TcElementFp32Split" in k.mangled and k.spills]
-    assert not split_spills, split_spills
-    kernels: dict[tuple[int, int, bool], Counter] = {}
+def _tf32_opcode_counts(sass: str, key_of) -> dict:
+    """Per kernel whose "Function :" line key_of maps to a key (None: skipped): how many TF32
+    mma and FADD its SASS holds."""
+    kernels: dict = {}
     current = None
     for line in sass.splitlines():
         if "Function :" in line:
-            m = TC_RE.search(line)
-            current = None if m is None else kernels.setdefault(
-                (int(m["bm"]), int(m["bn"]), m["policy"].endswith("Split")), Counter())
+            key = key_of(line)
+            current = None if key is None else kernels.setdefault(key, Counter())
         elif current is not None:
             found = re.search(r"\b(HMMA\.1688\.F32\.TF32|FADD)\b", line)
             if found:
@@ -116,13 +117,32 @@ def tc_fp32_sass(tmp_path_factory) -> dict[tuple[int, int, bool], Counter]:
     return kernels
 
 
+def _tc_key(line: str):
+    m = TC_RE.search(line)
+    return None if m is None else (m["kernel"], int(m["bm"]), int(m["bn"]),
+                                   m["policy"].endswith("Split"))
+
+
+@pytest.fixture(scope="module")
+def tc_fp32_sass(tmp_path_factory) -> dict[tuple[str, int, int, bool], Counter]:
+    """Per kernel, fp32 tile (BM, BN) and policy (split or not): opcode counts of the sm_90
+    SASS."""
+    kernels = {}
+    for source in TC_SOURCES.values():
+        sass, result = _sm90_sass(tmp_path_factory, source)
+        split_spills = [k for k in result.kernels if "TcElementFp32Split" in k.mangled and k.spills]
+        assert not split_spills, split_spills
+        kernels.update(_tf32_opcode_counts(sass, _tc_key))
+    return kernels
+
+
+@pytest.mark.parametrize("kernel", list(TC_SOURCES))
 @pytest.mark.parametrize("bm,bn", [(128, 128), (128, 64), (64, 64)])
-def test_tf32x3_issues_three_tf32_mma_per_tf32_one(tc_fp32_sass, bm, bn):
-    plain, split = tc_fp32_sass[(bm, bn, False)], tc_fp32_sass[(bm, bn, True)]
-    mma = "HMMA.1688.F32.TF32"
+def test_tf32x3_issues_three_tf32_mma_per_tf32_one(tc_fp32_sass, kernel, bm, bn):
+    plain, split = tc_fp32_sass[(kernel, bm, bn, False)], tc_fp32_sass[(kernel, bm, bn, True)]
     # one k-tile (2 k-steps of 8) of a 2x2 grid of warps, each (BM/2 x BN/2) in m16n8 tiles
     per_tile = 2 * (bm // 32) * (bn // 16)
-    assert plain[mma] == per_tile and split[mma] == 3 * per_tile, (plain, split)
+    assert plain[TF32_MMA] == per_tile and split[TF32_MMA] == 3 * per_tile, (plain, split)
     # The split (x - hi) is done once per fragment register and k-step, not once per mma.
     fragment_registers = 2 * ((bm // 32) * 4 + (bn // 16) * 2)
     assert split["FADD"] - plain["FADD"] <= fragment_registers, (plain, split)
@@ -141,27 +161,20 @@ def winograd_fp32_sass(tmp_path_factory) -> dict[tuple[int, str], Counter]:
     sass, result = _sm90_sass(tmp_path_factory, "winograd/winograd_fused.cu")
     spilling = [(k.mangled, k.spills) for k in result.kernels if k.spills]
     assert not spilling, spilling
-    kernels: dict[tuple[int, str], Counter] = {}
-    current = None
-    for line in sass.splitlines():
-        if "Function :" in line:
-            m = WINOGRAD_RE.search(line)
-            current = None if m is None else kernels.setdefault(
-                (int(m["m"]), WINOGRAD_MATH[m["math"]]), Counter())
-        elif current is not None:
-            found = re.search(r"\b(HMMA\.1688\.F32\.TF32|FADD)\b", line)
-            if found:
-                current[found.group(1)] += 1
-    return kernels
+
+    def key_of(line):
+        m = WINOGRAD_RE.search(line)
+        return None if m is None else (int(m["m"]), WINOGRAD_MATH[m["math"]])
+
+    return _tf32_opcode_counts(sass, key_of)
 
 
 @pytest.mark.parametrize("m", [2, 4])
 def test_winograd_tf32x3_issues_three_tf32_mma_per_tf32_one(winograd_fp32_sass, m):
     plain, split = winograd_fp32_sass[(m, "tf32")], winograd_fp32_sass[(m, "tf32x3")]
-    mma = "HMMA.1688.F32.TF32"
     # one C slice (one k-step of 8): one m16n8k8 per transform point a warp owns (F(2x2): all
     # 16; F(4x4): 18 of 36, the other point group has the rest)
     points = 16 if m == 2 else 18
-    assert plain[mma] == points and split[mma] == 3 * points, (plain, split)
+    assert plain[TF32_MMA] == points and split[TF32_MMA] == 3 * points, (plain, split)
     # The split (x - hi) is done once per fragment register (A: 4, B: 2) and point, not per mma.
     assert split["FADD"] - plain["FADD"] <= 6 * points, (plain, split)

@@ -181,7 +181,8 @@ cudaError_t launch_resize_bilinear_conv2d(const ResizeConvParams& p, DType dtype
   using namespace resize_conv;
   if (resize_conv_index_limit_violation(p)[0] != '\0' || p.scale_factor < 1) return cudaErrorInvalidValue;
   if (p.N * p.P * p.Q == 0 || p.K == 0) return cudaSuccess;
-  if (allow_tensor_cores && resize_bilinear_tc_supported(p, dtype)) return launch_resize_bilinear_tc(p, dtype, stream);
+  const bool tensor_cores = allow_tensor_cores || (dtype == DType::kFloat32 && p.split_tf32);
+  if (tensor_cores && resize_bilinear_tc_supported(p, dtype)) return launch_resize_bilinear_tc(p, dtype, stream);
   BilinearArgs args;
   args.input = p.input;
   args.weight = p.weight;

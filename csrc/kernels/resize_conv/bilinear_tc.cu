@@ -6,6 +6,7 @@
 // st.shared. B (the KRSC weight) still streams through the cp.async ring. The stores are
 // synchronous; the ring's barrier at the top of each iteration both frees the slot being
 // refilled and publishes it before it is consumed, exactly as for the asynchronous copies.
+// fp32 runs TF32 math, or 3xTF32 (conv::TcElementFp32Split) with p.split_tf32.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -93,10 +94,10 @@ using BilinearLarge = TcTileConfig<128, 128, 4, 2>;
 using BilinearMedium = TcTileConfig<128, 64, 4, 2>;
 using BilinearSmall = TcTileConfig<64, 64, 4, 4>;
 
-template <typename T, typename Cfg>
+template <typename T, typename Cfg, typename Element = conv::TcElement<T>>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     resize_bilinear_tc_kernel(const conv::TcKernelArgs args, const BilinearGatherA<T> load_a) {
-  conv::conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
+  conv::conv2d_implicit_gemm_tc_cta<T, Cfg, Element>(args, load_a, blockIdx.x * Cfg::BM, blockIdx.y * Cfg::BN);
 }
 
 #define CK_INSTANTIATE_BILINEAR(T, CFG)                                                            \
@@ -112,12 +113,19 @@ CK_INSTANTIATE_BILINEAR(float, BilinearLarge)  // TF32
 CK_INSTANTIATE_BILINEAR(float, BilinearMedium)
 CK_INSTANTIATE_BILINEAR(float, BilinearSmall)
 #undef CK_INSTANTIATE_BILINEAR
+#define CK_INSTANTIATE_BILINEAR_SPLIT(CFG)                                                      \
+  template __global__ void resize_bilinear_tc_kernel<float, CFG, conv::TcElementFp32Split>( \
+      const conv::TcKernelArgs, const BilinearGatherA<float>);
+CK_INSTANTIATE_BILINEAR_SPLIT(BilinearLarge)  // 3xTF32
+CK_INSTANTIATE_BILINEAR_SPLIT(BilinearMedium)
+CK_INSTANTIATE_BILINEAR_SPLIT(BilinearSmall)
+#undef CK_INSTANTIATE_BILINEAR_SPLIT
 
 namespace {
 
-template <typename T, typename Cfg>
+template <typename T, typename Cfg, typename Element>
 cudaError_t launch_tile(const conv::TcKernelArgs& args, const BilinearGatherA<T>& load_a, cudaStream_t stream) {
-  auto kernel = resize_bilinear_tc_kernel<T, Cfg>;
+  auto kernel = resize_bilinear_tc_kernel<T, Cfg, Element>;
   if (Cfg::kSmemBytes > 48 * 1024) {
     const cudaError_t err =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
@@ -128,7 +136,7 @@ cudaError_t launch_tile(const conv::TcKernelArgs& args, const BilinearGatherA<T>
   return launch_status();
 }
 
-template <typename T>
+template <typename T, typename Element = conv::TcElement<T>>
 cudaError_t dispatch(const conv::TcKernelArgs& args, const ResizeConvParams& p, cudaStream_t stream) {
   BilinearGatherA<T> load_a;
   load_a.input = static_cast<const T*>(p.input);
@@ -143,9 +151,9 @@ cudaError_t dispatch(const conv::TcKernelArgs& args, const ResizeConvParams& p, 
   const int M = args.shape.M, K = args.shape.K;
   const int64_t large = int64_t(ceil_div(M, 128)) * ceil_div(K, 128);
   const int64_t medium = int64_t(ceil_div(M, 128)) * ceil_div(K, 64);
-  if (K > 64 && large >= sms) return launch_tile<T, BilinearLarge>(args, load_a, stream);
-  if (medium >= sms) return launch_tile<T, BilinearMedium>(args, load_a, stream);
-  return launch_tile<T, BilinearSmall>(args, load_a, stream);
+  if (K > 64 && large >= sms) return launch_tile<T, BilinearLarge, Element>(args, load_a, stream);
+  if (medium >= sms) return launch_tile<T, BilinearMedium, Element>(args, load_a, stream);
+  return launch_tile<T, BilinearSmall, Element>(args, load_a, stream);
 }
 
 }  // namespace
@@ -186,6 +194,7 @@ cudaError_t launch_resize_bilinear_tc(const ResizeConvParams& p, DType dtype, cu
   const int64_t* os = c.output_strides;
   args.vector_epilogue = c.K % 4 == 0 && os[1] == 1 && pointer_aligned(c.output, 4 * dtype_size(dtype)) &&
                          os[0] % 4 == 0 && os[2] % 4 == 0 && os[3] % 4 == 0;
+  if (dtype == DType::kFloat32 && p.split_tf32) return dispatch<float, conv::TcElementFp32Split>(args, p, stream);
   return dispatch_float_types(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     return dispatch<T>(args, p, stream);

@@ -7,7 +7,9 @@
 //     and each CTA runs the direct conv tensor-core tile body (conv2d_implicit_gemm_tc_cta) on
 //     it. The class descriptors travel as one __grid_constant__ kernel parameter (no copy to
 //     local memory when a CTA indexes them by blockIdx.z).
-//   * otherwise (C not a multiple of 16 bytes, non-NHWC input, fp32 without TF32, pre-sm_80):
+//     fp32 runs TF32 math, or 3xTF32 (conv::TcElementFp32Split) with p.split_tf32.
+//   * otherwise (C not a multiple of 16 bytes, non-NHWC input, fp32 without TF32 or 3xTF32,
+//     pre-sm_80):
 //     the SIMT direct conv kernel once per class, reading every tensor through its strides.
 #include <cuda_runtime.h>
 
@@ -42,7 +44,7 @@ using NearestLarge = TcTileConfig<128, 128, 4, 2>;
 using NearestMedium = TcTileConfig<128, 64, 4, 2>;
 using NearestSmall = TcTileConfig<64, 64, 4, 4>;
 
-template <typename T, typename Cfg>
+template <typename T, typename Cfg, typename Element = conv::TcElement<T>>
 __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
     resize_nearest_tc_kernel(const CK_GRID_CONSTANT PhaseBatch batch) {
   const conv::TcKernelArgs& args = batch.phase[blockIdx.z];
@@ -50,7 +52,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kMinBlocksPerSm)
   // The grid is sized for the largest class; the others have up to L-1 fewer rows/columns.
   if (block_m >= args.shape.M) return;
   const conv::NhwcGatherA<T> load_a{static_cast<const T*>(args.input)};
-  conv::conv2d_implicit_gemm_tc_cta<T, Cfg>(args, load_a, block_m, blockIdx.y * Cfg::BN);
+  conv::conv2d_implicit_gemm_tc_cta<T, Cfg, Element>(args, load_a, block_m, blockIdx.y * Cfg::BN);
 }
 
 #define CK_INSTANTIATE_NEAREST(T, CFG) \
@@ -65,6 +67,12 @@ CK_INSTANTIATE_NEAREST(float, NearestLarge)  // TF32
 CK_INSTANTIATE_NEAREST(float, NearestMedium)
 CK_INSTANTIATE_NEAREST(float, NearestSmall)
 #undef CK_INSTANTIATE_NEAREST
+#define CK_INSTANTIATE_NEAREST_SPLIT(CFG) \
+  template __global__ void resize_nearest_tc_kernel<float, CFG, conv::TcElementFp32Split>(const CK_GRID_CONSTANT PhaseBatch);
+CK_INSTANTIATE_NEAREST_SPLIT(NearestLarge)  // 3xTF32
+CK_INSTANTIATE_NEAREST_SPLIT(NearestMedium)
+CK_INSTANTIATE_NEAREST_SPLIT(NearestSmall)
+#undef CK_INSTANTIATE_NEAREST_SPLIT
 
 namespace {
 
@@ -149,9 +157,9 @@ conv::TcKernelArgs tc_args(const Conv2dParams& c, DType dtype) {
   return args;
 }
 
-template <typename T, typename Cfg>
+template <typename T, typename Cfg, typename Element>
 cudaError_t launch_batch(const PhaseBatch& batch, int count, int max_m, int K, cudaStream_t stream) {
-  auto kernel = resize_nearest_tc_kernel<T, Cfg>;
+  auto kernel = resize_nearest_tc_kernel<T, Cfg, Element>;
   if (Cfg::kSmemBytes > 48 * 1024) {
     const cudaError_t err =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
@@ -163,15 +171,15 @@ cudaError_t launch_batch(const PhaseBatch& batch, int count, int max_m, int K, c
 }
 
 // Same rule as the direct conv's: the largest tile that still gives every SM a CTA, counted over
-// all classes of the launch.
-template <typename T>
+// all classes of the launch (3xTF32 too: three times the mma work per tile, same best tile).
+template <typename T, typename Element = conv::TcElement<T>>
 cudaError_t dispatch_batch(const PhaseBatch& batch, int count, int max_m, int total_m, int K, cudaStream_t stream) {
   const int sms = current_device_sm_count();
   const int64_t large = int64_t(ceil_div(total_m, 128)) * ceil_div(K, 128);
   const int64_t medium = int64_t(ceil_div(total_m, 128)) * ceil_div(K, 64);
-  if (K > 64 && large >= sms) return launch_batch<T, NearestLarge>(batch, count, max_m, K, stream);
-  if (medium >= sms) return launch_batch<T, NearestMedium>(batch, count, max_m, K, stream);
-  return launch_batch<T, NearestSmall>(batch, count, max_m, K, stream);
+  if (K > 64 && large >= sms) return launch_batch<T, NearestLarge, Element>(batch, count, max_m, K, stream);
+  if (medium >= sms) return launch_batch<T, NearestMedium, Element>(batch, count, max_m, K, stream);
+  return launch_batch<T, NearestSmall, Element>(batch, count, max_m, K, stream);
 }
 
 cudaError_t launch_tensor_cores(const ResizeConvParams& p, const PhaseAxis& ah, const PhaseAxis& aw, DType dtype,
@@ -181,10 +189,14 @@ cudaError_t launch_tensor_cores(const ResizeConvParams& p, const PhaseAxis& ah, 
   int count = 0, max_m = 0, total_m = 0;
   auto flush = [&]() -> cudaError_t {
     if (count == 0) return cudaSuccess;
-    const cudaError_t err = dispatch_float_types(dtype, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      return dispatch_batch<T>(batch, count, max_m, total_m, int(p.K), stream);
-    });
+    const cudaError_t err = [&]() {
+      if (dtype == DType::kFloat32 && p.split_tf32)
+        return dispatch_batch<float, conv::TcElementFp32Split>(batch, count, max_m, total_m, int(p.K), stream);
+      return dispatch_float_types(dtype, [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        return dispatch_batch<T>(batch, count, max_m, total_m, int(p.K), stream);
+      });
+    }();
     count = max_m = total_m = 0;
     return err;
   };
@@ -241,7 +253,8 @@ cudaError_t launch_resize_nearest_conv2d(const ResizeConvParams& p, DType dtype,
       !make_phase_axis(p.scale_factor, p.S, p.pad_w, p.stride_w, &aw)) {
     return cudaErrorInvalidValue;
   }
-  if (allow_tensor_cores && tensor_cores_usable(p, ah, aw, dtype)) return launch_tensor_cores(p, ah, aw, dtype, stream);
+  const bool tensor_cores = allow_tensor_cores || (dtype == DType::kFloat32 && p.split_tf32);
+  if (tensor_cores && tensor_cores_usable(p, ah, aw, dtype)) return launch_tensor_cores(p, ah, aw, dtype, stream);
   const int elem = dtype_size(dtype);
   for (int a = 0; a < ah.classes; ++a) {
     for (int b = 0; b < aw.classes; ++b) {

@@ -34,6 +34,11 @@ struct ResizeConvParams {
   int64_t weight_strides[6] = {0, 0, 0, 0, 0, 0};        // nearest: a, b, k, c, t, u; bilinear: k, c, r, s
   int64_t output_strides[4] = {0, 0, 0, 0};              // n, k, p, q
   bool relu = false;
+  // fp32 only: 3xTF32 ("tf32x3") on the tensor-core kernels, each operand split into TF32 high and
+  // residual parts and three m16n8k8 mma per product (fp32-level error); it asks for the
+  // tensor-core path whatever allow_tensor_cores says. Where that path cannot run (layout, C,
+  // pre-sm_80) the SIMT kernels compute in fp32, at least as accurate. Ignored for fp16/bf16.
+  bool split_tf32 = false;
 };
 
 // Empty string when the sizes fit the kernels' 32-bit row/reduction indices (offsets are 64-bit);
@@ -41,13 +46,14 @@ struct ResizeConvParams {
 const char* resize_conv_index_limit_violation(const ResizeConvParams& p);
 
 // Nearest. `allow_tensor_cores`: fp32 may use TF32 (the caller follows cuDNN's flag); fp16/bf16
-// pass true. Tensor cores when the input is dense NHWC with C % (16 bytes) == 0, the folded
-// weight is dense [Lh, Lw, K, Th, Tw, C] in memory and the device is sm_80+ (one launch, up to 16
-// classes per launch); otherwise the SIMT conv kernel once per class, reading through strides.
+// pass true. p.split_tf32 runs fp32 on the tensor cores in 3xTF32 instead. Tensor cores when the
+// input is dense NHWC with C % (16 bytes) == 0, the folded weight is dense [Lh, Lw, K, Th, Tw, C]
+// in memory and the device is sm_80+ (one launch, up to 16 classes per launch); otherwise the
+// SIMT conv kernel once per class, reading through strides.
 cudaError_t launch_resize_nearest_conv2d(const ResizeConvParams& p, DType dtype, bool allow_tensor_cores,
                                          cudaStream_t stream);
 
-// Bilinear. Tensor cores when `allow_tensor_cores` (as for nearest) and
+// Bilinear. Tensor cores when `allow_tensor_cores` or p.split_tf32 (as for nearest) and
 // resize_bilinear_tc_supported(): input dense NHWC, weight dense KRSC, 16-byte aligned, C % (16
 // bytes) == 0, sm_80+. Otherwise a SIMT implicit GEMM (fp32 accumulate) through any strides.
 cudaError_t launch_resize_bilinear_conv2d(const ResizeConvParams& p, DType dtype, bool allow_tensor_cores,

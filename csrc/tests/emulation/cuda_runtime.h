@@ -70,6 +70,8 @@ inline int g_compute_major = 9;
 inline cudaError_t g_last_error = cudaSuccess;
 // tf32 mma operands that were not rounded by cvt.rna.tf32 first (see common/mma_sm80.cuh).
 inline std::atomic<long> g_unrounded_tf32_operands{0};
+// Lanes that took part in an m16n8k8 tf32 mma (32 per warp-wide mma): 3xTF32 must issue 3x TF32's.
+inline std::atomic<long> g_tf32_mma_lanes{0};
 inline std::vector<unsigned char>& dynamic_shared() {
   static std::vector<unsigned char> bytes(256 * 1024);
   return bytes;

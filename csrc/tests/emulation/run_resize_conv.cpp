@@ -4,7 +4,9 @@
 // through their public launchers, against float64 references computed on the upsampled image.
 // Inputs and weights are multiples of 1/4 with small magnitude, so folded weight sums, TF32
 // operands and (at scale 2) the bilinear interpolation are exact in every dtype: a wrong index
-// shows up as a wrong value, not as noise. Test-only.
+// shows up as a wrong value, not as noise. fp32 3xTF32 cases (split_tf32) use full-mantissa data
+// instead, are held to fp32 bounds and are compared with plain TF32 on the same data: error and
+// emulated mma count (3x). Test-only.
 #include "emu_test.h"
 #include "resize_conv/phase_plan.h"
 #include "resize_conv/resize_conv.h"
@@ -77,7 +79,11 @@ struct Case {
   bool tensor_cores;  // allow the tensor-core path (bilinear: and require it to be taken)
   bool scale_shift, relu;
   int sm_count;
+  bool split_tf32 = false;  // fp32: ResizeConvParams::split_tf32 (tensor_cores: the path is expected)
 };
+
+// 3xTF32 cases: worst per-case max |out - exact| / (sum|x_up * w| * |scale|), and plain TF32's.
+double g_split_err = 0, g_split_tf32_err = 0;
 
 // aten's upsample value (fp32 math, rounded to the dtype), or the nearest pixel.
 double upsampled(const Case& tc, const Tensor4& x, int64_t n, int64_t c, int64_t hy, int64_t wx) {
@@ -109,8 +115,15 @@ void run(const Case& tc) {
   Tensor4 x = make_tensor(tc.dtype, tc.N, tc.C, tc.H, tc.W, tc.input_layout);
   Tensor4 w = make_tensor(tc.dtype, tc.K, tc.C, tc.R, tc.S, Layout::kNCHW);
   Tensor4 out = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);
-  fill_random(x);
-  fill_random(w, -2, 2);
+  const bool split = tc.split_tf32 && tc.dtype == DType::kFloat32;
+  Tensor4 out_tf32 = make_tensor(tc.dtype, tc.N, tc.K, P, Q, tc.output_layout);  // split: plain TF32
+  if (split) {  // every bit of the mantissa matters: TF32 rounding changes the result
+    fill_full_mantissa(x);
+    fill_full_mantissa(w);
+  } else {
+    fill_random(x);
+    fill_random(w, -2, 2);
+  }
   std::vector<float> scale(tc.K), shift(tc.K);
   for (int k = 0; k < tc.K; ++k) {
     scale[k] = 0.5f + 0.125f * float(k % 5);
@@ -129,11 +142,10 @@ void run(const Case& tc) {
   p.relu = tc.relu;
   ck_emu::g_sm_count = tc.sm_count;
   Folded folded;
-  cudaError_t err;
+  Tensor4 w_krsc;
   if (tc.bilinear) {
     p.weight = w.data();
     std::memcpy(p.weight_strides, w.strides, sizeof(w.strides));
-    Tensor4 w_krsc;
     if (tc.tensor_cores) {  // the layout the glue hands the tensor-core kernel
       w_krsc = make_tensor(tc.dtype, tc.K, tc.C, tc.R, tc.S, Layout::kNHWC);
       for (int k = 0; k < tc.K; ++k)
@@ -149,7 +161,6 @@ void run(const Case& tc) {
         return;
       }
     }
-    err = launch_resize_bilinear_conv2d(p, tc.dtype, tc.tensor_cores, nullptr);
   } else {
     resize_conv::PhaseAxis ah, aw;
     resize_conv::make_phase_axis(tc.scale, tc.R, tc.ph, tc.sh, &ah);
@@ -157,8 +168,21 @@ void run(const Case& tc) {
     folded = fold(w, ah, aw, tc.scale, tc.ph, tc.pw, tc.sh, tc.sw, tc.tensor_cores);
     p.weight = folded.storage.data();
     std::memcpy(p.weight_strides, folded.strides, sizeof(folded.strides));
-    err = launch_resize_nearest_conv2d(p, tc.dtype, tc.tensor_cores, nullptr);
   }
+  auto launch = [&](Tensor4& output, bool allow_tensor_cores, bool split_tf32, long& tf32_mma_lanes) {
+    p.output = output.data();
+    p.split_tf32 = split_tf32;
+    const long before = ck_emu::g_tf32_mma_lanes;
+    const cudaError_t e = tc.bilinear ? launch_resize_bilinear_conv2d(p, tc.dtype, allow_tensor_cores, nullptr)
+                                      : launch_resize_nearest_conv2d(p, tc.dtype, allow_tensor_cores, nullptr);
+    tf32_mma_lanes = ck_emu::g_tf32_mma_lanes - before;
+    return e;
+  };
+  // 3xTF32 is asked for alone (it must choose the tensor cores by itself), then the same data
+  // through plain TF32 for the comparison.
+  long split_mma = 0, tf32_mma = 0;
+  cudaError_t err = launch(out, tc.tensor_cores && !split, split, split_mma);
+  if (split && err == cudaSuccess) err = launch(out_tf32, true, false, tf32_mma);
   ++g_checks;
   if (err != cudaSuccess) {
     ++g_failures;
@@ -166,22 +190,51 @@ void run(const Case& tc) {
     return;
   }
   const int64_t HU = int64_t(tc.H) * tc.scale, WU = int64_t(tc.W) * tc.scale;
+  double case_split_err = 0, case_tf32_err = 0;
   for (int n = 0; n < tc.N; ++n)
     for (int k = 0; k < tc.K; ++k)
       for (int64_t pp = 0; pp < P; ++pp)
         for (int64_t q = 0; q < Q; ++q) {
-          double acc = 0;
+          double acc = 0, magnitude = 0;
           for (int c = 0; c < tc.C; ++c)
             for (int r = 0; r < tc.R; ++r)
               for (int s = 0; s < tc.S; ++s) {
                 const int64_t hy = pp * tc.sh - tc.ph + r, wx = q * tc.sw - tc.pw + s;
                 if (hy < 0 || hy >= HU || wx < 0 || wx >= WU) continue;
-                acc += upsampled(tc, x, n, c, hy, wx) * w.get(k, c, r, s);
+                const double term = upsampled(tc, x, n, c, hy, wx) * w.get(k, c, r, s);
+                acc += term;
+                magnitude += std::fabs(term);
               }
           double v = tc.scale_shift ? acc * scale[k] + shift[k] : acc;
           if (tc.relu && v < 0) v = 0;
-          expect_close("out", name, out.get(n, k, pp, q), v, tolerance(tc.dtype, v));
+          const double got = out.get(n, k, pp, q);
+          if (!split) {
+            expect_close("out", name, got, v, tolerance(tc.dtype, v));
+            continue;
+          }
+          // 3xTF32 (or fp32 SIMT where the tensor cores cannot run): per product < 3.01 * 2^-22
+          // |a b| from the split (see run_conv.cpp); the fp32 roundings of the folded weight sums
+          // (nearest) or of the interpolated values (bilinear, op order), accumulation of 3 * C*R*S
+          // terms and the epilogue: the recursive-summation bound with a few spare roundings.
+          const double scaled = magnitude * (tc.scale_shift ? std::fabs(scale[k]) : 1.0);
+          const double sh = tc.scale_shift ? std::fabs(shift[k]) : 0.0;
+          const double u32 = std::ldexp(1.0, -24);
+          const double n_terms = double(tc.C) * tc.R * tc.S;
+          expect_close("3xTF32 out vs exact", name, got, v,
+                       3.01 * std::ldexp(1.0, -22) * scaled + (3 * n_terms + 8) * u32 * (1.001 * scaled + sh));
+          if (tc.tensor_cores && scaled > 0 && !(tc.relu && v == 0)) {  // (ReLU-clamped outputs say nothing)
+            case_split_err = std::max(case_split_err, std::fabs(got - v) / scaled);
+            case_tf32_err = std::max(case_tf32_err, std::fabs(out_tf32.get(n, k, pp, q) - v) / scaled);
+          }
         }
+  if (!split) return;
+  ++g_checks;
+  if (tc.tensor_cores ? !(tf32_mma > 0 && split_mma == 3 * tf32_mma) : split_mma != 0) {
+    ++g_failures;
+    std::printf("FAIL %s: 3xTF32 ran %ld tf32 mma lanes, plain TF32 %ld (expected %s)\n", name.c_str(), split_mma,
+                tf32_mma, tc.tensor_cores ? "3x, > 0" : "none: the SIMT path");
+  }
+  if (tc.tensor_cores) expect_split_far_below_tf32(name, case_split_err, case_tf32_err, g_split_err, g_split_tf32_err);
 }
 
 }  // namespace
@@ -222,5 +275,20 @@ int main() {
       {"bilinear-x2-K72-large-tile", f16, true, false, 2, 8, 6, 6, 72, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, true, true, false, 1},
   };
   for (const Case& c : cases) run(c);
+  // 3xTF32: every tile size (K72 on one SM: large), both resize kinds, NHWC / NCHW outputs, the
+  // epilogue, several phase classes per launch; and a C that the tensor cores cannot take.
+  const Case split_cases[] = {
+      {"tf32x3 nearest-x2-3x3", f32, false, false, 2, 8, 5, 4, 8, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, true, true, true, 4, true},
+      {"tf32x3 nearest-x3-5x5-s2-nchw-out", f32, false, false, 1, 12, 4, 3, 6, 5, 5, 3, 2, 2, 2, 2, L::kNHWC, L::kNCHW, true, true, false, 4, true},
+      {"tf32x3 nearest-x2-K72-large-tile", f32, false, false, 2, 8, 8, 8, 72, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, true, false, false, 1, true},
+      {"tf32x3 nearest-x2-medium-tile", f32, false, false, 2, 4, 9, 9, 40, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, true, true, false, 1, true},
+      {"tf32x3 nearest-C3-simt", f32, false, false, 1, 3, 3, 3, 4, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, false, true, false, 4, true},
+      {"tf32x3 bilinear-x2-3x3", f32, true, false, 2, 8, 5, 4, 8, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, true, true, true, 4, true},
+      {"tf32x3 bilinear-x3-5x5-align-nchw-out", f32, true, true, 1, 4, 3, 3, 6, 5, 5, 3, 1, 1, 2, 2, L::kNHWC, L::kNCHW, true, false, true, 4, true},
+      {"tf32x3 bilinear-x2-K72-large-tile", f32, true, false, 2, 8, 6, 6, 72, 3, 3, 2, 1, 1, 1, 1, L::kNHWC, L::kNHWC, true, true, false, 1, true},
+  };
+  for (const Case& c : split_cases) run(c);
+  std::printf("note: tf32x3 max |err| / sum|x*w*scale|: %.3g vs exact (plain tf32 on the same data: %.3g; 2^-22 = %.3g)\n",
+              g_split_err, g_split_tf32_err, std::ldexp(1.0, -22));
   return finish("run_resize_conv");
 }

@@ -116,6 +116,7 @@ struct MmaM16N8K8Tf32 {
   // One element per register. A(row, k) lives in lane (row%8)*4 + k%4, register (row/8) + 2*(k/4);
   // B(k, col) lives in lane col*4 + k%4, register k/4. Products of two TF32 values are exact in fp32.
   static void run(float (&acc)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    ++ck_emu::g_tf32_mma_lanes;
     emulate_mma<8>(
         acc, a, b,
         [](const WarpWords& words, int row, int k) { return element(words[(row % 8) * 4 + k % 4][(row / 8) + 2 * (k / 4)]); },
