@@ -3,6 +3,9 @@ of the sm_90 build (nvcc and the cuobjdump bundled with Triton; no GPU needed); 
 tensor-core kernels (direct conv, resize-conv, Winograd) issue three TF32 mma per product in
 their 3xTF32 ("tf32x3") policy, without spilling.
 
+The channels_last max-pool kernels (csrc/kernels/pool/max_pool.cu) move their int64 indices in
+16-byte pairs beside the value vectors.
+
 The channels_last depthwise strip kernels (csrc/kernels/depthwise/depthwise_nhwc.cu): with
 16-byte channel vectors every input, weight, residual and output access is one 128-bit
 instruction, and a strip of 4 outputs of a K x K window at horizontal stride s loads, per window
@@ -52,10 +55,8 @@ def _sm90_sass(tmp_path_factory, source: str) -> tuple[str, check_kernels.Compil
     return sass, result
 
 
-@pytest.fixture(scope="module")
-def depthwise_sass(tmp_path_factory) -> dict[str, Counter]:
+def _global_accesses(sass: str) -> dict[str, Counter]:
     """Per kernel: how many of each global load / store instruction its SASS holds."""
-    sass, _ = _sm90_sass(tmp_path_factory, "depthwise/depthwise_nhwc.cu")
     kernels: dict[str, Counter] = {}
     current = None
     for line in sass.splitlines():
@@ -66,6 +67,12 @@ def depthwise_sass(tmp_path_factory) -> dict[str, Counter]:
             if found:
                 current[found.group(0)] += 1
     return kernels
+
+
+@pytest.fixture(scope="module")
+def depthwise_sass(tmp_path_factory) -> dict[str, Counter]:
+    sass, _ = _sm90_sass(tmp_path_factory, "depthwise/depthwise_nhwc.cu")
+    return _global_accesses(sass)
 
 
 def test_strip_kernels_move_16_byte_vectors_only(depthwise_sass):
@@ -178,3 +185,35 @@ def test_winograd_tf32x3_issues_three_tf32_mma_per_tf32_one(winograd_fp32_sass, 
     assert plain[TF32_MMA] == points and split[TF32_MMA] == 3 * points, (plain, split)
     # The split (x - hi) is done once per fragment register (A: 4, B: 2) and point, not per mma.
     assert split["FADD"] - plain["FADD"] <= 6 * points, (plain, split)
+
+
+# ---- max-pool with indices (csrc/kernels/pool/max_pool.cu) ------------------------------------
+
+# max_pool_{fwd,bwd}_kernel<T, V, ...> with V > 1: the 16-byte channel-vector path.
+MAX_POOL_VECTOR_RE = re.compile(r"max_pool_(?P<direction>fwd|bwd)_kernelI"
+                                r"(?:6__half|13__nv_bfloat16|f)Li(?P<vec>[48])E")
+
+
+@pytest.fixture(scope="module")
+def max_pool_sass(tmp_path_factory) -> dict[str, Counter]:
+    sass, _ = _sm90_sass(tmp_path_factory, "pool/max_pool.cu")
+    return _global_accesses(sass)
+
+
+def test_max_pool_vector_path_moves_values_and_indices_in_16_byte_vectors(max_pool_sass):
+    """Values and int64 indices (IndexVec: pairs per 16 bytes) of a channel vector: the forward
+    stores 1 + V/2 vectors, the backward loads 1 + V/2 per window tap; nothing narrower."""
+    vector = {name: counts for name, counts in max_pool_sass.items()
+              if MAX_POOL_VECTOR_RE.search(name)}
+    # {fwd, bwd} x {fp32 (V=4), fp16, bf16 (V=8)} x {32, 64-bit index} x {fixed, adaptive}
+    assert len(vector) == 24, sorted(max_pool_sass)
+    for name, counts in vector.items():
+        found = MAX_POOL_VECTOR_RE.search(name)
+        per_vector = 1 + int(found["vec"]) // 2
+        assert all(".128" in op for op in counts), (name, counts)
+        if found["direction"] == "fwd":
+            assert counts["STG.E.128"] == per_vector, (name, counts)
+        else:
+            assert counts["STG.E.128"] == 1, (name, counts)
+            loads = counts["LDG.E.128.CONSTANT"]
+            assert loads > 0 and loads % per_vector == 0, (name, counts)

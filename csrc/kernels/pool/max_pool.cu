@@ -4,7 +4,7 @@
 // vector of V = 16 / sizeof(T) channels), walking the window taps; the running max follows
 // torch: a tap replaces it when greater or NaN, ties keep the first tap, so NaN propagates
 // and the index is torch's. In-plane indices h*W + w are carried in 32 bits (planes < 2^31,
-// checked by the launcher) and stored as int64.
+// checked by the launcher) and stored as int64 (in 16-byte pairs on the channel-vector path).
 //
 // Backward: one thread per grad_input element gathers grad_output over the windows covering
 // it, keeping those whose saved index is its own: no atomics, a fixed summation order
@@ -61,10 +61,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) max_pool_fwd_kernel(cons
       }
     }
     ChannelVec<T, V>::store(output + e * V, best);
-    if (a.indices != nullptr) {
-#pragma unroll
-      for (int q = 0; q < V; ++q) a.indices[e * V + q] = best_at[q];
-    }
+    if (a.indices != nullptr) IndexVec<V>::store(a.indices + e * V, best_at);
   }
 }
 
@@ -106,10 +103,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) max_pool_bwd_kernel(cons
         if (ow < 0) continue;
         float g[V];
         ChannelVec<T, V>::load(g_plane + oh * gs[2] + ow * gs[3], g);
-        const int64_t* at = i_plane + oh * is[2] + ow * is[3];
+        int64_t at[V];  // V > 1: the launcher checked the indices' channel vectors
+        IndexVec<V>::load(i_plane + oh * is[2] + ow * is[3], at);
 #pragma unroll
         for (int q = 0; q < V; ++q) {
-          if (at[q * is[1]] == me) acc[q] += g[q];
+          if (at[q] == me) acc[q] += g[q];
         }
       }
     }
@@ -170,8 +168,9 @@ cudaError_t launch_max_pool2d(const Pool2dParams& p, DType dtype, cudaStream_t s
   a.g = to_window32(p.window), a.adaptive = p.window.adaptive;
   for (int d = 0; d < 4; ++d) a.in_strides[d] = p.input_strides[d];
   const int V = 16 / dtype_size(dtype);
+  // Output and indices are written dense in walk order: 16-byte aligned bases suffice.
   const bool vector = p.channels_last && channel_vectors_ok(p.input, p.input_strides, p.C, V) &&
-                      pointer_aligned(p.output, 16);
+                      pointer_aligned(p.output, 16) && (p.indices == nullptr || pointer_aligned(p.indices, 16));
   const int64_t OH = p.window.h.out, OW = p.window.w.out;
   return dispatch_float_types(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -188,8 +187,9 @@ cudaError_t launch_max_pool2d_backward(const Pool2dBackwardParams& p, DType dtyp
   a.g = to_window32(p.window), a.adaptive = p.window.adaptive;
   for (int d = 0; d < 4; ++d) a.go_strides[d] = p.grad_output_strides[d], a.idx_strides[d] = p.indices_strides[d];
   const int V = 16 / dtype_size(dtype);
+  // The indices are read in pairs of int64 (IndexVec): 16-byte channel vectors of their own.
   const bool vector = p.channels_last && channel_vectors_ok(p.grad_output, p.grad_output_strides, p.C, V) &&
-                      pointer_aligned(p.grad_input, 16);
+                      channel_vectors_ok(p.indices, p.indices_strides, p.C, 2) && pointer_aligned(p.grad_input, 16);
   const int64_t H = p.window.h.in, W = p.window.w.in;
   return dispatch_float_types(dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;

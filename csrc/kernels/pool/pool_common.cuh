@@ -95,6 +95,44 @@ struct ChannelVec {
   }
 };
 
+// V consecutive int64 indices (channels of one channel vector): one scalar, or V / 2 aligned
+// 16-byte accesses. Indices are int64 (torch's type) and so are 4x the bytes of fp16 values: as
+// scalars they would cost V 8-byte accesses per vector. In-plane indices fit 32 bits
+// (pool2d_limit_violation), so the kernels hold them as int32 and widen here (sign included:
+// -1 stays -1). Packed as two little-endian halves of a uint4, the 16-byte type the emulator
+// and every CUDA toolkit know.
+template <int V>
+struct IndexVec {
+  static_assert(V == 1 || V % 2 == 0, "scalar or pairs of int64");
+  static __device__ __forceinline__ void store(int64_t* ptr, const int32_t (&in)[V]) {
+    if constexpr (V == 1) {
+      *ptr = in[0];
+    } else {
+#pragma unroll
+      for (int j = 0; j < V; j += 2) {
+        const uint64_t lo = static_cast<uint64_t>(static_cast<int64_t>(in[j]));
+        const uint64_t hi = static_cast<uint64_t>(static_cast<int64_t>(in[j + 1]));
+        uint4 bits;
+        bits.x = static_cast<uint32_t>(lo), bits.y = static_cast<uint32_t>(lo >> 32);
+        bits.z = static_cast<uint32_t>(hi), bits.w = static_cast<uint32_t>(hi >> 32);
+        reinterpret_cast<uint4*>(ptr)[j / 2] = bits;
+      }
+    }
+  }
+  static __device__ __forceinline__ void load(const int64_t* ptr, int64_t (&out)[V]) {
+    if constexpr (V == 1) {
+      out[0] = *ptr;
+    } else {
+#pragma unroll
+      for (int j = 0; j < V; j += 2) {
+        const uint4 bits = reinterpret_cast<const uint4*>(ptr)[j / 2];
+        out[j] = static_cast<int64_t>(uint64_t(bits.x) | uint64_t(bits.y) << 32);
+        out[j + 1] = static_cast<int64_t>(uint64_t(bits.z) | uint64_t(bits.w) << 32);
+      }
+    }
+  }
+};
+
 // One axis of a pooling window in the 32-bit form the kernels use: few, narrow loop-invariant
 // values (kernel parameters live in uniform registers; 64-bit ones doubled their pressure and
 // made ptxas spill). pool2d_limit_violation() guarantees every value and product fits.
