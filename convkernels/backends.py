@@ -34,7 +34,7 @@ from typing import Callable, Iterator, Optional
 
 import torch
 
-from . import _extension, _measured, precision
+from . import _extension, _measured
 
 
 def environment_variable(name: str) -> Callable[[], Optional[str]]:
@@ -201,9 +201,6 @@ def backend_problem(backend: str, call: Call) -> str:
             return arch
         if call.dtype not in _KERNEL_DTYPES:
             return f"the cuda kernels support float32, float16 and bfloat16, not {call.dtype}"
-        why = precision.cuda_problem(call.op, call.dtype)
-        if why:
-            return why
     elif backend == "triton":
         from . import triton as _triton
         ok, why = _triton.is_available()

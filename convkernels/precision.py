@@ -14,27 +14,26 @@ float32 arithmetic while the products run on tensor cores. Ask for it explicitly
     >>> with convkernels.fp32_precision("tf32x3"):   # or for a region
     ...     y = convkernels.ops.conv2d(x, w, backend="triton")
 
-Where it applies (partial: only some CUDA kernels have it):
+Where it applies:
 
 * the ``triton`` backend: every convolution kernel (direct, grouped, separable, Winograd's
   batched products, resize-conv, locally connected) runs its float32 ``tl.dot`` in tf32x3;
-* the ``cuda`` backend: the direct convolution (``conv2d``, ``conv2d_affine`` and
-  ``fused_conv_bn_relu`` with the direct algorithm) and the Winograd kernels
-  (``conv2d_winograd``, and so ``algo="winograd_2x2" | "winograd_4x4"``) run their tensor-core
-  products in 3xTF32 (three m16n8k8 TF32 ``mma.sync`` per product), whatever torch's flag says,
-  on sm_80 and newer; a shape the direct tensor-core kernel cannot take, and any GPU below
-  sm_80, runs the SIMT kernels in full float32, and grouped / depthwise convolutions are full
-  float32 anyway. Checked in the CPU emulator of the kernels and in their SASS only: it has not
-  run on a GPU. ``resize_conv2d(_affine)`` and ``separable_conv2d`` have no tf32x3 (the
-  resize-conv kernels do, but their ops do not expose it yet): a float32 call that they
-  would run in TF32 (torch's flag allows TF32) is refused with the reason, and ``auto`` passes
-  over it; with TF32 disallowed they compute in full float32, at least as accurate as asked;
+* the ``cuda`` backend: every kernel that may run float32 products on TF32 tensor cores has
+  a 3xTF32 policy (three m16n8k8 TF32 ``mma.sync`` per product) and its op is told the mode:
+  the direct convolution (``conv2d``, ``conv2d_affine`` and ``fused_conv_bn_relu`` with the
+  direct algorithm, and ``separable_conv2d``'s pointwise product), the Winograd kernels
+  (``conv2d_winograd``, and so ``algo="winograd_2x2" | "winograd_4x4"``) and the resize-conv
+  kernels (``resize_conv2d(_affine)``, nearest and bilinear). They run it on sm_80 and newer
+  whatever torch's flag says; a shape the tensor-core kernels cannot take, and any GPU below
+  sm_80, runs the SIMT kernels in full float32, and the grouped / depthwise convolutions are
+  full float32 anyway. Checked in the CPU emulator of the kernels and in their SASS only: it
+  has not run on a GPU;
 * the ``torch`` backend is cuDNN (or aten on the CPU) and follows torch's flags only.
 
 Inside ``torch.compile`` the triton kernels read the mode when they launch (the custom ops are
 opaque to the compiler), so a compiled model follows the mode in effect at each call. The cuda
-direct and Winograd convolutions are told the mode by an argument of their ops
-(``cuda_split_tf32_args``), which the graph records when it is traced.
+kernels are told the mode by an argument of their ops (``cuda_split_tf32_args``), which the
+graph records when it is traced.
 """
 
 from __future__ import annotations
@@ -112,13 +111,6 @@ def get_fp32_precision() -> str:
     return _context_mode.get() or _global_mode or torch_conv_fp32_precision()
 
 
-# The ops whose cuda kernels may run float32 on TF32 tensor cores (when torch's flag allows)
-# and are not told tf32x3. conv2d, conv2d_affine, fused_conv_bn_relu (direct kernel: ops/conv.py
-# passes split_tf32) and conv2d_winograd (ops/winograd.py passes it) are not here. The resize-conv
-# kernels have 3xTF32 too, which their cuda ops do not expose yet.
-_CUDA_TF32_ONLY_OPS = frozenset({"resize_conv2d", "resize_conv2d_affine", "separable_conv2d"})
-
-
 def cuda_split_tf32_args(backend: str, dtype: torch.dtype) -> tuple:
     """The trailing arguments that tell a cuda op with a 3xTF32 kernel the float32 mode:
     ``(True,)`` (its ``split_tf32``) for a float32 call on the cuda backend in tf32x3, else
@@ -126,12 +118,3 @@ def cuda_split_tf32_args(backend: str, dtype: torch.dtype) -> tuple:
     if backend == "cuda" and dtype == torch.float32 and get_fp32_precision() == "tf32x3":
         return (True,)
     return ()
-
-
-def cuda_problem(op: str, dtype: torch.dtype) -> str:
-    """Why the cuda backend cannot honour the float32 mode for this call ("" if it can)."""
-    if (dtype == torch.float32 and op in _CUDA_TF32_ONLY_OPS
-            and get_fp32_precision() == "tf32x3" and torch_conv_fp32_precision() == "tf32"):
-        return ("these cuda kernels have no tf32x3 mode and would compute this float32 call "
-                "in TF32 (torch's cuDNN flag allows it); the triton backend has tf32x3")
-    return ""

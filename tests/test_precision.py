@@ -56,37 +56,6 @@ def test_only_tf32x3_can_be_asked_for(mode):
             pass
 
 
-# The cuda ops with TF32 tensor-core kernels and no tf32x3 mode.
-CUDA_TF32_ONLY = ("resize_conv2d", "resize_conv2d_affine", "separable_conv2d")
-
-
-def test_cuda_refuses_tf32x3_only_where_it_would_compute_tf32():
-    with convkernels.fp32_precision("tf32x3"):
-        with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
-            for op in CUDA_TF32_ONLY:
-                why = precision.cuda_problem(op, torch.float32)
-                assert "no tf32x3 mode" in why and "triton" in why, op
-                assert precision.cuda_problem(op, torch.float16) == ""        # no TF32 there
-            assert precision.cuda_problem("max_pool2d", torch.float32) == ""  # no products
-        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-            # full float32 is at least as accurate as asked: the cuda kernels run
-            for op in CUDA_TF32_ONLY:
-                assert precision.cuda_problem(op, torch.float32) == ""
-    with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
-        for op in CUDA_TF32_ONLY:
-            assert precision.cuda_problem(op, torch.float32) == ""            # mode not asked
-
-
-@pytest.mark.parametrize("op", ["conv2d", "conv2d_affine", "fused_conv_bn_relu",
-                                "conv2d_winograd"])
-def test_cuda_direct_and_winograd_convs_honour_tf32x3(op):
-    """The direct and Winograd kernels have a 3xTF32 policy (cuda_conv2d_fused's and
-    cuda_winograd_conv2d_fused's split_tf32)."""
-    with convkernels.fp32_precision("tf32x3"), \
-            torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
-        assert precision.cuda_problem(op, torch.float32) == ""
-
-
 def _conv_fused_args(monkeypatch, backend, dtype):
     """The arguments ops.conv2d's composition passes to the conv2d_fused primitive."""
     from convkernels import _library
@@ -127,12 +96,46 @@ def _winograd_fused_args(monkeypatch, backend, dtype):
     return seen[0]
 
 
-@pytest.mark.parametrize("primitive_args,arity", [(_conv_fused_args, 10),
-                                                  (_winograd_fused_args, 9)])
+def _resize_fused_args(mode):
+    def collect(monkeypatch, backend, dtype):
+        """The arguments the resize-conv composition passes to its fused primitive."""
+        from convkernels import _library
+        from convkernels.ops import resize_conv as resize_ops
+        from convkernels.ops import resize_conv_checks
+        seen = []
+        monkeypatch.setattr(_library, "op", lambda b, primitive: lambda *a: seen.append(a))
+        x, w = torch.zeros(1, 4, 5, 5, dtype=dtype), torch.zeros(4, 4, 3, 3, dtype=dtype)
+        geom = resize_conv_checks.check_resize_conv2d("resize_conv2d", x, w, None, 2, mode, 1, 1,
+                                                      False)
+        resize_ops._kernel_impl(backend, x, w, None, None, geom, False)
+        return seen[0]
+    return collect
+
+
+def _separable_pointwise_args(monkeypatch, backend, dtype):
+    """The arguments separable_conv2d's two-launch form passes to its pointwise product."""
+    from convkernels import _library
+    from convkernels.ops import depthwise as depthwise_ops
+    seen = []
+    monkeypatch.setattr(_library, "op", lambda b, primitive: lambda *a: seen.append(a) or a[0])
+    x = torch.zeros(1, 4, 5, 5, dtype=dtype)
+    dw, pw = torch.zeros(4, 1, 3, 3, dtype=dtype), torch.zeros(6, 4, 1, 1, dtype=dtype)
+    g, _ = convkernels._checks.check_conv2d("separable_conv2d", x, dw, None, 1, 1, 1, 4)
+    depthwise_ops._separable_kernels(backend, x, dw, pw, None, None, False, None, None, False,
+                                     g, True)   # needs_grad: the two-launch form
+    assert len(seen) == 2 and seen[1][1] is pw
+    return seen[1]
+
+
+@pytest.mark.parametrize("primitive_args,arity", [
+    (_conv_fused_args, 10), (_winograd_fused_args, 9), (_resize_fused_args("nearest"), 9),
+    (_resize_fused_args("bilinear"), 9), (_separable_pointwise_args, 10)],
+    ids=["conv2d_fused", "winograd", "resize_nearest", "resize_bilinear", "separable_pointwise"])
 def test_cuda_primitive_is_told_tf32x3_and_triton_reads_it_itself(monkeypatch, primitive_args,
                                                                    arity):
-    """cuda_conv2d_fused and cuda_winograd_conv2d_fused get a trailing split_tf32=True exactly
-    for float32 in tf32x3; otherwise the schema's default (False)."""
+    """Every cuda primitive with TF32 tensor-core kernels (conv2d_fused, also for separable's
+    pointwise product; winograd_conv2d_fused; both resize-conv ones) gets a trailing
+    split_tf32=True exactly for float32 in tf32x3; otherwise the schema's default (False)."""
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
         assert len(primitive_args(monkeypatch, "cuda", torch.float32)) == arity
         with convkernels.fp32_precision("tf32x3"):
@@ -150,7 +153,7 @@ def test_auto_keeps_a_measured_cuda_winograd_in_tf32x3(monkeypatch):
     from convkernels.ops import winograd as wino
 
     def problem(backend, call):
-        return (precision.cuda_problem(call.op, call.dtype) if backend == "cuda"
+        return ("" if backend == "cuda"
                 else backends.implementations(call.op)[backend].supports(call))
 
     monkeypatch.setattr(backends, "backend_problem", problem)
@@ -199,32 +202,96 @@ def test_fused_formula_takes_cuda_split_tf32(primitive):
         assert grads[0].shape == x.shape and grads[1].shape == w.shape
 
 
-def test_cuda_winograd_schema_ends_with_split_tf32():
+@pytest.mark.parametrize("primitive", ["resize_nearest_conv2d_fused",
+                                       "resize_bilinear_conv2d_fused"])
+def test_resize_formula_takes_cuda_split_tf32(primitive):
+    """As above for the resize-conv primitives, whose cuda twins end with split_tf32 too."""
+    from convkernels.ops import resize_conv_primitives as prims
+    x = torch.randn(1, 2, 4, 4, requires_grad=True)
+    w = torch.randn(3, 2, 3, 3, requires_grad=True)
+    if primitive == "resize_nearest_conv2d_fused":
+        weight = ops.fold_nearest_weight(w, 2, 1, 1).detach().requires_grad_(True)
+        base = (x, weight, None, None, 2, [1, 1], [1, 1], [3, 3], False)
+    else:
+        weight = w
+        base = (x, weight, None, None, 2, [1, 1], [1, 1], False, False)
+    fake = prims.FAKES[primitive]
+    backward, setup = prims.FORMULAS[primitive]
+    for inputs in (base, base + (True,)):
+        out = torch.zeros(fake(*inputs).shape)
+        assert out.shape == (1, 3, 8, 8)
+
+        class Ctx:
+            needs_input_grad = (True, True) + (False,) * (len(inputs) - 2)
+
+            def save_for_backward(self, *t):
+                self.saved_tensors = t
+
+        ctx = Ctx()
+        setup(ctx, inputs, out)
+        grads = backward(ctx, torch.ones_like(out))
+        assert len(grads) == len(inputs) and all(g is None for g in grads[2:])
+        assert grads[0].shape == x.shape and grads[1].shape == weight.shape
+
+
+@pytest.mark.parametrize("glue,op", [("winograd.cpp", "cuda_winograd_conv2d_fused"),
+                                     ("resize_conv.cpp", "cuda_resize_nearest_conv2d_fused"),
+                                     ("resize_conv.cpp", "cuda_resize_bilinear_conv2d_fused")])
+def test_cuda_schema_ends_with_split_tf32(glue, op):
     """Read from the C++ glue, so it holds without a built extension (test_csrc_units checks
     the registered schemas against these sources where the extension loads)."""
-    glue = (Path(__file__).resolve().parents[1] / "csrc" / "ops" / "winograd.cpp").read_text()
-    schema = "".join(glue.split("cuda_winograd_conv2d_fused(Tensor input", 1)[1]
-                     .split("-> Tensor", 1)[0].split('"'))
+    text = (Path(__file__).resolve().parents[1] / "csrc" / "ops" / glue).read_text()
+    schema = "".join(text.split(f"{op}(Tensor input", 1)[1].split("-> Tensor", 1)[0].split('"'))
     assert schema.replace(" ", "").endswith("boolrelu,boolsplit_tf32=False)"), schema
+
+
+def _upsampled(x, mode):
+    return F.interpolate(x, scale_factor=2, mode=mode, align_corners=False if mode == "bilinear"
+                         else None)
+
+
+def _conv3x3(x, w, dw, pw):
+    return F.conv2d(x, w, padding=1)
+
+
+# (ours, its composition in aten ops, run in float64) per cuda op with a 3xTF32 kernel, on
+# x [2, 40, 17, 19], w [24, 40, 3, 3], dw [40, 1, 3, 3], pw [24, 40, 1, 1].
+TF32X3_GPU_CASES = {
+    "direct": (lambda x, w, dw, pw: ops.conv2d(x, w, padding=1, algo="direct", backend="cuda"),
+               _conv3x3),
+    "winograd_2x2": (lambda x, w, dw, pw: ops.conv2d(x, w, padding=1, algo="winograd_2x2",
+                                                     backend="cuda"), _conv3x3),
+    "winograd_4x4": (lambda x, w, dw, pw: ops.conv2d(x, w, padding=1, algo="winograd_4x4",
+                                                     backend="cuda"), _conv3x3),
+    "resize_nearest": (lambda x, w, dw, pw: ops.resize_conv2d(x, w, None, 2, backend="cuda"),
+                       lambda x, w, dw, pw: F.conv2d(_upsampled(x, "nearest"), w, padding=1)),
+    "resize_bilinear": (lambda x, w, dw, pw: ops.resize_conv2d(x, w, None, 2, mode="bilinear",
+                                                               backend="cuda"),
+                        lambda x, w, dw, pw: F.conv2d(_upsampled(x, "bilinear"), w, padding=1)),
+    "separable": (lambda x, w, dw, pw: ops.separable_conv2d(x, dw, pw, padding=1, backend="cuda"),
+                  lambda x, w, dw, pw: F.conv2d(F.conv2d(x, dw, padding=1, groups=40), pw)),
+}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available() or not convkernels._extension.load()[0],
                     reason="needs a CUDA device and the built cuda extension")
-@pytest.mark.parametrize("algo", ["winograd_2x2", "winograd_4x4"])
-def test_cuda_winograd_tf32x3_error_is_far_below_tf32(algo):
-    """On a GPU: 3xTF32 against float64, far below plain TF32 on the same data."""
+@pytest.mark.parametrize("case", sorted(TF32X3_GPU_CASES))
+def test_cuda_tf32x3_error_is_far_below_tf32(case):
+    """On a GPU: 3xTF32 against float64, far below plain TF32 on the same data (TF32 allowed
+    by torch's flag, so the plain run is TF32)."""
     if torch.cuda.get_device_capability()[0] < 8:
         pytest.skip("TF32 tensor cores need sm_80")
+    ours, composition = TF32X3_GPU_CASES[case]
     g = torch.Generator(device="cuda").manual_seed(0)
-    x = torch.randn(2, 40, 17, 19, device="cuda", generator=g)
-    w = torch.randn(24, 40, 3, 3, device="cuda", generator=g)
-    want = F.conv2d(x.double(), w.double(), padding=1)
-    scale = F.conv2d(x.double().abs(), w.double().abs(), padding=1).amax()
+    tensors = [torch.randn(*shape, device="cuda", generator=g) for shape in
+               ((2, 40, 17, 19), (24, 40, 3, 3), (40, 1, 3, 3), (24, 40, 1, 1))]
+    want = composition(*(t.double() for t in tensors))
+    scale = composition(*(t.double().abs() for t in tensors)).amax()
     err = {}
     with torch.backends.cudnn.flags(enabled=True, allow_tf32=True):
         for mode in (None, "tf32x3"):
             with convkernels.fp32_precision(mode):
-                got = ops.conv2d(x, w, padding=1, algo=algo, backend="cuda")
+                got = ours(*tensors)
             err[mode] = ((got.double() - want).abs().amax() / scale).item()
     assert err["tf32x3"] * 64 < err[None], err
 

@@ -18,7 +18,7 @@ from torch import Tensor
 from .. import _checks, _library, reference
 from .._checks import FLOAT_DTYPES
 from ..backends import Call, choose, register
-from ..precision import get_fp32_precision
+from ..precision import cuda_split_tf32_args
 from . import conv_checks, conv_primitives  # noqa: F401  (conv_primitives registers the ops)
 from . import winograd as _winograd
 from ._common import (
@@ -65,12 +65,9 @@ def _kernel_supports(call: Call) -> str:
 def _conv_fused(backend: str, input, weight, scale, shift, residual, g, relu) -> Tensor:
     """Run the conv2d_fused primitive on a kernel backend. The cuda op is told the float32
     mode (its trailing ``split_tf32``: tf32x3); the triton kernels read it themselves."""
-    args = (input, weight, scale, shift, residual, list(g.stride), list(g.padding),
-            list(g.dilation), g.groups, relu)
-    if (backend == "cuda" and input.dtype == torch.float32
-            and get_fp32_precision() == "tf32x3"):
-        args += (True,)
-    return _library.op(backend, "conv2d_fused")(*args)
+    return _library.op(backend, "conv2d_fused")(
+        input, weight, scale, shift, residual, list(g.stride), list(g.padding), list(g.dilation),
+        g.groups, relu, *cuda_split_tf32_args(backend, input.dtype))
 
 
 # ---- conv2d ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .. import _checks, _library, reference
 from ..backends import choose, register
+from ..precision import cuda_split_tf32_args
 from . import depthwise_checks, depthwise_primitives  # noqa: F401  (registers the ops)
 from ._common import (
     channel_vectors,
@@ -210,7 +211,10 @@ def _separable_kernels(backend, input, dw, pw, mid_scale, mid_shift, mid_relu, s
     conv = _library.op(backend, "conv2d_fused")
     mid = conv(input, dw, mid_scale, mid_shift, None, list(g.stride), list(g.padding),
                list(g.dilation), g.groups, mid_relu)
-    return conv(mid, pw, scale, shift, None, [1, 1], [0, 0], [1, 1], 1, relu)
+    # The pointwise product runs on the cuda TF32 tensor cores: told the float32 mode (tf32x3
+    # splits it); the depthwise stage computes float32 on SIMT units whatever the mode.
+    return conv(mid, pw, scale, shift, None, [1, 1], [0, 0], [1, 1], 1, relu,
+                *cuda_split_tf32_args(backend, input.dtype))
 
 
 for _backend in ("cuda", "triton"):

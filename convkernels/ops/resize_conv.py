@@ -28,6 +28,7 @@ from torch import Tensor
 from .. import _checks, _library
 from .._checks import FLOAT_DTYPES
 from ..backends import Call, choose, register
+from ..precision import cuda_split_tf32_args
 from ..reference import resize_conv as ref
 from . import resize_conv_checks, resize_conv_primitives  # noqa: F401  (registers the ops)
 from ._common import as_f32, channel_vectors, needs_grad, straight_to_torch, torch_result
@@ -201,14 +202,15 @@ def _composition(input, weight, scale, shift, scale_factor, mode, padding, strid
 def _kernel_impl(backend, input, weight, scale, shift, geom, relu):
     g = geom.conv
     scale, shift = as_f32(scale), as_f32(shift)
+    split = cuda_split_tf32_args(backend, input.dtype)   # the cuda ops' float32 mode
     if geom.mode == "nearest":
         folded = fold_nearest_weight(weight, geom.scale_factor, g.padding, g.stride)
         return _library.op(backend, "resize_nearest_conv2d_fused")(
             input, folded, scale, shift, geom.scale_factor, list(g.padding), list(g.stride),
-            [g.R, g.S], relu)
+            [g.R, g.S], relu, *split)
     return _library.op(backend, "resize_bilinear_conv2d_fused")(
         input, weight, scale, shift, geom.scale_factor, list(g.padding), list(g.stride),
-        geom.align_corners, relu)
+        geom.align_corners, relu, *split)
 
 
 def _cuda_supports(call: Call) -> str:

@@ -3,7 +3,10 @@ phase-folded weight) and ``resize_bilinear_conv2d_fused``, both
 ``act(conv(upsample(x), w) * scale + shift)`` without materializing the upsampled image.
 
 Per primitive: the ``triton_*`` custom op (its ``cuda_*`` twin's schema comes from C++), the
-fake kernel and the backward formula, registered for both twins.
+fake kernel and the backward formula, registered for both twins. The ``cuda_*`` twins take one
+trailing argument more, ``split_tf32=False`` (the cuda kernels' tf32x3 switch; the triton
+kernels read :func:`convkernels.precision.get_fp32_precision` themselves), so the fake kernels
+and formulas accept it.
 
 Backward. Nearest: the folded formulation (one aten ``convolution_backward`` per residue
 class on the low-res input); the fold itself (an einsum in ``ops.fold_nearest_weight``)
@@ -58,7 +61,7 @@ def _resize_out(size, scale_factor, kernel, pad, stride):
 
 
 def resize_nearest_conv2d_fused_fake(input, folded_weight, scale, shift, scale_factor, padding,
-                                     stride, kernel_size, relu):
+                                     stride, kernel_size, relu, split_tf32=False):
     torch._check(input.dim() == 4 and folded_weight.dim() == 6,
                  lambda: "resize_nearest_conv2d_fused: 4-D input, 6-D folded weight")
     N, _, H, W = input.shape
@@ -68,7 +71,7 @@ def resize_nearest_conv2d_fused_fake(input, folded_weight, scale, shift, scale_f
 
 
 def resize_bilinear_conv2d_fused_fake(input, weight, scale, shift, scale_factor, padding,
-                                      stride, align_corners, relu):
+                                      stride, align_corners, relu, split_tf32=False):
     torch._check(input.dim() == 4 and weight.dim() == 4,
                  lambda: "resize_bilinear_conv2d_fused: 4-D tensors")
     N, _, H, W = input.shape
@@ -91,7 +94,8 @@ def _affine_grads(ctx, g, raw_fn, acc):
 
 
 def resize_conv2d_fused_setup(ctx, inputs, output):
-    x, w, scale, shift, scale_factor, padding, stride, extra, relu = inputs
+    # inputs[9:]: cuda's split_tf32, which changes the arithmetic and not the gradients.
+    x, w, scale, shift, scale_factor, padding, stride, extra, relu = inputs[:9]
     ctx.geometry = (scale_factor, list(padding), list(stride), extra)
     ctx.relu = relu
     ctx.has = (scale is not None, shift is not None)
@@ -113,7 +117,8 @@ def resize_nearest_conv2d_fused_backward(ctx, grad):
         g_in = (g.to(acc) * scale.view(1, -1, 1, 1)).to(x.dtype) if ctx.has[0] else g
         grad_x, grad_wf = ref.nearest_folded_conv2d_backward(
             g_in, x, wf, s, padding, stride, kernel_size, need[0], need[1])
-    return grad_x, grad_wf, grad_scale, grad_shift, None, None, None, None, None
+    # One gradient per forward input: None for the geometry, relu (and cuda's split_tf32).
+    return (grad_x, grad_wf, grad_scale, grad_shift) + (None,) * (len(need) - 4)
 
 
 def _bilinear_upsample_vjp(x, grad_up, s, align_corners):
@@ -144,7 +149,7 @@ def resize_bilinear_conv2d_fused_backward(ctx, grad):
             [need[0], need[1], False])
         if need[0]:
             grad_x = _bilinear_upsample_vjp(x, grad_up, s, align_corners)
-    return grad_x, grad_w, grad_scale, grad_shift, None, None, None, None, None
+    return (grad_x, grad_w, grad_scale, grad_shift) + (None,) * (len(need) - 4)
 
 
 FAKES = {

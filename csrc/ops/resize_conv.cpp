@@ -3,7 +3,9 @@
 //
 // Nearest takes the phase-folded weight [Lh, Lw, K, C, Th, Tw] (convkernels.ops folds and caches
 // it). Tensor cores when the dtype allows (fp16/bf16; fp32 when cuDNN convolutions may use TF32,
-// the flag F.conv2d follows), C fills whole 16-byte chunks and the GPU is sm_80+: the input is
+// the flag F.conv2d follows, or when split_tf32 asks for 3xTF32: convkernels' "tf32x3" mode,
+// fp32-level error whatever the flag says), C fills whole 16-byte chunks and the GPU is sm_80+
+// (an fp32 call the tensor cores cannot take runs the SIMT kernel, full fp32): the input is
 // used as dense NHWC (copied with .contiguous(channels_last) otherwise) and the folded weight as
 // dense [Lh, Lw, K, Th, Tw, C] (the layout the fold produces, so normally no copy). Otherwise the
 // SIMT conv kernel runs once per class through the strides. The output is written in the input's
@@ -31,9 +33,10 @@ namespace {
 constexpr const char* kNearestOp = "convkernels.cuda_resize_nearest_conv2d_fused";
 constexpr const char* kBilinearOp = "convkernels.cuda_resize_bilinear_conv2d_fused";
 
-// fp16/bf16, or fp32 when cuDNN convolutions may use TF32; sm_80+; C fills 16-byte chunks.
-bool tensor_cores_allowed(const at::Tensor& input, DType dtype) {
-  return (dtype != DType::kFloat32 || cudnn_conv_allows_tf32()) &&
+// fp16/bf16, or fp32 when cuDNN convolutions may use TF32 or 3xTF32 is asked for; sm_80+; C
+// fills 16-byte chunks.
+bool tensor_cores_allowed(const at::Tensor& input, DType dtype, bool split_tf32) {
+  return (dtype != DType::kFloat32 || split_tf32 || cudnn_conv_allows_tf32()) &&
          device_compute_major(input.get_device()) >= 8 && input.size(1) % (16 / dtype_size(dtype)) == 0;
 }
 
@@ -85,7 +88,7 @@ at::Tensor cuda_resize_nearest_conv2d_fused(const at::Tensor& input, const at::T
                                             const std::optional<at::Tensor>& scale,
                                             const std::optional<at::Tensor>& shift, int64_t scale_factor,
                                             at::IntArrayRef padding, at::IntArrayRef stride,
-                                            at::IntArrayRef kernel_size, bool relu) {
+                                            at::IntArrayRef kernel_size, bool relu, bool split_tf32) {
   const char* op = kNearestOp;
   check_dim(op, "input", input, 4);
   check_dim(op, "folded_weight", folded_weight, 6);
@@ -110,7 +113,8 @@ at::Tensor cuda_resize_nearest_conv2d_fused(const at::Tensor& input, const at::T
   const cudaStream_t stream = current_stream(input);
   ResizeConvParams& p = prep.params;
   const DType dtype = kernel_dtype(input.scalar_type());
-  const bool tensor_cores = tensor_cores_allowed(input, dtype);
+  p.split_tf32 = split_tf32 && dtype == DType::kFloat32;
+  const bool tensor_cores = tensor_cores_allowed(input, dtype, p.split_tf32);
   at::Tensor x = input, w = folded_weight;
   if (tensor_cores) {
     x = input.contiguous(at::MemoryFormat::ChannelsLast);
@@ -130,7 +134,7 @@ at::Tensor cuda_resize_bilinear_conv2d_fused(const at::Tensor& input, const at::
                                              const std::optional<at::Tensor>& scale,
                                              const std::optional<at::Tensor>& shift, int64_t scale_factor,
                                              at::IntArrayRef padding, at::IntArrayRef stride, bool align_corners,
-                                             bool relu) {
+                                             bool relu, bool split_tf32) {
   const char* op = kBilinearOp;
   check_dim(op, "input", input, 4);
   check_dim(op, "weight", weight, 4);
@@ -145,7 +149,8 @@ at::Tensor cuda_resize_bilinear_conv2d_fused(const at::Tensor& input, const at::
   ResizeConvParams& p = prep.params;
   p.align_corners = align_corners;
   const DType dtype = kernel_dtype(input.scalar_type());
-  const bool tensor_cores = tensor_cores_allowed(input, dtype);
+  p.split_tf32 = split_tf32 && dtype == DType::kFloat32;
+  const bool tensor_cores = tensor_cores_allowed(input, dtype, p.split_tf32);
   at::Tensor x = input, w = weight;
   if (tensor_cores) {  // dense NHWC input, dense KRSC weight (free for a channels_last weight)
     x = input.contiguous(at::MemoryFormat::ChannelsLast);
@@ -166,10 +171,10 @@ at::Tensor cuda_resize_bilinear_conv2d_fused(const at::Tensor& input, const at::
 TORCH_LIBRARY_FRAGMENT(convkernels, m) {
   m.def(
       "cuda_resize_nearest_conv2d_fused(Tensor input, Tensor folded_weight, Tensor? scale, Tensor? shift, "
-      "int scale_factor, int[2] padding, int[2] stride, int[2] kernel_size, bool relu) -> Tensor");
+      "int scale_factor, int[2] padding, int[2] stride, int[2] kernel_size, bool relu, bool split_tf32=False) -> Tensor");
   m.def(
       "cuda_resize_bilinear_conv2d_fused(Tensor input, Tensor weight, Tensor? scale, Tensor? shift, "
-      "int scale_factor, int[2] padding, int[2] stride, bool align_corners, bool relu) -> Tensor");
+      "int scale_factor, int[2] padding, int[2] stride, bool align_corners, bool relu, bool split_tf32=False) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(convkernels, CUDA, m) {
