@@ -210,3 +210,52 @@ def test_zero_input_channels_and_zero_output_channels_like_torch(backend, device
     with pytest.raises(ValueError, match="at least one output channel"):
         ops.conv2d(torch.randn(2, 3, 5, 5, device=device),
                    torch.randn(0, 3, 3, 3, device=device), backend=backend)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("epilogue", ["plain", "affine_residual_relu"])
+def test_sm90_conv_matches_float64_and_the_mma_sync_kernel(monkeypatch, dtype, epilogue):
+    """On a Hopper GPU with the sm_90a CUTLASS conv built: channels_last fp16/bf16 calls take it
+    (csrc/ops/conv.cpp, path 1). Each epilogue piece is held to the tolerance rule, and the
+    mma.sync kernel (CONVKERNELS_DISABLE_SM90_CONV=1) gives the same values within it too."""
+    from convkernels import _extension
+    if not HAS_CUDA or torch.cuda.get_device_capability()[0] != 9:
+        pytest.skip("needs a compute capability 9.x GPU")
+    if not _extension.build_info().get("sm90_conv", {}).get("built"):
+        pytest.skip("this build has no sm_90a conv (nvidia-cutlass headers missing at build time)")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    x = torch.randn(4, 64, 19, 23, device="cuda", generator=g).to(dtype)
+    x = x.contiguous(memory_format=torch.channels_last)
+    w = (0.1 * torch.randn(96, 64, 3, 3, device="cuda", generator=g)).to(dtype)
+    kwargs = dict(stride=1, padding=1)
+    if epilogue == "plain":
+        scale = shift = residual = None
+        relu = False
+    else:
+        scale = 1 + 0.1 * torch.randn(96, device="cuda", generator=g)
+        shift = torch.randn(96, device="cuda", generator=g)
+        residual = torch.randn(4, 96, 19, 23, device="cuda", generator=g).to(dtype)
+        residual = residual.contiguous(memory_format=torch.channels_last)
+        relu = True
+
+    def run():
+        return ops.conv2d_affine(x, w, scale, shift, **kwargs, relu=relu, residual=residual,
+                                 backend="cuda")
+
+    def composition(xx, ww, rr):
+        y = F.conv2d(xx, ww, None, **kwargs)
+        if scale is not None:
+            y = y * scale.to(y.dtype).view(1, -1, 1, 1) + shift.to(y.dtype).view(1, -1, 1, 1)
+        if rr is not None:
+            y = y + rr
+        return torch.relu(y) if relu else y
+
+    ours = run()
+    assert ours.is_contiguous(memory_format=torch.channels_last)
+    ref = composition(x.double(), w.double(), None if residual is None else residual.double())
+    same = composition(x, w, residual)
+    assert_within_rule(ours, same, ref, what=f"sm90/{dtype}/{epilogue}")
+    monkeypatch.setenv("CONVKERNELS_DISABLE_SM90_CONV", "1")
+    mma_sync = run()
+    assert_within_rule(mma_sync, same, ref, what=f"mma.sync/{dtype}/{epilogue}")

@@ -11,7 +11,8 @@
 //     conv2d_sm90_supported asks: C and K multiples of 8, dense NHWC input (copied to it like
 //     (2) does), dense KRSC weight, dense NHWC residual, 16-byte aligned base pointers, and the
 //     TMA im2col limits on padding, stride and dilation. A problem CUTLASS's own can_implement
-//     refuses after that (cudaErrorNotSupported, nothing launched) goes to (2).
+//     refuses after that (cudaErrorNotSupported, nothing launched) goes to (2), and so does
+//     every problem while CONVKERNELS_DISABLE_SM90_CONV=1.
 //     Compiled and SASS-checked only; not yet run on a GPU.
 //  2. tensor cores (launch_conv2d_implicit_gemm_tc): groups == 1, non-empty input, GPU sm_80+,
 //     and fp16/bf16 with C % 8 == 0, or fp32 with C % 4 == 0 when TF32 is allowed for cuDNN
@@ -33,7 +34,9 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include <cstdlib>
 #include <optional>
+#include <string_view>
 
 #include "common/index_math.h"
 #include "conv/conv.h"
@@ -56,6 +59,17 @@ bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_
 bool misaligned_after_contiguous(const at::Tensor& t, at::MemoryFormat format) {
   return t.is_contiguous(format) && !aligned16(t);
 }
+
+#if CONVKERNELS_HAS_SM90_CONV
+// CONVKERNELS_DISABLE_SM90_CONV=1 sends what (1) would take to (2) instead, so one process can
+// compare the two kernels (and a GPU session can set aside a faulty sm_90a path without a
+// rebuild). Read at each call: getenv is far cheaper than the launch beside it, and
+// os.environ / monkeypatch.setenv apply at once.
+bool sm90_conv_disabled() {
+  const char* value = std::getenv("CONVKERNELS_DISABLE_SM90_CONV");
+  return value != nullptr && std::string_view(value) == "1";
+}
+#endif
 
 at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, const std::optional<at::Tensor>& scale,
                              const std::optional<at::Tensor>& shift, const std::optional<at::Tensor>& residual,
@@ -130,7 +144,8 @@ at::Tensor cuda_conv2d_fused(const at::Tensor& input, const at::Tensor& weight, 
     copy_strides(tc.weight_strides, weight_krsc.permute({0, 3, 1, 2}));  // logical [K, C, R, S] strides
 #if CONVKERNELS_HAS_SM90_CONV
     if (output_memory_format(input) == at::MemoryFormat::ChannelsLast &&
-        device_compute_major(input.get_device()) == 9 && conv2d_sm90_supported(tc, dtype)) {  // (1)
+        device_compute_major(input.get_device()) == 9 && conv2d_sm90_supported(tc, dtype) &&
+        !sm90_conv_disabled()) {  // (1)
       const size_t workspace_bytes = conv2d_sm90_workspace_size(tc, dtype);
       at::Tensor workspace;
       if (workspace_bytes > 0) {
