@@ -75,6 +75,16 @@ def info(verbose: bool = False) -> BuildInfo:
     return result
 
 
+def _sm90_conv_note(ext: dict) -> str:
+    """The Hopper conv's build state (csrc/kernels/conv/sm90), from the build facts."""
+    sm90 = ext.get("sm90_conv")
+    if not isinstance(sm90, dict):
+        return ""
+    if sm90.get("built"):
+        return f"; Hopper conv: CUTLASS {sm90.get('cutlass', '?')} for {sm90.get('arch', '?')}"
+    return f"; Hopper conv: not built ({sm90.get('reason') or 'no reason recorded'})"
+
+
 def format_info(d: dict) -> str:
     """The table :func:`info` describes, as text."""
     ext = d["extension"]
@@ -82,8 +92,8 @@ def format_info(d: dict) -> str:
         f"convkernels on torch {d['torch']} (CUDA {d['torch_cuda'] or 'none'}), "
         f"GPU: {d['cuda_device'] or 'none'}",
         "CUDA extension: " + (f"built for {', '.join(ext.get('archs', [])) or '?'} against torch "
-                              f"{ext.get('torch', '?')}" if ext.get("loaded", True)
-                              else f"not loaded: {ext['reason']}"),
+                              f"{ext.get('torch', '?')}{_sm90_conv_note(ext)}"
+                              if ext.get("loaded", True) else f"not loaded: {ext['reason']}"),
         f"Triton: {d['triton']['version'] or 'absent'} ({d['triton']['state']})",
         f"Default backend: {d['default_backend']}; measured faster than PyTorch on a GPU "
         f"(auto may use): {', '.join(d['measured_wins']) or 'nothing yet'}",

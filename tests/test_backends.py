@@ -178,6 +178,24 @@ def test_info_reports_build_and_choices(capsys):
     assert capsys.readouterr().out.strip() == out
 
 
+@pytest.mark.parametrize("facts,says", [
+    ({"built": True, "arch": "sm_90a", "cutlass": "4.2.0", "reason": ""},
+     "; Hopper conv: CUTLASS 4.2.0 for sm_90a"),
+    ({"built": False, "reason": "the CUTLASS headers are missing"},
+     "; Hopper conv: not built (the CUTLASS headers are missing)"),
+    (None, "")])
+def test_info_says_whether_the_hopper_conv_was_built(facts, says):
+    from convkernels import _info
+    ext = {"archs": ["sm_90"], "torch": torch.__version__}
+    if facts is not None:
+        ext["sm90_conv"] = facts
+    line = _info.format_info({"torch": torch.__version__, "torch_cuda": None,
+                              "cuda_device": None, "extension": ext,
+                              "triton": {"version": None, "state": "absent"},
+                              "default_backend": "auto", "measured_wins": []}).splitlines()[1]
+    assert line == f"CUDA extension: built for sm_90 against torch {torch.__version__}{says}"
+
+
 def test_every_op_has_all_three_backends():
     for op in ("conv2d", "conv2d_affine", "fused_conv_bn_relu"):
         assert set(backends.implementations(op)) == set(backends.BACKENDS)
