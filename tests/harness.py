@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,6 +25,15 @@ INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 def _triton_usable() -> bool:
     from convkernels import triton as ck_triton
     return ck_triton.is_available()[0]
+
+
+def cuobjdump_or_skip() -> Path:
+    """The cuobjdump bundled with Triton (reads SASS without a GPU), or skip the test."""
+    triton = pytest.importorskip("triton")
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    if not tool.exists():
+        pytest.skip("this Triton install has no bundled cuobjdump")
+    return tool
 
 
 def requires_triton():

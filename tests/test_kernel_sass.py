@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import cuobjdump_or_skip
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import check_kernels  # noqa: E402
@@ -31,21 +33,13 @@ STRIP_RE = re.compile(r"depthwise_nhwc_strip_kernelI(?P<type>6__half|13__nv_bflo
 STRIP_WIDTH = 4
 
 
-def _cuobjdump() -> Path:
-    triton = pytest.importorskip("triton")
-    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-    if not tool.exists():
-        pytest.skip("this Triton install has no bundled cuobjdump")
-    return tool
-
-
 def _sm90_sass(tmp_path_factory, source: str) -> tuple[str, check_kernels.CompileResult]:
     """The SASS of csrc/kernels/<source> compiled for sm_90 as the extension build does, and
     the compile result (ptxas' per-kernel report)."""
     nvcc = check_kernels.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found")
-    cuobjdump = _cuobjdump()
+    cuobjdump = cuobjdump_or_skip()
     out = tmp_path_factory.mktemp("sass")
     path = ROOT / "csrc" / "kernels" / source
     result = check_kernels.compile_one(nvcc, path, "90", out)

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from harness import cuobjdump_or_skip
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import check_kernels  # noqa: E402
-from test_kernel_sass import _cuobjdump  # noqa: E402
 
 SM90_SOURCES = {"fp16": "conv_sm90_f16.cu", "bf16": "conv_sm90_bf16.cu"}
 OPCODE_RE = re.compile(r"\b(HGMMA|UTMALDG|UTMASTG|LDL|STL)(\.[A-Za-z0-9_]+)*")
@@ -44,7 +45,7 @@ def sm90_build(tmp_path_factory) -> dict[str, tuple[Counter, check_kernels.Compi
     nvcc = check_kernels.find_nvcc()
     if nvcc is None:
         pytest.skip("nvcc not found")
-    cuobjdump = _cuobjdump()
+    cuobjdump = cuobjdump_or_skip()
     out = tmp_path_factory.mktemp("sass_sm90")
     sources = {k: check_kernels.SM90_DIR / v for k, v in SM90_SOURCES.items()}
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(sources)) as pool:

@@ -170,6 +170,26 @@ def test_auto_keeps_a_measured_cuda_winograd_in_tf32x3(monkeypatch):
         assert call.op == "conv2d"
 
 
+def _assert_formula_takes_both_arities(fake, setup, backward, base, out_shape, x, weight):
+    """fake, setup and backward of one primitive with its triton arity (``base``) and its cuda
+    one (``base`` + split_tf32): the output shape, and one gradient per input."""
+    for inputs in (base, base + (True,)):
+        out = torch.zeros(fake(*inputs).shape)
+        assert out.shape == out_shape
+
+        class Ctx:
+            needs_input_grad = (True, True) + (False,) * (len(inputs) - 2)
+
+            def save_for_backward(self, *t):
+                self.saved_tensors = t
+
+        ctx = Ctx()
+        setup(ctx, inputs, out)
+        grads = backward(ctx, torch.ones_like(out))
+        assert len(grads) == len(inputs) and all(g is None for g in grads[2:])
+        assert grads[0].shape == x.shape and grads[1].shape == weight.shape
+
+
 @pytest.mark.parametrize("primitive", ["conv2d_fused", "winograd_conv2d_fused"])
 def test_fused_formula_takes_cuda_split_tf32(primitive):
     """The cuda twins of conv2d_fused and winograd_conv2d_fused have one argument more than
@@ -185,21 +205,7 @@ def test_fused_formula_takes_cuda_split_tf32(primitive):
         module, base = winograd_primitives, (x, w, u, None, None, None, [1, 1], 2, False)
     fake, setup, backward = (getattr(module, f"{primitive}_{part}")
                              for part in ("fake", "setup", "backward"))
-    for inputs in (base, base + (True,)):
-        assert fake(*inputs).shape == (1, 3, 4, 4)
-
-        class Ctx:
-            needs_input_grad = (True, True) + (False,) * (len(inputs) - 2)
-
-            def save_for_backward(self, *t):
-                self.saved_tensors = t
-
-        ctx = Ctx()
-        out = F.conv2d(x, w, padding=1)
-        setup(ctx, inputs, out)
-        grads = backward(ctx, torch.ones_like(out))
-        assert len(grads) == len(inputs) and all(g is None for g in grads[2:])
-        assert grads[0].shape == x.shape and grads[1].shape == w.shape
+    _assert_formula_takes_both_arities(fake, setup, backward, base, (1, 3, 4, 4), x, w)
 
 
 @pytest.mark.parametrize("primitive", ["resize_nearest_conv2d_fused",
@@ -215,23 +221,9 @@ def test_resize_formula_takes_cuda_split_tf32(primitive):
     else:
         weight = w
         base = (x, weight, None, None, 2, [1, 1], [1, 1], False, False)
-    fake = prims.FAKES[primitive]
     backward, setup = prims.FORMULAS[primitive]
-    for inputs in (base, base + (True,)):
-        out = torch.zeros(fake(*inputs).shape)
-        assert out.shape == (1, 3, 8, 8)
-
-        class Ctx:
-            needs_input_grad = (True, True) + (False,) * (len(inputs) - 2)
-
-            def save_for_backward(self, *t):
-                self.saved_tensors = t
-
-        ctx = Ctx()
-        setup(ctx, inputs, out)
-        grads = backward(ctx, torch.ones_like(out))
-        assert len(grads) == len(inputs) and all(g is None for g in grads[2:])
-        assert grads[0].shape == x.shape and grads[1].shape == weight.shape
+    _assert_formula_takes_both_arities(prims.FAKES[primitive], setup, backward, base,
+                                       (1, 3, 8, 8), x, weight)
 
 
 @pytest.mark.parametrize("glue,op", [("winograd.cpp", "cuda_winograd_conv2d_fused"),
